@@ -1,0 +1,1 @@
+//! Peer comparison harness for tidelog (not written yet).

@@ -1,0 +1,3 @@
+//! tidelog: the engine crate. Not written yet; re-exports the watermarks crate.
+#![deny(unsafe_code)]
+pub use tidelog_watermarks as watermarks;

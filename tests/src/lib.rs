@@ -1,0 +1,1 @@
+//! Shared helpers for tidelog cross-crate tests (none yet).

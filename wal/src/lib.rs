@@ -1,0 +1,2 @@
+//! tidelog-wal: not written yet.
+#![deny(unsafe_code)]
