@@ -1,0 +1,51 @@
+//! The writer lease: one writer per database (or per lane), with a fencing token that
+//! orders every tenure after the ones before it.
+//!
+//! A [`WriterLease`] record per key says who holds it (`holder_id`), under which fencing
+//! token ([`LeaseToken`]: `term`, then `generation`) and until when (`expires_at_ms`). A
+//! [`LeaseManager`] takes, refreshes and releases it with one read and one
+//! compare-and-swap on a [`LeaseBackend`], whose contract has no unconditional write:
+//!
+//! | backend | where | between |
+//! |---|---|---|
+//! | [`MemoryBackend`] | a map in memory | threads of one process; tests |
+//! | [`FileBackend`] | one file per key in a directory, `flock` + rename | processes on one machine |
+//! | `EtcdBackend` (feature `etcd`) | etcd keys, transactions on `mod_revision` | machines |
+//!
+//! Expiry is judged by an injectable [`Clock`] (wall-clock ms), so all processes sharing
+//! a lease must keep their clocks synchronized to well within the TTL. [`LaneAuthority`]
+//! applies the same lease to single lanes, for the one-authority-per-space model.
+//!
+//! What the engine does with a lease (refresh in the background, fail closed when a
+//! refresh fails or the term moves on, stamp the token into segments) is not here: this
+//! module only decides who holds what. `docs/lease.md` states the format, the CAS
+//! contract, the fencing rules and the clock assumptions.
+//!
+//! Invariants kept: at most one live holder per key at any instant of the backend's
+//! history; a new tenure's token is greater than every token published for the key
+//! before it; a record that cannot be decoded is never overwritten.
+
+mod authority;
+mod backend;
+mod clock;
+#[cfg(feature = "etcd")]
+mod etcd;
+mod error;
+mod file;
+mod manager;
+mod memory;
+mod record;
+
+pub use authority::{AppendRoute, LaneAuthority};
+pub use backend::{CasOutcome, LeaseBackend, Version, Versioned, VALUE_LEN_MAX};
+pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "etcd")]
+pub use etcd::EtcdBackend;
+pub use error::{BackendError, LeaseError};
+pub use file::FileBackend;
+pub use manager::{LeaseManager, HOLDER_ID_LEN_MAX, KEY_LEN_MAX, TTL_MAX, TTL_MIN};
+pub use memory::MemoryBackend;
+pub use record::{
+    DecodeError, LeaseToken, WriterLease, BASE_TERM, FIRST_GENERATION, RECORD_FORMAT_VERSION,
+    RECORD_LEN_MAX,
+};
