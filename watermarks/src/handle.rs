@@ -60,7 +60,7 @@ macro_rules! named_waits {
 
 impl WatermarkState {
     /// A new, empty state behind a shareable handle.
-    pub fn handle(clock: Arc<dyn Clock>) -> WatermarkAdvanceHandle {
+    pub fn handle(clock: std::sync::Arc<dyn Clock>) -> WatermarkAdvanceHandle {
         WatermarkAdvanceHandle::new(WatermarkState::new(clock))
     }
 }

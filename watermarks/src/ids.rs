@@ -25,6 +25,7 @@ impl GlobalSeq {
     /// On overflow of `u64`, which 2^64 appends cannot reach in practice; wrapping would
     /// silently reuse sequences, so it is refused loudly.
     #[must_use]
+    #[allow(clippy::expect_used)] // 2^64 appends cannot happen; a wrap would reuse sequences
     pub fn next(self) -> GlobalSeq {
         GlobalSeq(self.0.checked_add(1).expect("global sequence overflow"))
     }
@@ -93,6 +94,7 @@ impl LaneSeq {
     /// # Panics
     /// On overflow of `u64` (see [`GlobalSeq::next`]).
     #[must_use]
+    #[allow(clippy::expect_used)] // as GlobalSeq::next
     pub fn next(self) -> LaneSeq {
         LaneSeq(self.0.checked_add(1).expect("lane sequence overflow"))
     }

@@ -24,9 +24,12 @@ pub(crate) struct WaiterKey {
     id: u64,
 }
 
+/// The waiters of one `(kind, scope)`, ordered by `(target sequence, waiter id)`.
+type Queue = BTreeMap<(u64, u64), Arc<Condvar>>;
+
 #[derive(Debug, Default)]
 pub(crate) struct WaiterRegistry {
-    parked: HashMap<(WatermarkKind, Scope), BTreeMap<(u64, u64), Arc<Condvar>>>,
+    parked: HashMap<(WatermarkKind, Scope), Queue>,
     next_id: u64,
     count: usize,
 }
