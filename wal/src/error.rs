@@ -1,0 +1,262 @@
+//! Errors, one enum per operation. Corruption (the disk holds something the log did not
+//! write or cannot explain), I/O failure (the OS said no), misuse (the caller broke a
+//! rule; nothing was written) and poison (an earlier write or sync failed, so the log
+//! refuses all work until it is reopened) are always different variants.
+
+use crate::format::{FrameIssue, HeaderIssue};
+use crate::ids::{FencingToken, SegmentIndex};
+use crate::io::IoOp;
+use crate::recovery::DurabilityProof;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use tidelog_watermarks::GlobalSeq;
+
+/// Why the log was poisoned: the first failed write or sync. Kept for every later error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoisonCause {
+    /// What failed.
+    pub op: IoOp,
+    /// The file it failed on.
+    pub path: PathBuf,
+    /// The OS error kind.
+    pub kind: io::ErrorKind,
+    /// The raw OS error code, if any.
+    pub os_code: Option<i32>,
+}
+
+impl fmt::Display for PoisonCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} failed ({:?}",
+            self.op,
+            self.path.display(),
+            self.kind
+        )?;
+        if let Some(code) = self.os_code {
+            write!(f, ", os error {code}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// Errors of [`Wal::open`](crate::Wal::open) and [`verify`](crate::verify).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The options cannot work; fix them.
+    #[error("invalid WAL options: {reason}")]
+    InvalidOptions {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The OS refused an operation.
+    #[error("I/O error {op} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: IoOp,
+        /// On which file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A file that is not a segment sits in the log directory; move it elsewhere.
+    #[error("{} is not a tidelog segment; the WAL directory must hold only segment files (move it away)", path.display())]
+    ForeignFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A segment header does not verify.
+    #[error("segment {} has an invalid header: {issue}", path.display())]
+    BadSegmentHeader {
+        /// The segment file.
+        path: PathBuf,
+        /// What is wrong.
+        issue: HeaderIssue,
+    },
+    /// Segment indexes are not contiguous: a segment file is missing.
+    #[error("segment {missing} is missing before {}; restore it from a backup, the log cannot be read past a gap", path.display())]
+    SegmentGap {
+        /// The index that is missing.
+        missing: SegmentIndex,
+        /// The first file after the gap.
+        path: PathBuf,
+    },
+    /// A segment does not start where the previous one ended.
+    #[error("segment {} starts at global sequence {found} but the log continues at {expected}", path.display())]
+    SequenceMismatch {
+        /// The segment file.
+        path: PathBuf,
+        /// Where the log continues.
+        expected: GlobalSeq,
+        /// Where the segment claims to start.
+        found: GlobalSeq,
+    },
+    /// A frame that had been made durable is damaged (refused under
+    /// `RecoveryMode::AbsoluteConsistency`; choose another mode to skip it knowingly).
+    #[error("durable data is corrupt in {} at offset {offset}: {issue} (durability proven by {proof})", path.display())]
+    CorruptDurableData {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the damaged frame.
+        offset: u64,
+        /// What is wrong.
+        issue: FrameIssue,
+        /// Why the damaged bytes must have been durable (so this is not a torn tail).
+        proof: DurabilityProof,
+    },
+    /// A segment was written under a higher fencing token: this writer has been fenced and
+    /// must not write.
+    #[error("fenced: segment {} was written under fencing token ({found}) which is above ours ({ours}); another writer holds the log", path.display())]
+    Fenced {
+        /// The segment file.
+        path: PathBuf,
+        /// Its token.
+        found: FencingToken,
+        /// The token this writer opened with.
+        ours: FencingToken,
+    },
+}
+
+/// Errors of [`Wal::append`](crate::Wal::append).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// Misuse: the unit has no frames. Nothing was written.
+    #[error("an atomic unit needs at least one frame")]
+    EmptyUnit,
+    /// Misuse: frames must carry the next global sequences in order. Nothing was written.
+    #[error("frame carries global sequence {found} but the next one is {expected}")]
+    SequenceOutOfOrder {
+        /// The sequence the frame should carry.
+        expected: GlobalSeq,
+        /// The sequence it carries.
+        found: GlobalSeq,
+    },
+    /// Misuse: key plus payload exceed `WalOptions::max_record_bytes`. Nothing was written.
+    #[error("record {global_seq} has {bytes} bytes of key and payload, above the limit of {max}")]
+    RecordTooLarge {
+        /// The record.
+        global_seq: GlobalSeq,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        max: u32,
+    },
+    /// Misuse: idempotency keys are at most 65535 bytes. Nothing was written.
+    #[error("record {global_seq} has a key of {len} bytes, above the limit of {max}")]
+    KeyTooLong {
+        /// The record.
+        global_seq: GlobalSeq,
+        /// Key length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Misuse: the unit does not fit in an empty segment. Nothing was written; split it or
+    /// raise `WalOptions::segment_size`.
+    #[error("atomic unit of {bytes} bytes does not fit in a segment (capacity {capacity} bytes)")]
+    UnitTooLarge {
+        /// Bytes the unit needs.
+        bytes: u64,
+        /// Bytes a segment holds.
+        capacity: u64,
+    },
+    /// The write failed; the log is now poisoned. Reopen it to recover.
+    #[error("I/O error {op} {}: {source}; the WAL is poisoned, reopen it to recover", path.display())]
+    Io {
+        /// What was being done.
+        op: IoOp,
+        /// On which file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// An earlier write or sync failed; the log refuses all work. Reopen it to recover.
+    #[error("the WAL is poisoned since {cause}; reopen it to recover")]
+    Poisoned {
+        /// The first failure.
+        cause: PoisonCause,
+    },
+}
+
+/// Errors of [`Wal::sync`](crate::Wal::sync).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The sync failed; the log is now poisoned and the sync is never retried (after a
+    /// failed fsync the kernel may have dropped the data). Reopen to recover.
+    #[error("I/O error {op} {}: {source}; the WAL is poisoned, reopen it to recover", path.display())]
+    Io {
+        /// What was being done.
+        op: IoOp,
+        /// On which file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// An earlier write or sync failed; the log refuses all work. Reopen it to recover.
+    #[error("the WAL is poisoned since {cause}; reopen it to recover")]
+    Poisoned {
+        /// The first failure.
+        cause: PoisonCause,
+    },
+}
+
+/// An I/O failure inside the crate, before it is turned into an operation's error.
+#[derive(Debug)]
+pub(crate) struct IoFailure {
+    pub(crate) op: IoOp,
+    pub(crate) path: PathBuf,
+    pub(crate) source: io::Error,
+}
+
+impl IoFailure {
+    pub(crate) fn new(op: IoOp, path: impl Into<PathBuf>, source: io::Error) -> IoFailure {
+        IoFailure {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn cause(&self) -> PoisonCause {
+        PoisonCause {
+            op: self.op,
+            path: self.path.clone(),
+            kind: self.source.kind(),
+            os_code: self.source.raw_os_error(),
+        }
+    }
+}
+
+impl From<IoFailure> for OpenError {
+    fn from(f: IoFailure) -> OpenError {
+        OpenError::Io {
+            op: f.op,
+            path: f.path,
+            source: f.source,
+        }
+    }
+}
+
+impl From<IoFailure> for AppendError {
+    fn from(f: IoFailure) -> AppendError {
+        AppendError::Io {
+            op: f.op,
+            path: f.path,
+            source: f.source,
+        }
+    }
+}
+
+impl From<IoFailure> for SyncError {
+    fn from(f: IoFailure) -> SyncError {
+        SyncError::Io {
+            op: f.op,
+            path: f.path,
+            source: f.source,
+        }
+    }
+}

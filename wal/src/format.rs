@@ -1,0 +1,757 @@
+//! The on-disk format, in one place. `docs/format.md` says the same in prose.
+//!
+//! All integers are little-endian. A segment file is a fixed-size file:
+//!
+//! ```text
+//! +----------------+---------+---------+-----+-------------+----------------------+
+//! | segment header | frame 1 | frame 2 | ... | [seal frame]| zeros to the end     |
+//! | 64 bytes       | 8-byte aligned frames                 | (preallocated space) |
+//! +----------------+---------+---------+-----+-------------+----------------------+
+//! ```
+//!
+//! ## Segment header ([`SEGMENT_HEADER_LEN`] = 64 bytes)
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic               b"TDLGWAL\0"
+//!      8     4  format_version      FORMAT_VERSION (1)
+//!     12     4  header_len          SEGMENT_HEADER_LEN (lets a later version grow it)
+//!     16     8  segment_index       must equal the index in the file name
+//!     24     8  first_global_seq    global sequence of the first frame in this segment
+//!     32     8  fencing_term        token of the writer that created the segment
+//!     40     8  fencing_generation
+//!     48     8  segment_size        total file length in bytes
+//!     56     4  reserved            zero
+//!     60     4  header_crc          masked CRC-32 of bytes [0, 60)
+//! ```
+//!
+//! ## Frame ([`FRAME_HEADER_LEN`] = 48 bytes of header, then key, payload, zero padding)
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  frame_len           header + key + payload, unpadded; >= FRAME_HEADER_LEN
+//!      4     4  crc                 masked CRC-32 of: segment_index (8 bytes LE) ++
+//!                                   header bytes [8, 48) ++ key ++ payload
+//!      8     8  global_seq          must be exactly the next sequence of the log
+//!     16     8  lane_seq
+//!     24     8  wall_ms
+//!     32     8  durable_hint        the durable global sequence the writer knew when
+//!                                   it wrote this frame (proves earlier frames synced)
+//!     40     4  lane
+//!     44     2  flags               FLAG_FIRST | FLAG_LAST | FLAG_SEAL; other bits invalid
+//!     46     2  key_len             idempotency key length; key_len <= frame_len - 48
+//!     48        key, then payload, then zeros up to the next multiple of 8
+//! ```
+//!
+//! An atomic unit (one record or a batch) is a run of frames: the first carries
+//! `FLAG_FIRST`, the last `FLAG_LAST` (a single-frame unit carries both). A unit never spans
+//! two segments. A sealed segment ends with a seal frame: flags `FIRST|LAST|SEAL`, no key
+//! or payload, lane and lane sequence 0, `global_seq` = the first sequence of the next
+//! segment.
+//!
+//! Why a frame cannot verify by accident: the CRC is masked (LevelDB's rotate-by-15 plus a
+//! constant), so a zeroed or all-0xFF region never checks; the CRC covers the segment index,
+//! so a frame copied from another segment never checks; `frame_len` is bounded before use;
+//! the sequence must be the expected next one.
+//!
+//! Decoders here never panic: every length is bounded before it is used, and every read
+//! goes through `get`.
+
+#![deny(clippy::indexing_slicing)]
+
+use crate::ids::{FencingToken, SegmentIndex};
+use std::fmt;
+use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
+
+/// Identifies a tidelog segment file.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"TDLGWAL\0";
+/// The format version this code writes and reads. See `docs/format.md` for the rule.
+pub const FORMAT_VERSION: u32 = 1;
+
+const MAGIC_AT: usize = 0;
+const VERSION_AT: usize = MAGIC_AT + SEGMENT_MAGIC.len();
+const HEADER_LEN_AT: usize = VERSION_AT + 4;
+const INDEX_AT: usize = HEADER_LEN_AT + 4;
+const FIRST_SEQ_AT: usize = INDEX_AT + 8;
+const TERM_AT: usize = FIRST_SEQ_AT + 8;
+const GENERATION_AT: usize = TERM_AT + 8;
+const SEGMENT_SIZE_AT: usize = GENERATION_AT + 8;
+const RESERVED_AT: usize = SEGMENT_SIZE_AT + 8;
+const HEADER_CRC_AT: usize = RESERVED_AT + 4;
+/// Length of the segment header in bytes.
+pub const SEGMENT_HEADER_LEN: usize = HEADER_CRC_AT + 4;
+
+const FRAME_LEN_AT: usize = 0;
+const FRAME_CRC_AT: usize = FRAME_LEN_AT + 4;
+const SEQ_AT: usize = FRAME_CRC_AT + 4;
+const LANE_SEQ_AT: usize = SEQ_AT + 8;
+const WALL_AT: usize = LANE_SEQ_AT + 8;
+const HINT_AT: usize = WALL_AT + 8;
+const LANE_AT: usize = HINT_AT + 8;
+const FLAGS_AT: usize = LANE_AT + 4;
+const KEY_LEN_AT: usize = FLAGS_AT + 2;
+/// Length of a frame header in bytes.
+pub const FRAME_HEADER_LEN: usize = KEY_LEN_AT + 2;
+/// Frames start at multiples of this.
+pub const FRAME_ALIGN: usize = 8;
+/// Bytes a seal frame occupies: a bare header.
+pub const SEAL_FRAME_LEN: usize = FRAME_HEADER_LEN;
+/// Longest idempotency key a frame can carry.
+pub const MAX_KEY_LEN: usize = u16::MAX as usize;
+/// Smallest segment size accepted: room for the header, one small frame and the seal.
+pub const MIN_SEGMENT_SIZE: u64 = 4096;
+/// Largest segment size: in-segment offsets are stored as `u32`.
+pub const MAX_SEGMENT_SIZE: u64 = (u32::MAX as u64) & !(FRAME_ALIGN as u64 - 1);
+
+/// Flag: the frame opens an atomic unit.
+pub const FLAG_FIRST: u16 = 1;
+/// Flag: the frame closes an atomic unit.
+pub const FLAG_LAST: u16 = 1 << 1;
+/// Flag: the frame seals its segment (see the module docs).
+pub const FLAG_SEAL: u16 = 1 << 2;
+const KNOWN_FLAGS: u16 = FLAG_FIRST | FLAG_LAST | FLAG_SEAL;
+
+const _: () = assert!(SEGMENT_HEADER_LEN == 64);
+const _: () = assert!(FRAME_HEADER_LEN == 48);
+const _: () = assert!(SEGMENT_HEADER_LEN % FRAME_ALIGN == 0);
+const _: () = assert!(FRAME_HEADER_LEN % FRAME_ALIGN == 0);
+
+const CRC_MASK_DELTA: u32 = 0xa282_ead8;
+
+/// Masks a CRC the way LevelDB does (rotate right by 15, add a constant), so that a CRC
+/// stored next to the data it covers does not make runs of zeros or 0xFF self-verifying.
+#[must_use]
+pub fn mask_crc(crc: u32) -> u32 {
+    crc.rotate_right(15).wrapping_add(CRC_MASK_DELTA)
+}
+
+/// Rounds `len` up to the frame alignment. `None` on overflow.
+#[must_use]
+pub fn align_up(len: usize) -> Option<usize> {
+    len.checked_add(FRAME_ALIGN - 1)
+        .map(|v| v & !(FRAME_ALIGN - 1))
+}
+
+/// Bytes a record frame with this key and payload occupies on disk, padding included.
+#[must_use]
+pub fn frame_len_on_disk(key_len: usize, payload_len: usize) -> Option<usize> {
+    FRAME_HEADER_LEN
+        .checked_add(key_len)?
+        .checked_add(payload_len)
+        .and_then(align_up)
+}
+
+/// The decoded contents of a segment header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// Index of the segment (matches the file name).
+    pub index: SegmentIndex,
+    /// Global sequence of the segment's first frame.
+    pub first_seq: GlobalSeq,
+    /// Token of the writer that created the segment.
+    pub fencing: FencingToken,
+    /// Total file length in bytes.
+    pub segment_size: u64,
+}
+
+/// Why a segment header does not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderIssue {
+    /// The file is shorter than a header.
+    TooShort {
+        /// Bytes available.
+        len: u64,
+    },
+    /// The header is all zeros: a prepared segment that was never used.
+    Unused,
+    /// The magic bytes are not tidelog's: not a segment.
+    BadMagic,
+    /// A version this code does not know how to read.
+    UnsupportedVersion {
+        /// Version found in the file.
+        found: u32,
+    },
+    /// The stored header length disagrees with this version's.
+    BadHeaderLen {
+        /// Length found.
+        found: u32,
+    },
+    /// The header checksum does not match.
+    Checksum {
+        /// Stored (masked) checksum.
+        stored: u32,
+        /// Computed (masked) checksum.
+        computed: u32,
+    },
+    /// The header belongs to another segment than the file name says.
+    WrongIndex {
+        /// Index from the file name.
+        expected: SegmentIndex,
+        /// Index in the header.
+        found: SegmentIndex,
+    },
+    /// The header's segment size disagrees with the file length.
+    WrongSize {
+        /// File length.
+        file_len: u64,
+        /// Size in the header.
+        found: u64,
+    },
+}
+
+impl fmt::Display for HeaderIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderIssue::TooShort { len } => write!(f, "file of {len} bytes is shorter than a segment header"),
+            HeaderIssue::Unused => write!(f, "segment header is all zeros (prepared, never used)"),
+            HeaderIssue::BadMagic => write!(f, "bad magic: not a tidelog segment"),
+            HeaderIssue::UnsupportedVersion { found } => write!(
+                f,
+                "format version {found} is not supported (this build reads version {FORMAT_VERSION}); use a tidelog build that supports it"
+            ),
+            HeaderIssue::BadHeaderLen { found } => write!(f, "header length {found} does not match version {FORMAT_VERSION}"),
+            HeaderIssue::Checksum { stored, computed } => {
+                write!(f, "header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")
+            }
+            HeaderIssue::WrongIndex { expected, found } => {
+                write!(f, "header says segment {found} but the file name says {expected}")
+            }
+            HeaderIssue::WrongSize { file_len, found } => {
+                write!(f, "header says {found} bytes but the file has {file_len}")
+            }
+        }
+    }
+}
+
+fn get_u16(buf: &[u8], at: usize) -> Option<u16> {
+    let bytes = buf.get(at..at.checked_add(2)?)?;
+    Some(u16::from_le_bytes(bytes.try_into().ok()?))
+}
+
+fn get_u32(buf: &[u8], at: usize) -> Option<u32> {
+    let bytes = buf.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?))
+}
+
+fn get_u64(buf: &[u8], at: usize) -> Option<u64> {
+    let bytes = buf.get(at..at.checked_add(8)?)?;
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}
+
+fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = at
+        .checked_add(bytes.len())
+        .and_then(|end| buf.get_mut(at..end))
+    {
+        dst.copy_from_slice(bytes);
+    }
+}
+
+impl SegmentHeader {
+    /// Encodes the header with its checksum.
+    #[must_use]
+    pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
+        let mut buf = [0u8; SEGMENT_HEADER_LEN];
+        put(&mut buf, MAGIC_AT, &SEGMENT_MAGIC);
+        put(&mut buf, VERSION_AT, &FORMAT_VERSION.to_le_bytes());
+        put(
+            &mut buf,
+            HEADER_LEN_AT,
+            &(SEGMENT_HEADER_LEN as u32).to_le_bytes(),
+        );
+        put(&mut buf, INDEX_AT, &self.index.0.to_le_bytes());
+        put(&mut buf, FIRST_SEQ_AT, &self.first_seq.0.to_le_bytes());
+        put(&mut buf, TERM_AT, &self.fencing.term.to_le_bytes());
+        put(
+            &mut buf,
+            GENERATION_AT,
+            &self.fencing.generation.to_le_bytes(),
+        );
+        put(&mut buf, SEGMENT_SIZE_AT, &self.segment_size.to_le_bytes());
+        let crc = mask_crc(crc32fast::hash(buf.get(..HEADER_CRC_AT).unwrap_or(&[])));
+        put(&mut buf, HEADER_CRC_AT, &crc.to_le_bytes());
+        buf
+    }
+
+    /// Decodes and verifies the header at the start of `buf`, the whole segment file
+    /// (its length is checked against the header). `expected` is the index from the file
+    /// name. Never panics.
+    pub fn decode(buf: &[u8], expected: SegmentIndex) -> Result<SegmentHeader, HeaderIssue> {
+        let too_short = HeaderIssue::TooShort {
+            len: buf.len() as u64,
+        };
+        let head = buf.get(..SEGMENT_HEADER_LEN).ok_or(too_short)?;
+        if head.iter().all(|&b| b == 0) {
+            return Err(HeaderIssue::Unused);
+        }
+        if head.get(MAGIC_AT..VERSION_AT) != Some(&SEGMENT_MAGIC[..]) {
+            return Err(HeaderIssue::BadMagic);
+        }
+        let version = get_u32(head, VERSION_AT).ok_or(too_short)?;
+        if version != FORMAT_VERSION {
+            return Err(HeaderIssue::UnsupportedVersion { found: version });
+        }
+        let stored = get_u32(head, HEADER_CRC_AT).ok_or(too_short)?;
+        let computed = mask_crc(crc32fast::hash(head.get(..HEADER_CRC_AT).ok_or(too_short)?));
+        if stored != computed {
+            return Err(HeaderIssue::Checksum { stored, computed });
+        }
+        let header_len = get_u32(head, HEADER_LEN_AT).ok_or(too_short)?;
+        if header_len as usize != SEGMENT_HEADER_LEN {
+            return Err(HeaderIssue::BadHeaderLen { found: header_len });
+        }
+        let index = SegmentIndex(get_u64(head, INDEX_AT).ok_or(too_short)?);
+        if index != expected {
+            return Err(HeaderIssue::WrongIndex {
+                expected,
+                found: index,
+            });
+        }
+        let segment_size = get_u64(head, SEGMENT_SIZE_AT).ok_or(too_short)?;
+        if segment_size != buf.len() as u64 {
+            return Err(HeaderIssue::WrongSize {
+                file_len: buf.len() as u64,
+                found: segment_size,
+            });
+        }
+        Ok(SegmentHeader {
+            index,
+            first_seq: GlobalSeq(get_u64(head, FIRST_SEQ_AT).ok_or(too_short)?),
+            fencing: FencingToken {
+                term: get_u64(head, TERM_AT).ok_or(too_short)?,
+                generation: get_u64(head, GENERATION_AT).ok_or(too_short)?,
+            },
+            segment_size,
+        })
+    }
+}
+
+/// The fixed fields of a frame header (everything but length and checksum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Position in the global order.
+    pub global_seq: GlobalSeq,
+    /// Lane of the record (0 for a seal).
+    pub lane: LaneId,
+    /// Position within the lane (0 for a seal).
+    pub lane_seq: LaneSeq,
+    /// Wall clock of the record, milliseconds since the Unix epoch (informative).
+    pub wall_ms: u64,
+    /// Durable global sequence the writer knew when it wrote this frame.
+    pub durable_hint: GlobalSeq,
+    /// `FLAG_*` bits.
+    pub flags: u16,
+}
+
+impl FrameHeader {
+    /// Whether the frame opens an atomic unit.
+    #[must_use]
+    pub fn is_first(&self) -> bool {
+        self.flags & FLAG_FIRST != 0
+    }
+    /// Whether the frame closes an atomic unit.
+    #[must_use]
+    pub fn is_last(&self) -> bool {
+        self.flags & FLAG_LAST != 0
+    }
+    /// Whether this is a seal frame.
+    #[must_use]
+    pub fn is_seal(&self) -> bool {
+        self.flags & FLAG_SEAL != 0
+    }
+}
+
+/// Encodes the 48-byte header of a frame carrying `key` and `payload` in segment
+/// `segment`, checksum included. `None` if the key or the frame is too long to encode.
+#[must_use]
+pub fn encode_frame_header(
+    segment: SegmentIndex,
+    header: &FrameHeader,
+    key: &[u8],
+    payload: &[u8],
+) -> Option<[u8; FRAME_HEADER_LEN]> {
+    let key_len = u16::try_from(key.len()).ok()?;
+    let frame_len = u32::try_from(
+        FRAME_HEADER_LEN
+            .checked_add(key.len())?
+            .checked_add(payload.len())?,
+    )
+    .ok()?;
+    let mut buf = [0u8; FRAME_HEADER_LEN];
+    put(&mut buf, FRAME_LEN_AT, &frame_len.to_le_bytes());
+    put(&mut buf, SEQ_AT, &header.global_seq.0.to_le_bytes());
+    put(&mut buf, LANE_SEQ_AT, &header.lane_seq.0.to_le_bytes());
+    put(&mut buf, WALL_AT, &header.wall_ms.to_le_bytes());
+    put(&mut buf, HINT_AT, &header.durable_hint.0.to_le_bytes());
+    put(&mut buf, LANE_AT, &header.lane.0.to_le_bytes());
+    put(&mut buf, FLAGS_AT, &header.flags.to_le_bytes());
+    put(&mut buf, KEY_LEN_AT, &key_len.to_le_bytes());
+    let crc = frame_crc(segment, buf.get(SEQ_AT..).unwrap_or(&[]), key, payload);
+    put(&mut buf, FRAME_CRC_AT, &crc.to_le_bytes());
+    Some(buf)
+}
+
+fn frame_crc(segment: SegmentIndex, fixed: &[u8], key: &[u8], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&segment.0.to_le_bytes());
+    hasher.update(fixed);
+    hasher.update(key);
+    hasher.update(payload);
+    mask_crc(hasher.finalize())
+}
+
+/// Which global sequence the decoder accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqRule {
+    /// Only this sequence (normal reading: frames are contiguous).
+    Exactly(GlobalSeq),
+    /// Any sequence strictly greater (resynchronising after a bad region).
+    After(GlobalSeq),
+}
+
+/// What the decoder needs to know about where it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameCheck {
+    /// Index of the segment the bytes belong to (covered by the checksum).
+    pub segment: SegmentIndex,
+    /// Accepted global sequences.
+    pub seq: SeqRule,
+}
+
+/// Why the bytes at an offset are not a valid frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameIssue {
+    /// Fewer bytes remain than a frame header.
+    Truncated {
+        /// Bytes left in the segment.
+        remaining: u64,
+    },
+    /// The length field is below a header or runs past the segment end.
+    LengthOutOfBounds {
+        /// The stored length.
+        frame_len: u32,
+    },
+    /// The key length does not fit in the frame.
+    KeyLengthOutOfBounds {
+        /// The stored key length.
+        key_len: u16,
+    },
+    /// Unknown flag bits, or a seal with contents.
+    BadFlags {
+        /// The stored flags.
+        flags: u16,
+    },
+    /// The global sequence is not the expected one.
+    UnexpectedSequence {
+        /// Expected sequence (or the bound it must exceed).
+        expected: GlobalSeq,
+        /// Stored sequence.
+        found: GlobalSeq,
+    },
+    /// The checksum does not match.
+    Checksum {
+        /// Stored (masked) checksum.
+        stored: u32,
+        /// Computed (masked) checksum.
+        computed: u32,
+    },
+    /// A unit opened while another was still open, or a frame continues a unit that was
+    /// never opened.
+    BrokenUnit,
+    /// The log ends inside a unit whose closing frame is missing.
+    PartialUnit,
+    /// A segment followed by another one ends without its seal frame.
+    MissingSeal,
+}
+
+impl fmt::Display for FrameIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameIssue::Truncated { remaining } => {
+                write!(f, "only {remaining} bytes left, less than a frame header")
+            }
+            FrameIssue::LengthOutOfBounds { frame_len } => {
+                write!(f, "frame length {frame_len} is out of bounds")
+            }
+            FrameIssue::KeyLengthOutOfBounds { key_len } => {
+                write!(f, "key length {key_len} does not fit in the frame")
+            }
+            FrameIssue::BadFlags { flags } => write!(f, "invalid frame flags {flags:#06x}"),
+            FrameIssue::UnexpectedSequence { expected, found } => {
+                write!(f, "frame has global sequence {found}, expected {expected}")
+            }
+            FrameIssue::Checksum { stored, computed } => {
+                write!(
+                    f,
+                    "frame checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+                )
+            }
+            FrameIssue::BrokenUnit => write!(f, "atomic unit boundaries are inconsistent"),
+            FrameIssue::PartialUnit => write!(f, "atomic unit is missing its closing frame"),
+            FrameIssue::MissingSeal => {
+                write!(f, "segment is followed by another but has no seal frame")
+            }
+        }
+    }
+}
+
+/// A verified frame, borrowing its key and payload from the buffer it was decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The header fields.
+    pub header: FrameHeader,
+    /// Idempotency key (may be empty).
+    pub key: &'a [u8],
+    /// Payload.
+    pub payload: &'a [u8],
+    /// Bytes the frame occupies, padding included: the next frame starts this far on.
+    pub len_on_disk: usize,
+}
+
+/// Decodes and verifies the frame at `at` in `segment_bytes` (the whole segment, so the
+/// length bound is the segment end). Never panics on any input.
+pub fn decode_frame<'a>(
+    segment_bytes: &'a [u8],
+    at: usize,
+    check: &FrameCheck,
+) -> Result<Frame<'a>, FrameIssue> {
+    let rest = segment_bytes.get(at..).unwrap_or(&[]);
+    let truncated = FrameIssue::Truncated {
+        remaining: rest.len() as u64,
+    };
+    let head = rest.get(..FRAME_HEADER_LEN).ok_or(truncated)?;
+    let frame_len = get_u32(head, FRAME_LEN_AT).ok_or(truncated)?;
+    let len = frame_len as usize;
+    if len < FRAME_HEADER_LEN || len > rest.len() {
+        return Err(FrameIssue::LengthOutOfBounds { frame_len });
+    }
+    let len_on_disk = align_up(len)
+        .filter(|l| *l <= rest.len())
+        .ok_or(FrameIssue::LengthOutOfBounds { frame_len })?;
+    let global_seq = GlobalSeq(get_u64(head, SEQ_AT).ok_or(truncated)?);
+    match check.seq {
+        SeqRule::Exactly(expected) if global_seq != expected => {
+            return Err(FrameIssue::UnexpectedSequence {
+                expected,
+                found: global_seq,
+            })
+        }
+        SeqRule::After(bound) if global_seq <= bound => {
+            return Err(FrameIssue::UnexpectedSequence {
+                expected: GlobalSeq(bound.0.saturating_add(1)),
+                found: global_seq,
+            })
+        }
+        _ => {}
+    }
+    let flags = get_u16(head, FLAGS_AT).ok_or(truncated)?;
+    let key_len = get_u16(head, KEY_LEN_AT).ok_or(truncated)?;
+    let body = rest.get(FRAME_HEADER_LEN..len).ok_or(truncated)?;
+    let key = body
+        .get(..key_len as usize)
+        .ok_or(FrameIssue::KeyLengthOutOfBounds { key_len })?;
+    let payload = body.get(key_len as usize..).unwrap_or(&[]);
+    let stored = get_u32(head, FRAME_CRC_AT).ok_or(truncated)?;
+    let computed = frame_crc(
+        check.segment,
+        head.get(SEQ_AT..).ok_or(truncated)?,
+        key,
+        payload,
+    );
+    if stored != computed {
+        return Err(FrameIssue::Checksum { stored, computed });
+    }
+    let is_seal = flags & FLAG_SEAL != 0;
+    if flags & !KNOWN_FLAGS != 0 || (is_seal && (flags != KNOWN_FLAGS || len != FRAME_HEADER_LEN)) {
+        return Err(FrameIssue::BadFlags { flags });
+    }
+    Ok(Frame {
+        header: FrameHeader {
+            global_seq,
+            lane: LaneId(get_u32(head, LANE_AT).ok_or(truncated)?),
+            lane_seq: LaneSeq(get_u64(head, LANE_SEQ_AT).ok_or(truncated)?),
+            wall_ms: get_u64(head, WALL_AT).ok_or(truncated)?,
+            durable_hint: GlobalSeq(get_u64(head, HINT_AT).ok_or(truncated)?),
+            flags,
+        },
+        key,
+        payload,
+        len_on_disk,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record(seq: u64, flags: u16) -> FrameHeader {
+        FrameHeader {
+            global_seq: GlobalSeq(seq),
+            lane: LaneId(3),
+            lane_seq: LaneSeq(9),
+            wall_ms: 1_700_000_000_000,
+            durable_hint: GlobalSeq(seq.saturating_sub(1)),
+            flags,
+        }
+    }
+
+    fn frame_bytes(segment: u64, header: &FrameHeader, key: &[u8], payload: &[u8]) -> Vec<u8> {
+        let head = encode_frame_header(SegmentIndex(segment), header, key, payload).unwrap();
+        let mut out = head.to_vec();
+        out.extend_from_slice(key);
+        out.extend_from_slice(payload);
+        out.resize(align_up(out.len()).unwrap(), 0);
+        out
+    }
+
+    fn check(segment: u64, seq: u64) -> FrameCheck {
+        FrameCheck {
+            segment: SegmentIndex(segment),
+            seq: SeqRule::Exactly(GlobalSeq(seq)),
+        }
+    }
+
+    #[test]
+    fn a_frame_round_trips_through_encode_and_decode() {
+        let h = record(5, FLAG_FIRST | FLAG_LAST);
+        let bytes = frame_bytes(2, &h, b"key", b"hello");
+        let f = decode_frame(&bytes, 0, &check(2, 5)).unwrap();
+        assert_eq!(f.header, h);
+        assert_eq!(f.key, b"key");
+        assert_eq!(f.payload, b"hello");
+        assert_eq!(f.len_on_disk, 56);
+    }
+
+    #[test]
+    fn all_zero_and_all_ff_regions_never_verify() {
+        let zeros = vec![0u8; 256];
+        assert!(decode_frame(&zeros, 0, &check(1, 0)).is_err());
+        let ff = vec![0xffu8; 256];
+        for seq in [0, 1, u64::MAX] {
+            assert!(decode_frame(&ff, 0, &check(1, seq)).is_err());
+        }
+        assert_ne!(mask_crc(crc32fast::hash(&[0u8; 40])), 0);
+    }
+
+    #[test]
+    fn a_frame_from_another_segment_does_not_verify() {
+        let bytes = frame_bytes(2, &record(5, FLAG_FIRST | FLAG_LAST), b"", b"x");
+        assert!(matches!(
+            decode_frame(&bytes, 0, &check(3, 5)),
+            Err(FrameIssue::Checksum { .. })
+        ));
+    }
+
+    #[test]
+    fn a_frame_with_the_wrong_sequence_for_its_position_does_not_verify() {
+        let bytes = frame_bytes(1, &record(5, FLAG_FIRST | FLAG_LAST), b"", b"x");
+        assert!(matches!(
+            decode_frame(&bytes, 0, &check(1, 6)),
+            Err(FrameIssue::UnexpectedSequence { .. })
+        ));
+    }
+
+    #[test]
+    fn zero_and_oversized_lengths_are_refused_before_use() {
+        let mut bytes = frame_bytes(1, &record(1, FLAG_FIRST | FLAG_LAST), b"", b"abc");
+        bytes[..4].copy_from_slice(&0u32.to_le_bytes());
+        assert!(matches!(
+            decode_frame(&bytes, 0, &check(1, 1)),
+            Err(FrameIssue::LengthOutOfBounds { frame_len: 0 })
+        ));
+        bytes[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            decode_frame(&bytes, 0, &check(1, 1)),
+            Err(FrameIssue::LengthOutOfBounds { .. })
+        ));
+    }
+
+    #[test]
+    fn a_single_flipped_bit_anywhere_in_a_frame_is_detected() {
+        let bytes = frame_bytes(1, &record(1, FLAG_FIRST | FLAG_LAST), b"k", b"payload!");
+        let used = FRAME_HEADER_LEN + 1 + 8;
+        for bit in 0..used * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                decode_frame(&damaged, 0, &check(1, 1)).is_err(),
+                "bit {bit}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_segment_header_round_trips_and_checks_its_index_and_size() {
+        let h = SegmentHeader {
+            index: SegmentIndex(7),
+            first_seq: GlobalSeq(100),
+            fencing: FencingToken::new(2, 3),
+            segment_size: 4096,
+        };
+        let mut file = vec![0u8; 4096];
+        file[..SEGMENT_HEADER_LEN].copy_from_slice(&h.encode());
+        assert_eq!(SegmentHeader::decode(&file, SegmentIndex(7)), Ok(h));
+        assert!(matches!(
+            SegmentHeader::decode(&file, SegmentIndex(8)),
+            Err(HeaderIssue::WrongIndex { .. })
+        ));
+        assert!(matches!(
+            SegmentHeader::decode(&file[..2048], SegmentIndex(7)),
+            Err(HeaderIssue::WrongSize { .. })
+        ));
+        file[30] ^= 1;
+        assert!(matches!(
+            SegmentHeader::decode(&file, SegmentIndex(7)),
+            Err(HeaderIssue::Checksum { .. })
+        ));
+    }
+
+    #[test]
+    fn a_newer_format_version_is_reported_as_unsupported() {
+        let h = SegmentHeader {
+            index: SegmentIndex(1),
+            first_seq: GlobalSeq(1),
+            fencing: FencingToken::INITIAL,
+            segment_size: 64,
+        };
+        let mut file = h.encode().to_vec();
+        file[VERSION_AT..VERSION_AT + 4].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(
+            SegmentHeader::decode(&file, SegmentIndex(1)),
+            Err(HeaderIssue::UnsupportedVersion { found: 2 })
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn the_frame_decoder_never_panics_on_random_bytes(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            at in 0usize..600,
+            seq in any::<u64>(),
+            segment in any::<u64>(),
+        ) {
+            let _ = decode_frame(&bytes, at, &check(segment, seq));
+            let _ = decode_frame(&bytes, at, &FrameCheck { segment: SegmentIndex(segment), seq: SeqRule::After(GlobalSeq(seq)) });
+            let _ = SegmentHeader::decode(&bytes, SegmentIndex(segment));
+        }
+
+        #[test]
+        fn any_encoded_frame_decodes_to_itself(
+            key in proptest::collection::vec(any::<u8>(), 0..40),
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            seq in 1u64..u64::MAX,
+        ) {
+            let h = record(seq, FLAG_FIRST);
+            let bytes = frame_bytes(4, &h, &key, &payload);
+            let f = decode_frame(&bytes, 0, &check(4, seq)).unwrap();
+            prop_assert_eq!(f.header, h);
+            prop_assert_eq!(f.key, &key[..]);
+            prop_assert_eq!(f.payload, &payload[..]);
+            prop_assert_eq!(f.len_on_disk, bytes.len());
+        }
+    }
+}

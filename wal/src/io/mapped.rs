@@ -1,0 +1,144 @@
+//! The crate's only `unsafe` code: a shared memory mapping that one writer stores into
+//! while readers on other threads borrow bytes from it, and the raw `fallocate` call.
+//!
+//! The invariant that makes the borrows sound, kept by the rest of the crate:
+//! **bytes are stored only where no borrow exists.** The writer stores only past the
+//! published end of a segment, and publishes a frame (Release) only after its last byte
+//! is stored; readers borrow only bytes below the published end they loaded (Acquire);
+//! published bytes are never stored to again while the log is open. Recovery stores
+//! (zeroing a torn tail) before any reader exists and after its own scan borrows end.
+//! Everything here is `pub(crate)`: no code outside the crate can break the invariant.
+
+#![allow(unsafe_code)]
+
+use memmap2::{MmapMut, MmapOptions, MmapRaw};
+use std::fs::File;
+use std::io;
+
+/// A region of memory mapped from a segment file (or anonymous memory for the simulated
+/// disk), shared between the writer and readers.
+#[derive(Debug)]
+pub struct MappedRegion {
+    map: MmapRaw,
+    writable: bool,
+}
+
+impl MappedRegion {
+    /// Maps the whole file. The file must already have its final length (it is never
+    /// resized while mapped).
+    pub(crate) fn map_file(file: &File, writable: bool) -> io::Result<MappedRegion> {
+        let map = if writable {
+            MmapOptions::new().map_raw(file)?
+        } else {
+            MmapOptions::new().map_raw_read_only(file)?
+        };
+        Ok(MappedRegion { map, writable })
+    }
+
+    /// Anonymous zeroed memory of `len` bytes (the simulated disk's page cache).
+    pub(crate) fn anonymous(len: usize) -> io::Result<MappedRegion> {
+        let map: MmapMut = MmapOptions::new().len(len.max(1)).map_anon()?;
+        Ok(MappedRegion {
+            map: MmapRaw::from(map),
+            writable: true,
+        })
+    }
+
+    /// Length of the region in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Stores `parts` one after the other starting at `at`. Bounds are checked: a store
+    /// that would run past the end is refused and stores nothing.
+    ///
+    /// Callers keep the module invariant: nobody borrows the bytes being stored.
+    pub(crate) fn write_at(&self, at: usize, parts: &[&[u8]]) -> io::Result<()> {
+        let total = parts
+            .iter()
+            .try_fold(0usize, |acc, p| acc.checked_add(p.len()));
+        let end = total.and_then(|t| at.checked_add(t));
+        if !self.writable || end.is_none_or(|end| end > self.map.len()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "store outside of the mapped segment or into a read-only mapping",
+            ));
+        }
+        let mut pos = at;
+        for part in parts {
+            // SAFETY: `pos + part.len() <= at + total <= self.map.len()` was checked above,
+            // so the destination lies inside the live, writable mapping (it stays mapped
+            // while `self` lives). The source is a Rust slice, which cannot overlap a
+            // region no one borrows (module invariant), so the copy is non-overlapping
+            // and races with no reader.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    part.as_ptr(),
+                    self.map.as_mut_ptr().add(pos),
+                    part.len(),
+                );
+            }
+            pos += part.len();
+        }
+        Ok(())
+    }
+
+    /// Borrows `len` bytes at `at`, or `None` if that runs past the end.
+    ///
+    /// Callers keep the module invariant: the bytes are not stored to while borrowed.
+    pub(crate) fn bytes(&self, at: usize, len: usize) -> Option<&[u8]> {
+        let end = at.checked_add(len)?;
+        if end > self.map.len() {
+            return None;
+        }
+        // SAFETY: `at + len <= self.map.len()` so the range lies inside the mapping, which
+        // lives as long as `&self`; the mapping is readable (MmapRaw maps with read
+        // permission in both modes); no store happens to these bytes while the borrow
+        // lives (module invariant), so the shared slice is never aliased by a write.
+        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(at), len) })
+    }
+
+    /// Borrows the whole region.
+    pub(crate) fn all(&self) -> &[u8] {
+        self.bytes(0, self.len()).unwrap_or(&[])
+    }
+
+    /// msync(MS_SYNC) of the pages covering `[at, at + len)`.
+    pub(crate) fn flush(&self, at: usize, len: usize) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.map.flush_range(at, len)
+    }
+}
+
+/// Reserves `len` bytes of disk for `file` (posix_fallocate), so that a full disk is an
+/// `ENOSPC` error here instead of a SIGBUS when the mapping is stored to.
+pub(crate) fn allocate(file: &File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment too large"))?;
+    // SAFETY: `posix_fallocate` only reads its integer arguments; the descriptor is valid
+    // for the duration of the call because `file` is borrowed.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_outside_the_region_are_refused() {
+        let r = MappedRegion::anonymous(16).unwrap();
+        assert!(r.write_at(10, &[b"1234567"]).is_err());
+        assert!(r.write_at(usize::MAX, &[b"1"]).is_err());
+        r.write_at(8, &[b"1234", b"5678"]).unwrap();
+        assert_eq!(r.bytes(8, 8), Some(&b"12345678"[..]));
+        assert_eq!(r.bytes(9, 8), None);
+    }
+}

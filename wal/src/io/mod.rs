@@ -1,0 +1,104 @@
+//! The storage layer under the log: a trait with a real implementation (files, mmap,
+//! msync, fallocate) and a simulated disk for crash and fault tests.
+//!
+//! The log is generic over [`Storage`] and monomorphized, so production code calls the
+//! real implementation directly and pays nothing for the seam. The trait is sealed: its
+//! operations hand out shared mappings whose soundness rests on invariants only this crate
+//! keeps (see `mapped`), so outside code can name `Storage` in bounds but not call or
+//! implement it.
+
+pub(crate) mod mapped;
+pub mod real;
+pub mod sim;
+
+pub use real::RealStorage;
+pub use sim::{FaultMode, OpKind, SimDisk};
+
+use std::fmt;
+
+/// A storage backend the log can run on: [`RealStorage`] or [`SimDisk`].
+pub trait Storage: sealed::StorageOps + Clone + Send + Sync + 'static {}
+
+impl Storage for RealStorage {}
+impl Storage for SimDisk {}
+
+/// The kind of storage operation that failed, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoOp {
+    /// Listing the log directory.
+    List,
+    /// Creating the log directory or a segment file.
+    Create,
+    /// Reserving disk space (fallocate) and zero-filling a new segment.
+    Allocate,
+    /// Opening and mapping a segment.
+    Open,
+    /// Storing bytes into a mapped segment.
+    Write,
+    /// fdatasync/msync of a segment.
+    Sync,
+    /// Renaming a prepared segment into place.
+    Rename,
+    /// Deleting a file.
+    Remove,
+    /// fsync of the log directory.
+    DirSync,
+}
+
+impl fmt::Display for IoOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            IoOp::List => "listing",
+            IoOp::Create => "creating",
+            IoOp::Allocate => "allocating",
+            IoOp::Open => "opening",
+            IoOp::Write => "writing",
+            IoOp::Sync => "syncing",
+            IoOp::Rename => "renaming",
+            IoOp::Remove => "removing",
+            IoOp::DirSync => "syncing the directory of",
+        };
+        f.write_str(s)
+    }
+}
+
+pub(crate) mod sealed {
+    use super::mapped::MappedRegion;
+    use std::ffi::OsString;
+    use std::io;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    /// Directory and file operations. Every method is one operation of its kind for the
+    /// simulated disk's counters and fault plans.
+    pub trait StorageOps {
+        /// An open, mapped segment file.
+        type Segment: SegmentOps;
+        /// Creates `dir` (and parents) if missing.
+        fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+        /// Names of the entries of `dir`.
+        fn list(&self, dir: &Path) -> io::Result<Vec<OsString>>;
+        /// Creates a new file of `len` bytes, reserves its blocks, fills it with zeros and
+        /// syncs its data, so later syncs of stores into it have no metadata to commit.
+        fn create_zeroed(&self, path: &Path, len: u64) -> io::Result<()>;
+        /// Opens and maps an existing segment (whole file).
+        fn open_segment(&self, path: &Path, writable: bool) -> io::Result<Self::Segment>;
+        /// Renames a file (replacing nothing: the target must not exist).
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+        /// Deletes a file.
+        fn remove(&self, path: &Path) -> io::Result<()>;
+        /// fsync of a directory, making creations, renames and deletions in it durable.
+        fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    }
+
+    /// A mapped segment.
+    pub trait SegmentOps: Send + Sync + 'static {
+        /// The shared mapping (readers keep it alive through the `Arc`).
+        fn region(&self) -> &Arc<MappedRegion>;
+        /// Stores `parts` one after the other at `at` (one write operation).
+        fn write(&self, at: usize, parts: &[&[u8]]) -> io::Result<()>;
+        /// Makes `[at, at + len)` durable (one sync operation).
+        fn sync(&self, at: usize, len: usize) -> io::Result<()>;
+    }
+}

@@ -1,0 +1,1081 @@
+//! Recovery: read every segment in order, classify every anomaly, and decide what the log
+//! is. `docs/recovery.md` holds the decision table; each row is a test in `wal/tests/`.
+//!
+//! | found | what recovery does |
+//! |---|---|
+//! | zeros after the last valid frame | clean end: nothing |
+//! | invalid frame (or a unit without its closing frame) in the last segment, nothing later proves it durable | torn tail: cut at the start of its unit, zero the rest, sync, report the bytes dropped |
+//! | invalid frame that a later frame's durable hint, or a later segment, proves was durable | `AbsoluteConsistency`: error; `TolerateCorruptedTail`: cut there, drop everything after, report; `SkipCorrupted`: skip to the next valid unit, report exactly what was skipped |
+//! | invalid header, wrong magic or version, gap in segment indexes, foreign file | typed error naming the file |
+//! | segment whose fencing token is below an earlier segment's | its frames are refused, reported, never returned |
+//!
+//! Proof of durability: the writer stamps every frame with the durable sequence it knew;
+//! a valid frame further on whose stamp reaches the damaged frame's sequence proves the
+//! damaged frame had been synced. A later segment proves it too, because the writer seals
+//! and syncs a segment before it writes the next one's header.
+//!
+//! The scan only reads; it returns a plan (zero a range, remove a file) that
+//! [`Wal::open_with`](crate::Wal::open_with) carries out and [`verify`] never does.
+
+#![deny(clippy::indexing_slicing)]
+
+use crate::error::OpenError;
+use crate::format::{
+    decode_frame, FrameCheck, FrameIssue, HeaderIssue, SegmentHeader, SeqRule, FRAME_ALIGN,
+    SEGMENT_HEADER_LEN,
+};
+use crate::ids::{FencingToken, SegmentIndex};
+use crate::io::sealed::SegmentOps;
+use crate::io::{IoOp, RealStorage, Storage};
+use crate::reader::MISSING;
+use crate::segment::{classify, segment_path, EntryKind};
+use crate::WalOptions;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tidelog_watermarks::GlobalSeq;
+
+/// What recovery does with damage to data that had been durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Refuse to open: acknowledged data is damaged and nothing is silently lost. Default.
+    #[default]
+    AbsoluteConsistency,
+    /// Cut the log at the first damaged frame and drop everything after it (reported).
+    TolerateCorruptedTail,
+    /// Skip damaged regions, keep every valid unit after them (each skip reported).
+    SkipCorrupted,
+}
+
+/// Why a damaged frame must have been durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DurabilityProof {
+    /// A valid frame further on was written when the durable point already covered the
+    /// damaged one.
+    LaterFrame {
+        /// Its segment.
+        path: PathBuf,
+        /// Its offset.
+        offset: u64,
+        /// Its global sequence.
+        global_seq: GlobalSeq,
+        /// The durable sequence it carries.
+        durable_hint: GlobalSeq,
+    },
+    /// A later segment exists, and the writer syncs a segment before it starts the next.
+    LaterSegment {
+        /// The later segment.
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for DurabilityProof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DurabilityProof::LaterFrame {
+                path,
+                offset,
+                global_seq,
+                durable_hint,
+            } => write!(
+                f,
+                "frame {global_seq} at {}:{offset} written when {durable_hint} was durable",
+                path.display()
+            ),
+            DurabilityProof::LaterSegment { path } => {
+                write!(f, "later segment {}", path.display())
+            }
+        }
+    }
+}
+
+/// A torn tail that recovery cut off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// The last segment.
+    pub path: PathBuf,
+    /// Where the log now ends.
+    pub offset: u64,
+    /// Non-zero bytes dropped after that point.
+    pub bytes_dropped: u64,
+    /// What the first invalid frame looked like.
+    pub issue: FrameIssue,
+}
+
+/// Durable data skipped or cut under a tolerant [`RecoveryMode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRegion {
+    /// The segment.
+    pub path: PathBuf,
+    /// Start of the skipped bytes.
+    pub offset: u64,
+    /// Number of skipped bytes.
+    pub len: u64,
+    /// First global sequence lost.
+    pub first_lost: GlobalSeq,
+    /// First global sequence kept after the region, if any was.
+    pub resumed_at: Option<GlobalSeq>,
+    /// What was wrong.
+    pub issue: FrameIssue,
+    /// Why it had been durable.
+    pub proof: DurabilityProof,
+}
+
+/// A segment refused because a stale (fenced) writer wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedSegment {
+    /// The segment.
+    pub path: PathBuf,
+    /// Its token.
+    pub token: FencingToken,
+    /// The higher token of an earlier segment.
+    pub fenced_by: FencingToken,
+}
+
+/// Why recovery removed or reset a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RemovalReason {
+    /// A segment preparation interrupted by a crash (`*.seg.tmp`).
+    InterruptedPreparation,
+    /// A segment after a cut made by `TolerateCorruptedTail`.
+    AfterCut,
+    /// A prepared segment whose header write was torn by a crash (header reset to zeros).
+    TornUnusedHeader,
+}
+
+/// A file recovery removed or reset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: RemovalReason,
+}
+
+/// Everything recovery found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segments holding frames that were read.
+    pub segments: u64,
+    /// Record frames recovered.
+    pub frames: u64,
+    /// The torn tail cut off, if any.
+    pub torn_tail: Option<TornTail>,
+    /// Durable data skipped or cut (tolerant modes only).
+    pub skipped: Vec<SkippedRegion>,
+    /// Segments refused for a stale fencing token.
+    pub refused_segments: Vec<RefusedSegment>,
+    /// Files removed or reset.
+    pub removed_files: Vec<RemovedFile>,
+}
+
+impl RecoveryReport {
+    /// Whether recovery found nothing at all to repair or report.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.torn_tail.is_none()
+            && self.skipped.is_empty()
+            && self.refused_segments.is_empty()
+            && self.removed_files.is_empty()
+    }
+}
+
+/// One problem found by [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The file.
+    pub path: PathBuf,
+    /// Byte offset in it.
+    pub offset: u64,
+    /// What it is.
+    pub kind: FindingKind,
+}
+
+/// Kinds of [`Finding`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// A torn tail: recovery would cut it (normal after a crash).
+    TornTail {
+        /// Non-zero bytes after the cut.
+        bytes: u64,
+        /// The first invalid frame.
+        issue: FrameIssue,
+    },
+    /// Damage to data that had been durable.
+    CorruptFrame {
+        /// What is wrong.
+        issue: FrameIssue,
+        /// Why it had been durable.
+        proof: DurabilityProof,
+    },
+    /// A segment header does not verify.
+    BadHeader(HeaderIssue),
+    /// A segment index is missing.
+    SegmentGap {
+        /// The missing index.
+        missing: SegmentIndex,
+    },
+    /// A segment does not start where the previous one ended.
+    SequenceMismatch {
+        /// Where the log continues.
+        expected: GlobalSeq,
+        /// Where the segment starts.
+        found: GlobalSeq,
+    },
+    /// A segment written by a fenced writer.
+    StaleFencing {
+        /// Its token.
+        token: FencingToken,
+        /// The higher earlier token.
+        fenced_by: FencingToken,
+    },
+    /// A file that is not a segment.
+    ForeignFile,
+    /// A leftover of an interrupted segment preparation (harmless).
+    InterruptedPreparation,
+}
+
+/// Overall result of [`verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing to report.
+    Clean,
+    /// Only what a crash leaves behind (torn tail, leftovers); opening repairs it.
+    TornTailOnly,
+    /// Durable data is damaged, or the directory is not a valid log.
+    Corrupt,
+}
+
+/// Result of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The overall verdict.
+    pub verdict: Verdict,
+    /// Every problem, in log order.
+    pub findings: Vec<Finding>,
+    /// Segments read.
+    pub segments: u64,
+    /// Valid record frames found.
+    pub frames: u64,
+    /// Last valid global sequence.
+    pub last_seq: GlobalSeq,
+}
+
+/// Checks the whole log in `dir` read-only and reports every problem with its file,
+/// offset and reason. Changes nothing on disk (segments are mapped read-only).
+pub fn verify(dir: &Path, opts: &WalOptions) -> Result<VerifyReport, OpenError> {
+    verify_with(&RealStorage, dir, opts)
+}
+
+/// [`verify`] on any storage (the simulated disk in tests).
+pub fn verify_with<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    opts: &WalOptions,
+) -> Result<VerifyReport, OpenError> {
+    let scan = scan(storage, dir, opts, ScanMode::Verify)?;
+    let corrupt = scan.findings.iter().any(|f| {
+        !matches!(
+            f.kind,
+            FindingKind::TornTail { .. } | FindingKind::InterruptedPreparation
+        )
+    });
+    let verdict = if corrupt {
+        Verdict::Corrupt
+    } else if scan.findings.is_empty() {
+        Verdict::Clean
+    } else {
+        Verdict::TornTailOnly
+    };
+    Ok(VerifyReport {
+        verdict,
+        findings: scan.findings,
+        segments: scan.report.segments,
+        frames: scan.report.frames,
+        last_seq: scan.last_seq,
+    })
+}
+
+/// Whether the scan serves `open` (with a mode) or `verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScanMode {
+    Recover(RecoveryMode),
+    Verify,
+}
+
+/// A repair the scan asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Store zeros over `[from, to)` of the segment at this position, then sync.
+    Zero {
+        segment: usize,
+        from: usize,
+        to: usize,
+    },
+    /// Remove a file.
+    Remove(PathBuf),
+}
+
+/// What the scan learned about one segment file.
+pub(crate) enum SegmentState {
+    /// Prepared, never used (all-zero header and body, or a torn header over zeros).
+    Unused,
+    /// Written by a fenced writer: never read.
+    Refused,
+    /// Dropped after a tolerated cut.
+    Dropped,
+    /// Part of the log.
+    Accepted(AcceptedSegment),
+}
+
+/// A segment that is part of the log.
+pub(crate) struct AcceptedSegment {
+    pub(crate) header: SegmentHeader,
+    /// Offset of each sequence from `header.first_seq` on (`MISSING` for skipped ones).
+    pub(crate) slots: Vec<u32>,
+    /// Where the next frame would go, or `None` if nothing may be appended here (sealed,
+    /// or damaged beyond repair in a tolerant mode).
+    pub(crate) append_at: Option<usize>,
+    /// Whether the segment ends with a valid seal.
+    pub(crate) sealed: bool,
+}
+
+pub(crate) struct ScannedSegment<G> {
+    pub(crate) index: SegmentIndex,
+    pub(crate) path: PathBuf,
+    pub(crate) segment: G,
+    pub(crate) state: SegmentState,
+}
+
+pub(crate) struct Scan<G> {
+    pub(crate) segments: Vec<ScannedSegment<G>>,
+    pub(crate) report: RecoveryReport,
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) actions: Vec<Action>,
+    pub(crate) last_seq: GlobalSeq,
+    pub(crate) last_wall_ms: u64,
+}
+
+/// Index one past the last non-zero byte (0 if all zero). Word-wise from the end, because
+/// a mostly empty 64 MiB segment is the common case.
+pub(crate) fn nonzero_end(bytes: &[u8]) -> usize {
+    const BLOCK: usize = 4096;
+    let mut end = bytes.len();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let block = bytes.get(start..end).unwrap_or(&[]);
+        if block.iter().fold(0u8, |acc, &b| acc | b) != 0 {
+            return start + block.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+        }
+        end = start;
+    }
+    0
+}
+
+/// A problem that stopped a frame scan.
+struct Stop {
+    /// Start of the unit the problem belongs to: where the log is cut.
+    unit_start: usize,
+    /// Where the invalid frame (or the missing part) is.
+    bad_at: usize,
+    /// First sequence not recovered.
+    lost_from: GlobalSeq,
+    issue: FrameIssue,
+    /// A later valid frame whose durable hint covers `lost_from`.
+    proof: Option<(usize, GlobalSeq, GlobalSeq)>,
+    /// The first valid unit start after the problem: (offset, sequence).
+    resync: Option<(usize, GlobalSeq)>,
+    /// The highest valid sequence after the problem.
+    max_seen: Option<GlobalSeq>,
+}
+
+/// Result of scanning frames from one position.
+struct FrameRun {
+    /// (sequence, offset) of every frame of every complete unit.
+    frames: Vec<(GlobalSeq, u32)>,
+    /// Sequence after the last complete unit.
+    next: GlobalSeq,
+    /// Offset after the last complete unit.
+    end: usize,
+    /// Wall clock of the last complete unit's last frame.
+    last_wall_ms: Option<u64>,
+    /// The seal, if the run ended on one.
+    sealed: bool,
+    stop: Option<Stop>,
+}
+
+fn scan_frames(
+    bytes: &[u8],
+    segment: SegmentIndex,
+    from: usize,
+    expected: GlobalSeq,
+    zero_from: usize,
+) -> FrameRun {
+    let mut run = FrameRun {
+        frames: Vec::new(),
+        next: expected,
+        end: from,
+        last_wall_ms: None,
+        sealed: false,
+        stop: None,
+    };
+    let mut unit: Vec<(GlobalSeq, u32)> = Vec::new();
+    let mut at = from;
+    let mut seq = expected;
+    let issue = loop {
+        let check = FrameCheck {
+            segment,
+            seq: SeqRule::Exactly(seq),
+        };
+        let issue = match decode_frame(bytes, at, &check) {
+            Ok(frame) if frame.header.is_seal() && unit.is_empty() => {
+                run.sealed = true;
+                return run;
+            }
+            Ok(frame) if frame.header.is_first() == unit.is_empty() => {
+                let Ok(offset) = u32::try_from(at) else {
+                    break FrameIssue::LengthOutOfBounds { frame_len: 0 };
+                };
+                unit.push((seq, offset));
+                at = at.saturating_add(frame.len_on_disk);
+                seq = GlobalSeq(seq.0.saturating_add(1));
+                if frame.header.is_last() {
+                    run.frames.append(&mut unit);
+                    run.next = seq;
+                    run.end = at;
+                    run.last_wall_ms = Some(frame.header.wall_ms);
+                }
+                continue;
+            }
+            Ok(_) => FrameIssue::BrokenUnit,
+            Err(issue) => issue,
+        };
+        if at >= zero_from {
+            // Zeros from here on: a clean end, unless a unit is still open.
+            if unit.is_empty() {
+                return run;
+            }
+            break FrameIssue::PartialUnit;
+        }
+        break issue;
+    };
+    let after = search_after(bytes, segment, at, run.next);
+    run.stop = Some(Stop {
+        unit_start: run.end,
+        bad_at: at,
+        lost_from: run.next,
+        issue,
+        proof: after.proof,
+        resync: after.resync,
+        max_seen: after.max_seen,
+    });
+    run
+}
+
+/// What lies after a bad frame.
+struct After {
+    /// A valid frame whose durable hint reaches the lost sequence: (offset, seq, hint).
+    proof: Option<(usize, GlobalSeq, GlobalSeq)>,
+    /// The first valid frame that opens a unit: (offset, seq).
+    resync: Option<(usize, GlobalSeq)>,
+    /// The highest valid sequence seen.
+    max_seen: Option<GlobalSeq>,
+}
+
+/// Looks at every aligned position past a bad frame at `bad_at` for valid frames with a
+/// sequence from `lost_from` on: proof that the damage hit durable data, where
+/// `SkipCorrupted` resumes, and the highest sequence the segment still shows.
+fn search_after(bytes: &[u8], segment: SegmentIndex, bad_at: usize, lost_from: GlobalSeq) -> After {
+    let check = FrameCheck {
+        segment,
+        seq: SeqRule::After(GlobalSeq(lost_from.0.saturating_sub(1))),
+    };
+    let mut after = After {
+        proof: None,
+        resync: None,
+        max_seen: None,
+    };
+    let mut at = bad_at.saturating_add(FRAME_ALIGN);
+    let end = nonzero_end(bytes);
+    while at < end {
+        if let Ok(frame) = decode_frame(bytes, at, &check) {
+            let h = frame.header;
+            if after.resync.is_none() && h.is_first() {
+                after.resync = Some((at, h.global_seq));
+            }
+            if after.proof.is_none() && h.durable_hint >= lost_from {
+                after.proof = Some((at, h.global_seq, h.durable_hint));
+            }
+            after.max_seen = after.max_seen.max(Some(h.global_seq));
+        }
+        at = at.saturating_add(FRAME_ALIGN);
+    }
+    after
+}
+
+fn io_err(op: IoOp, path: &Path, source: std::io::Error) -> OpenError {
+    OpenError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads the log in `dir`. In `Verify` mode segments are mapped read-only, problems become
+/// findings and nothing is planned; in `Recover` mode fatal problems are errors and
+/// repairs are planned in `actions`.
+pub(crate) fn scan<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    opts: &WalOptions,
+    mode: ScanMode,
+) -> Result<Scan<S::Segment>, OpenError> {
+    let verify = mode == ScanMode::Verify;
+    let mut out = Scan {
+        segments: Vec::new(),
+        report: RecoveryReport::default(),
+        findings: Vec::new(),
+        actions: Vec::new(),
+        last_seq: GlobalSeq::ZERO,
+        last_wall_ms: 0,
+    };
+    let names = storage.list(dir).map_err(|e| io_err(IoOp::List, dir, e))?;
+    let mut indexes = Vec::new();
+    let mut names: Vec<_> = names.into_iter().collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        match classify(&name) {
+            Some(EntryKind::Segment(index)) => indexes.push(index),
+            Some(EntryKind::Temp(_)) => {
+                out.findings.push(Finding {
+                    path: path.clone(),
+                    offset: 0,
+                    kind: FindingKind::InterruptedPreparation,
+                });
+                out.report.removed_files.push(RemovedFile {
+                    path: path.clone(),
+                    reason: RemovalReason::InterruptedPreparation,
+                });
+                out.actions.push(Action::Remove(path));
+            }
+            None if verify => {
+                out.findings.push(Finding {
+                    path,
+                    offset: 0,
+                    kind: FindingKind::ForeignFile,
+                });
+                return Ok(out);
+            }
+            None => return Err(OpenError::ForeignFile { path }),
+        }
+    }
+    indexes.sort();
+    for pair in indexes.windows(2) {
+        if let [a, b] = pair {
+            if a.0.checked_add(1) != Some(b.0) {
+                let missing = SegmentIndex(a.0.saturating_add(1));
+                let path = segment_path(dir, *b);
+                if verify {
+                    out.findings.push(Finding {
+                        path,
+                        offset: 0,
+                        kind: FindingKind::SegmentGap { missing },
+                    });
+                    return Ok(out);
+                }
+                return Err(OpenError::SegmentGap { missing, path });
+            }
+        }
+    }
+    for index in indexes {
+        let path = segment_path(dir, index);
+        let segment = storage
+            .open_segment(&path, !verify)
+            .map_err(|e| io_err(IoOp::Open, &path, e))?;
+        out.segments.push(ScannedSegment {
+            index,
+            path,
+            segment,
+            state: SegmentState::Unused,
+        });
+    }
+    let headers: Vec<Result<SegmentHeader, HeaderIssue>> = out
+        .segments
+        .iter()
+        .map(|s| SegmentHeader::decode(s.segment.region().all(), s.index))
+        .collect();
+    let (used_end, removed, actions) = trailing_unused(&out.segments, &headers, verify);
+    out.report.removed_files.extend(removed);
+    out.actions.extend(actions);
+    if !verify {
+        if let Some((pos, found)) = headers
+            .iter()
+            .take(used_end)
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().ok().map(|h| (i, h.fencing)))
+            .find(|(_, t)| *t > opts.fencing)
+        {
+            let path = out
+                .segments
+                .get(pos)
+                .map(|s| s.path.clone())
+                .unwrap_or_default();
+            return Err(OpenError::Fenced {
+                path,
+                found,
+                ours: opts.fencing,
+            });
+        }
+    }
+    walk(&mut out, &headers, used_end, mode)?;
+    Ok(out)
+}
+
+/// Marks the trailing unused segments and returns how many segments are in use.
+fn trailing_unused<G: SegmentOps>(
+    segments: &[ScannedSegment<G>],
+    headers: &[Result<SegmentHeader, HeaderIssue>],
+    verify: bool,
+) -> (usize, Vec<RemovedFile>, Vec<Action>) {
+    let mut removed = Vec::new();
+    let mut actions = Vec::new();
+    let mut used_end = segments.len();
+    while let Some(pos) = used_end.checked_sub(1) {
+        let (Some(seg), Some(header)) = (segments.get(pos), headers.get(pos)) else {
+            break;
+        };
+        let bytes = seg.segment.region().all();
+        let body_zero = nonzero_end(bytes.get(SEGMENT_HEADER_LEN..).unwrap_or(&[])) == 0;
+        let is_last = pos + 1 == segments.len();
+        let unused = match header {
+            Err(HeaderIssue::Unused) => body_zero,
+            Err(HeaderIssue::BadMagic | HeaderIssue::Checksum { .. }) if is_last && body_zero => {
+                // The header store of a rotation torn by a crash: nothing was written
+                // after it (frames follow a synced header), so the segment is unused.
+                removed.push(RemovedFile {
+                    path: seg.path.clone(),
+                    reason: RemovalReason::TornUnusedHeader,
+                });
+                if !verify {
+                    actions.push(Action::Zero {
+                        segment: pos,
+                        from: 0,
+                        to: SEGMENT_HEADER_LEN,
+                    });
+                }
+                true
+            }
+            _ => false,
+        };
+        if !unused {
+            break;
+        }
+        used_end = pos;
+    }
+    (used_end, removed, actions)
+}
+
+/// Everything the walk over used segments carries from one segment to the next.
+struct Walk {
+    expected: Option<GlobalSeq>,
+    max_token: Option<FencingToken>,
+    cut: bool,
+}
+
+fn walk<G: SegmentOps>(
+    out: &mut Scan<G>,
+    headers: &[Result<SegmentHeader, HeaderIssue>],
+    used_end: usize,
+    mode: ScanMode,
+) -> Result<(), OpenError> {
+    let mut w = Walk {
+        expected: None,
+        max_token: None,
+        cut: false,
+    };
+    for pos in 0..used_end {
+        let Some(path) = out.segments.get(pos).map(|s| s.path.clone()) else {
+            break;
+        };
+        let later_segment = headers
+            .iter()
+            .take(used_end)
+            .skip(pos + 1)
+            .position(|h| h.is_ok())
+            .and_then(|i| out.segments.get(pos + 1 + i))
+            .map(|s| s.path.clone());
+        let state = if w.cut {
+            out.report.removed_files.push(RemovedFile {
+                path: path.clone(),
+                reason: RemovalReason::AfterCut,
+            });
+            out.actions.push(Action::Remove(path));
+            SegmentState::Dropped
+        } else {
+            match headers.get(pos) {
+                Some(Ok(header)) => {
+                    match walk_segment(out, &mut w, pos, *header, &path, later_segment, mode)? {
+                        Some(state) => state,
+                        None => return Ok(()),
+                    }
+                }
+                Some(Err(issue)) => {
+                    if mode == ScanMode::Verify {
+                        out.findings.push(Finding {
+                            path,
+                            offset: 0,
+                            kind: FindingKind::BadHeader(*issue),
+                        });
+                        return Ok(());
+                    }
+                    return Err(OpenError::BadSegmentHeader {
+                        path,
+                        issue: *issue,
+                    });
+                }
+                None => break,
+            }
+        };
+        if let Some(seg) = out.segments.get_mut(pos) {
+            seg.state = state;
+        }
+    }
+    Ok(())
+}
+
+/// Scans one used segment with a valid header. `Ok(None)` stops the walk (verify only).
+fn walk_segment<G: SegmentOps>(
+    out: &mut Scan<G>,
+    w: &mut Walk,
+    pos: usize,
+    header: SegmentHeader,
+    path: &Path,
+    later_segment: Option<PathBuf>,
+    mode: ScanMode,
+) -> Result<Option<SegmentState>, OpenError> {
+    if let Some(max) = w.max_token.filter(|max| header.fencing < *max) {
+        out.report.refused_segments.push(RefusedSegment {
+            path: path.to_path_buf(),
+            token: header.fencing,
+            fenced_by: max,
+        });
+        out.findings.push(Finding {
+            path: path.to_path_buf(),
+            offset: 0,
+            kind: FindingKind::StaleFencing {
+                token: header.fencing,
+                fenced_by: max,
+            },
+        });
+        return Ok(Some(SegmentState::Refused));
+    }
+    w.max_token = Some(
+        w.max_token
+            .map_or(header.fencing, |m| m.max(header.fencing)),
+    );
+    let expected = w.expected.unwrap_or(header.first_seq);
+    if header.first_seq != expected || header.first_seq == GlobalSeq::ZERO {
+        let found = header.first_seq;
+        let mismatch = OpenError::SequenceMismatch {
+            path: path.to_path_buf(),
+            expected,
+            found,
+        };
+        match mode {
+            ScanMode::Verify => {
+                out.findings.push(Finding {
+                    path: path.to_path_buf(),
+                    offset: 0,
+                    kind: FindingKind::SequenceMismatch { expected, found },
+                });
+                if found <= expected {
+                    return Ok(None);
+                }
+            }
+            ScanMode::Recover(RecoveryMode::SkipCorrupted) if found > expected => {
+                out.report.skipped.push(SkippedRegion {
+                    path: path.to_path_buf(),
+                    offset: 0,
+                    len: 0,
+                    first_lost: expected,
+                    resumed_at: Some(found),
+                    issue: FrameIssue::UnexpectedSequence { expected, found },
+                    proof: DurabilityProof::LaterSegment {
+                        path: path.to_path_buf(),
+                    },
+                });
+            }
+            ScanMode::Recover(RecoveryMode::TolerateCorruptedTail) if found > expected => {
+                w.cut = true;
+                out.report.removed_files.push(RemovedFile {
+                    path: path.to_path_buf(),
+                    reason: RemovalReason::AfterCut,
+                });
+                out.actions.push(Action::Remove(path.to_path_buf()));
+                return Ok(Some(SegmentState::Dropped));
+            }
+            ScanMode::Recover(_) => return Err(mismatch),
+        }
+    }
+    let Some(region) = out
+        .segments
+        .get(pos)
+        .map(|s| Arc::clone(s.segment.region()))
+    else {
+        return Ok(None);
+    };
+    let bytes = region.all();
+    let zero_from = nonzero_end(bytes);
+    let is_last_used = later_segment.is_none();
+    let mut accepted = AcceptedSegment {
+        header,
+        slots: Vec::new(),
+        append_at: None,
+        sealed: false,
+    };
+    let mut at = SEGMENT_HEADER_LEN;
+    let mut seq = header.first_seq;
+    out.report.segments += 1;
+    loop {
+        let run = scan_frames(bytes, header.index, at, seq, zero_from.max(at));
+        out.report.frames += run.frames.len() as u64;
+        accepted
+            .slots
+            .extend(run.frames.iter().map(|(_, off)| *off));
+        if let Some(ms) = run.last_wall_ms {
+            out.last_wall_ms = ms;
+        }
+        seq = run.next;
+        let Some(stop) = run.stop else {
+            accepted.sealed = run.sealed;
+            if !run.sealed && !is_last_used {
+                // Zeros where the seal should be, yet a later segment exists.
+                let stop = Stop {
+                    unit_start: run.end,
+                    bad_at: run.end,
+                    lost_from: seq,
+                    issue: FrameIssue::MissingSeal,
+                    proof: None,
+                    resync: None,
+                    max_seen: None,
+                };
+                let later = later_segment.clone();
+                match handle_stop(out, w, path, &stop, later, mode, zero_from)? {
+                    StopOutcome::Resume(..) | StopOutcome::EndHere => {}
+                    StopOutcome::CutHere => accepted.append_at = Some(stop.unit_start),
+                }
+            } else if !run.sealed {
+                accepted.append_at = Some(run.end);
+            }
+            break;
+        };
+        match handle_stop(out, w, path, &stop, later_segment.clone(), mode, zero_from)? {
+            StopOutcome::CutHere => {
+                accepted.append_at = Some(stop.unit_start);
+                break;
+            }
+            StopOutcome::EndHere => {
+                // Sequences seen in the unreadable rest are never reused.
+                if let Some(max) = stop.max_seen {
+                    seq = seq.max(GlobalSeq(max.0.saturating_add(1)));
+                }
+                break;
+            }
+            StopOutcome::Resume(resume_at, resume_seq) => {
+                let holes = resume_seq.0.saturating_sub(seq.0);
+                accepted
+                    .slots
+                    .extend(std::iter::repeat_n(MISSING, holes as usize));
+                at = resume_at;
+                seq = resume_seq;
+            }
+        }
+    }
+    w.expected = Some(seq);
+    out.last_seq = GlobalSeq(seq.0.saturating_sub(1));
+    Ok(Some(SegmentState::Accepted(accepted)))
+}
+
+enum StopOutcome {
+    /// The log ends at the stop's unit start; appends may continue there.
+    CutHere,
+    /// Nothing more in this segment is read or appended to.
+    EndHere,
+    /// Scanning resumes at (offset, sequence).
+    Resume(usize, GlobalSeq),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle_stop<G: SegmentOps>(
+    out: &mut Scan<G>,
+    w: &mut Walk,
+    path: &Path,
+    stop: &Stop,
+    later_segment: Option<PathBuf>,
+    mode: ScanMode,
+    zero_from: usize,
+) -> Result<StopOutcome, OpenError> {
+    let pos = out
+        .segments
+        .iter()
+        .position(|s| s.path == path)
+        .unwrap_or(0);
+    let dropped = zero_from.saturating_sub(stop.unit_start) as u64;
+    let proof = match (stop.proof, later_segment) {
+        (Some((offset, global_seq, durable_hint)), _) => Some(DurabilityProof::LaterFrame {
+            path: path.to_path_buf(),
+            offset: offset as u64,
+            global_seq,
+            durable_hint,
+        }),
+        (None, Some(later)) => Some(DurabilityProof::LaterSegment { path: later }),
+        (None, None) => None,
+    };
+    let Some(proof) = proof else {
+        // Torn tail: nothing proves the lost bytes were ever synced.
+        out.findings.push(Finding {
+            path: path.to_path_buf(),
+            offset: stop.unit_start as u64,
+            kind: FindingKind::TornTail {
+                bytes: dropped,
+                issue: stop.issue,
+            },
+        });
+        out.report.torn_tail = Some(TornTail {
+            path: path.to_path_buf(),
+            offset: stop.unit_start as u64,
+            bytes_dropped: dropped,
+            issue: stop.issue,
+        });
+        if dropped > 0 {
+            out.actions.push(Action::Zero {
+                segment: pos,
+                from: stop.unit_start,
+                to: zero_from,
+            });
+        }
+        return Ok(StopOutcome::CutHere);
+    };
+    let recovery_mode = match mode {
+        ScanMode::Recover(m) => m,
+        ScanMode::Verify => {
+            out.findings.push(Finding {
+                path: path.to_path_buf(),
+                offset: stop.bad_at as u64,
+                kind: FindingKind::CorruptFrame {
+                    issue: stop.issue,
+                    proof: proof.clone(),
+                },
+            });
+            RecoveryMode::SkipCorrupted
+        }
+    };
+    let resumed_at = match recovery_mode {
+        RecoveryMode::AbsoluteConsistency => {
+            return Err(OpenError::CorruptDurableData {
+                path: path.to_path_buf(),
+                offset: stop.bad_at as u64,
+                issue: stop.issue,
+                proof,
+            })
+        }
+        RecoveryMode::TolerateCorruptedTail => None,
+        RecoveryMode::SkipCorrupted => stop.resync,
+    };
+    let skipped_to = resumed_at.map_or(zero_from.max(stop.unit_start), |(off, _)| off);
+    out.report.skipped.push(SkippedRegion {
+        path: path.to_path_buf(),
+        offset: stop.unit_start as u64,
+        len: skipped_to.saturating_sub(stop.unit_start) as u64,
+        first_lost: stop.lost_from,
+        resumed_at: resumed_at.map(|(_, seq)| seq),
+        issue: stop.issue,
+        proof,
+    });
+    match (recovery_mode, resumed_at) {
+        (RecoveryMode::TolerateCorruptedTail, _) => {
+            w.cut = true;
+            if dropped > 0 {
+                out.actions.push(Action::Zero {
+                    segment: pos,
+                    from: stop.unit_start,
+                    to: zero_from,
+                });
+            }
+            Ok(StopOutcome::CutHere)
+        }
+        (_, Some((off, seq))) => Ok(StopOutcome::Resume(off, seq)),
+        (_, None) => Ok(StopOutcome::EndHere),
+    }
+}
+
+/// Carries out the repairs planned by a recovery scan: zero torn tails and sync them,
+/// remove leftover files, then sync the directory once.
+pub(crate) fn apply<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    scan: &Scan<S::Segment>,
+) -> Result<(), OpenError> {
+    const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    let mut removed = false;
+    for action in &scan.actions {
+        match action {
+            Action::Zero { segment, from, to } => {
+                let Some(seg) = scan.segments.get(*segment) else {
+                    continue;
+                };
+                let mut at = *from;
+                while at < *to {
+                    let n = (*to - at).min(ZEROS.len());
+                    seg.segment
+                        .write(at, &[ZEROS.get(..n).unwrap_or(&[])])
+                        .map_err(|e| io_err(IoOp::Write, &seg.path, e))?;
+                    at += n;
+                }
+                seg.segment
+                    .sync(*from, to.saturating_sub(*from))
+                    .map_err(|e| io_err(IoOp::Sync, &seg.path, e))?;
+            }
+            Action::Remove(path) => {
+                storage
+                    .remove(path)
+                    .map_err(|e| io_err(IoOp::Remove, path, e))?;
+                removed = true;
+            }
+        }
+    }
+    if removed {
+        storage
+            .sync_dir(dir)
+            .map_err(|e| io_err(IoOp::DirSync, dir, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::align_up;
+
+    #[test]
+    fn nonzero_end_finds_the_last_non_zero_byte() {
+        let mut v = vec![0u8; 10_000];
+        assert_eq!(nonzero_end(&v), 0);
+        v[0] = 1;
+        assert_eq!(nonzero_end(&v), 1);
+        v[8191] = 1;
+        assert_eq!(nonzero_end(&v), 8192);
+        v[9_999] = 1;
+        assert_eq!(nonzero_end(&v), 10_000);
+    }
+
+    #[test]
+    fn align_up_rounds_to_frames() {
+        assert_eq!(align_up(49), Some(56));
+        assert_eq!(align_up(48), Some(48));
+    }
+}

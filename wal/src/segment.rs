@@ -1,0 +1,236 @@
+//! Segment files: naming, preparation ahead of need, headers.
+//!
+//! A segment is prepared under a temporary name (`<index>.seg.tmp`): created, its blocks
+//! reserved with fallocate and written with zeros, its data synced; then renamed to
+//! `<index>.seg` and the directory synced. Only then is it mapped and used, so a full disk
+//! fails here with `ENOSPC`, never with a SIGBUS in the middle of an append, and a sync of
+//! frames stored into it later has no metadata to commit. A prepared, unused segment has an
+//! all-zero header.
+//!
+//! The writer keeps the next segment prepared before it is needed ([`NextSegment`]): on
+//! real storage a background thread prepares it while the current one fills up.
+
+use crate::error::IoFailure;
+use crate::format::{SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::ids::SegmentIndex;
+use crate::io::sealed::SegmentOps;
+use crate::io::{IoOp, Storage};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+const SEGMENT_SUFFIX: &str = ".seg";
+const TEMP_SUFFIX: &str = ".seg.tmp";
+const INDEX_DIGITS: usize = 20;
+
+/// The file name of a segment: its index in 20 decimal digits, then `.seg`, so names sort
+/// like indexes.
+#[must_use]
+pub fn segment_file_name(index: SegmentIndex) -> String {
+    format!("{:0width$}{SEGMENT_SUFFIX}", index.0, width = INDEX_DIGITS)
+}
+
+/// Path of a segment in `dir`.
+#[must_use]
+pub fn segment_path(dir: &Path, index: SegmentIndex) -> PathBuf {
+    dir.join(segment_file_name(index))
+}
+
+fn temp_path(dir: &Path, index: SegmentIndex) -> PathBuf {
+    dir.join(format!(
+        "{:0width$}{TEMP_SUFFIX}",
+        index.0,
+        width = INDEX_DIGITS
+    ))
+}
+
+/// What a directory entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    /// A segment file.
+    Segment(SegmentIndex),
+    /// A segment whose preparation was interrupted (safe to delete).
+    Temp(SegmentIndex),
+}
+
+/// Classifies a directory entry name; `None` means a foreign file.
+pub(crate) fn classify(name: &OsStr) -> Option<EntryKind> {
+    let name = name.to_str()?;
+    let (digits, temp) = if let Some(d) = name.strip_suffix(TEMP_SUFFIX) {
+        (d, true)
+    } else {
+        (name.strip_suffix(SEGMENT_SUFFIX)?, false)
+    };
+    if digits.len() != INDEX_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let index = SegmentIndex(digits.parse().ok()?);
+    if index.0 == 0 {
+        return None;
+    }
+    Some(if temp {
+        EntryKind::Temp(index)
+    } else {
+        EntryKind::Segment(index)
+    })
+}
+
+/// Creates, zero-fills, syncs, renames into place and maps segment `index`; syncs the
+/// directory before returning, so the segment exists durably before anything is stored
+/// into it.
+pub(crate) fn prepare<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    index: SegmentIndex,
+    size: u64,
+) -> Result<S::Segment, IoFailure> {
+    let temp = temp_path(dir, index);
+    let path = segment_path(dir, index);
+    if let Err(e) = storage.create_zeroed(&temp, size) {
+        // Leave no half-made file behind; if even that fails, recovery removes it later.
+        let _ = storage.remove(&temp);
+        return Err(IoFailure::new(IoOp::Allocate, temp, e));
+    }
+    storage
+        .rename(&temp, &path)
+        .map_err(|e| IoFailure::new(IoOp::Rename, &temp, e))?;
+    storage
+        .sync_dir(dir)
+        .map_err(|e| IoFailure::new(IoOp::DirSync, dir, e))?;
+    storage
+        .open_segment(&path, true)
+        .map_err(|e| IoFailure::new(IoOp::Open, path, e))
+}
+
+/// Stores `header` at the start of `segment` and syncs it.
+pub(crate) fn write_header<G: SegmentOps>(
+    segment: &G,
+    header: &SegmentHeader,
+    path: &Path,
+) -> Result<(), IoFailure> {
+    segment
+        .write(0, &[&header.encode()])
+        .map_err(|e| IoFailure::new(IoOp::Write, path, e))?;
+    segment
+        .sync(0, SEGMENT_HEADER_LEN)
+        .map_err(|e| IoFailure::new(IoOp::Sync, path, e))
+}
+
+/// The segment that will follow the current one.
+pub(crate) enum NextSegment<S: Storage> {
+    /// Nothing prepared yet.
+    Empty,
+    /// Prepared and mapped.
+    Ready(SegmentIndex, S::Segment),
+    /// Being prepared on a background thread.
+    Preparing(SegmentIndex, JoinHandle<Result<S::Segment, IoFailure>>),
+}
+
+impl<S: Storage> NextSegment<S> {
+    /// Starts preparing segment `index`: on a background thread if `background`, else now.
+    pub(crate) fn start(
+        storage: &S,
+        dir: &Path,
+        index: SegmentIndex,
+        size: u64,
+        background: bool,
+    ) -> NextSegment<S> {
+        if background {
+            let (storage, dir) = (storage.clone(), dir.to_path_buf());
+            let spawned = std::thread::Builder::new()
+                .name("tidelog-wal-prepare".into())
+                .spawn(move || prepare(&storage, &dir, index, size));
+            if let Ok(handle) = spawned {
+                return NextSegment::Preparing(index, handle);
+            }
+        }
+        match prepare(storage, dir, index, size) {
+            Ok(seg) => NextSegment::Ready(index, seg),
+            // Preparing again when the segment is needed reports the error then.
+            Err(_) => NextSegment::Empty,
+        }
+    }
+
+    /// The prepared segment `index`, waiting for the preparer if it is still running, or
+    /// preparing it now if nothing usable was prepared.
+    pub(crate) fn take(
+        &mut self,
+        storage: &S,
+        dir: &Path,
+        index: SegmentIndex,
+        size: u64,
+    ) -> Result<S::Segment, IoFailure> {
+        let prepared = match std::mem::replace(self, NextSegment::Empty) {
+            NextSegment::Ready(i, seg) if i == index => Some(Ok(seg)),
+            NextSegment::Preparing(i, handle) if i == index => {
+                Some(handle.join().unwrap_or_else(|_| {
+                    Err(IoFailure::new(
+                        IoOp::Create,
+                        segment_path(dir, index),
+                        std::io::Error::other("segment preparer thread panicked"),
+                    ))
+                }))
+            }
+            NextSegment::Preparing(_, handle) => {
+                let _ = handle.join();
+                None
+            }
+            _ => None,
+        };
+        match prepared {
+            Some(Ok(seg)) => Ok(seg),
+            // A failed background preparation may have left the file in place; start over.
+            Some(Err(_)) | None => {
+                let path = segment_path(dir, index);
+                if matches!(storage.list(dir), Ok(names) if names.iter().any(|n| Path::new(n) == Path::new(&segment_file_name(index))))
+                {
+                    storage
+                        .remove(&path)
+                        .map_err(|e| IoFailure::new(IoOp::Remove, &path, e))?;
+                }
+                prepare(storage, dir, index, size)
+            }
+        }
+    }
+
+    /// Waits for a running preparer (used when the log is dropped).
+    pub(crate) fn finish(&mut self) {
+        if let NextSegment::Preparing(_, handle) = std::mem::replace(self, NextSegment::Empty) {
+            let _ = handle.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_sort_like_their_indexes_and_parse_back() {
+        let a = segment_file_name(SegmentIndex(9));
+        let b = segment_file_name(SegmentIndex(10));
+        assert!(a < b);
+        assert_eq!(a, "00000000000000000009.seg");
+        assert_eq!(
+            classify(OsStr::new(&a)),
+            Some(EntryKind::Segment(SegmentIndex(9)))
+        );
+        assert_eq!(
+            classify(OsStr::new("00000000000000000009.seg.tmp")),
+            Some(EntryKind::Temp(SegmentIndex(9)))
+        );
+    }
+
+    #[test]
+    fn other_names_are_foreign() {
+        for name in [
+            "notes.txt",
+            "9.seg",
+            "0000000000000000000a.seg",
+            "00000000000000000000.seg",
+            "00000000000000000001.seg.bak",
+        ] {
+            assert_eq!(classify(OsStr::new(name)), None, "{name}");
+        }
+    }
+}

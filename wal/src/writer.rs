@@ -1,0 +1,639 @@
+//! The write side: [`Wal`] opens (recovering first), appends atomic units by copying them
+//! into the mapped segment, syncs, and rotates to the prepared next segment.
+//!
+//! Invariants:
+//! - `last_durable <= last_written`; both only move forward.
+//! - A unit is published to readers only after every byte of it is stored.
+//! - A unit never spans two segments; every segment keeps room for its seal frame.
+//! - Rotation seals the current segment and syncs it *before* it writes the next
+//!   segment's header (and syncs that), so a later segment proves the earlier one durable.
+//! - The first failed store or sync poisons the log: the failure is sticky, every later
+//!   append and sync returns `Poisoned`, and a sync is never retried (after a failed
+//!   fsync the kernel may have dropped the dirty pages; a retry proves nothing).
+
+use crate::error::{AppendError, IoFailure, OpenError, PoisonCause, SyncError};
+use crate::format::{
+    align_up, encode_frame_header, frame_len_on_disk, FrameHeader, SegmentHeader, FLAG_FIRST,
+    FLAG_LAST, FLAG_SEAL, FRAME_ALIGN, MAX_KEY_LEN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
+    SEAL_FRAME_LEN, SEGMENT_HEADER_LEN,
+};
+use crate::ids::{FencingToken, SegmentIndex};
+use crate::io::sealed::SegmentOps;
+use crate::io::{IoOp, RealStorage, Storage};
+use crate::reader::{SegmentEntry, Shared, WalReader};
+use crate::recovery::{self, RecoveryMode, RecoveryReport, ScanMode, SegmentState};
+use crate::segment::{segment_path, write_header, NextSegment};
+use parking_lot::RwLock;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
+
+/// Options of a [`Wal`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalOptions {
+    /// Size of every segment file in bytes (default 64 MiB; a multiple of 8 between 4 KiB
+    /// and 4 GiB). The segments of one log must all have the size they were created with.
+    pub segment_size: u64,
+    /// Largest key plus payload of one record, in bytes (default 8 MiB).
+    pub max_record_bytes: u32,
+    /// What recovery does with damage to durable data (default `AbsoluteConsistency`).
+    pub recovery_mode: RecoveryMode,
+    /// The writer's fencing token, stamped on every segment it creates.
+    pub fencing: FencingToken,
+    /// Prepare the next segment on a background thread (default `true`). Tests on a
+    /// [`SimDisk`](crate::io::SimDisk) set `false` so operations happen in a fixed order.
+    pub prepare_in_background: bool,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_size: 64 * 1024 * 1024,
+            max_record_bytes: 8 * 1024 * 1024,
+            recovery_mode: RecoveryMode::default(),
+            fencing: FencingToken::INITIAL,
+            prepare_in_background: true,
+        }
+    }
+}
+
+impl WalOptions {
+    fn validate(&self) -> Result<(), OpenError> {
+        let invalid = |reason| Err(OpenError::InvalidOptions { reason });
+        if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&self.segment_size) {
+            return invalid("segment_size must be between 4 KiB and 4 GiB");
+        }
+        if self.segment_size % FRAME_ALIGN as u64 != 0 {
+            return invalid("segment_size must be a multiple of 8");
+        }
+        if self.max_record_bytes == 0 || self.max_record_bytes > u32::MAX - 64 {
+            return invalid("max_record_bytes must be between 1 and 4 GiB - 64");
+        }
+        Ok(())
+    }
+
+    /// Bytes of frames one segment holds.
+    fn capacity(&self) -> u64 {
+        self.segment_size - (SEGMENT_HEADER_LEN + SEAL_FRAME_LEN) as u64
+    }
+}
+
+/// One record of an atomic unit passed to [`Wal::append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewFrame<'a> {
+    /// Must be the next global sequence of the log.
+    pub global_seq: GlobalSeq,
+    /// Lane of the record.
+    pub lane: LaneId,
+    /// Position of the record within its lane.
+    pub lane_seq: LaneSeq,
+    /// Wall clock, milliseconds since the Unix epoch (informative).
+    pub wall_ms: u64,
+    /// Idempotency key; may be empty; at most 65535 bytes.
+    pub key: &'a [u8],
+    /// The record.
+    pub payload: &'a [u8],
+}
+
+/// What [`Wal::open`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Everything recovery found and did.
+    pub report: RecoveryReport,
+    /// Last global sequence in the log (0 if empty).
+    pub last_seq: GlobalSeq,
+    /// Wall clock of the last record (0 if empty).
+    pub last_wall_ms: u64,
+}
+
+/// The segment being appended to.
+struct Active<S: Storage> {
+    segment: S::Segment,
+    entry: Arc<SegmentEntry>,
+    index: SegmentIndex,
+    path: PathBuf,
+    /// Where the next frame goes.
+    write_at: usize,
+    /// Everything below this offset is synced.
+    synced_to: usize,
+    /// Sequences published in this segment.
+    count: u64,
+}
+
+/// The write-ahead log. See the crate docs for an example.
+pub struct Wal<S: Storage = RealStorage> {
+    storage: S,
+    dir: PathBuf,
+    opts: WalOptions,
+    shared: Arc<Shared>,
+    current: Active<S>,
+    next: NextSegment<S>,
+    last_written: GlobalSeq,
+    last_durable: GlobalSeq,
+    last_wall_ms: u64,
+    poisoned: Option<PoisonCause>,
+}
+
+const PADDING: [u8; FRAME_ALIGN] = [0; FRAME_ALIGN];
+
+impl Wal<RealStorage> {
+    /// Opens (creating if needed) the log in `dir` on the real file system, recovering it
+    /// first. See [`Wal::open_with`].
+    pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Recovered), OpenError> {
+        Wal::open_with(RealStorage, dir, opts)
+    }
+}
+
+impl<S: Storage> Wal<S> {
+    /// Opens (creating if needed) the log in `dir` on `storage`: recovers it (see
+    /// `docs/recovery.md`), repairs a torn tail, refuses to open if a segment carries a
+    /// higher fencing token than `opts.fencing`, and starts a fresh segment if the last one
+    /// was sealed or written under another token.
+    pub fn open_with(
+        storage: S,
+        dir: &Path,
+        opts: WalOptions,
+    ) -> Result<(Self, Recovered), OpenError> {
+        opts.validate()?;
+        storage
+            .create_dir_all(dir)
+            .map_err(|e| IoFailure::new(IoOp::Create, dir, e))?;
+        let mut scan = recovery::scan(&storage, dir, &opts, ScanMode::Recover(opts.recovery_mode))?;
+        recovery::apply(&storage, dir, &scan)?;
+        sync_recovered(&scan)?;
+        let last_seq = scan.last_seq;
+        let mut entries = Vec::new();
+        // (position, append_at) of the segment the writer may continue in.
+        let mut resume = None;
+        let mut last_used: Option<SegmentIndex> = None;
+        let mut unused = Vec::new();
+        for (pos, seg) in scan.segments.iter().enumerate() {
+            match &seg.state {
+                SegmentState::Accepted(acc) => {
+                    let entry = SegmentEntry::new(
+                        seg.index,
+                        acc.header.first_seq,
+                        Arc::clone(seg.segment.region()),
+                    );
+                    for (slot, offset) in acc.slots.iter().enumerate() {
+                        entry.record(slot as u64, *offset);
+                    }
+                    entry.publish(acc.slots.len() as u64);
+                    entries.push(Arc::new(entry));
+                    resume = Some((
+                        pos,
+                        acc.append_at,
+                        acc.sealed,
+                        acc.header.fencing,
+                        acc.slots.len() as u64,
+                    ));
+                    last_used = Some(seg.index);
+                }
+                SegmentState::Refused | SegmentState::Dropped => {
+                    resume = None;
+                    last_used = Some(seg.index);
+                }
+                SegmentState::Unused => unused.push(pos),
+            }
+        }
+        let shared = Arc::new(Shared {
+            segments: RwLock::new(entries),
+            written: AtomicU64::new(last_seq.0),
+        });
+        // Take the segments out of the scan so the writer can own them.
+        let mut owned: Vec<Option<S::Segment>> = Vec::new();
+        let mut meta = Vec::new();
+        for seg in scan.segments.drain(..) {
+            meta.push((seg.index, seg.path));
+            owned.push(Some(seg.segment));
+        }
+        let continue_in = match resume {
+            Some((pos, Some(at), false, token, count)) if token == opts.fencing => {
+                Some((pos, at, count))
+            }
+            _ => None,
+        };
+        let wall = scan.last_wall_ms;
+        let active = if let Some((pos, at, count)) = continue_in {
+            let (index, path) = meta.get(pos).cloned().unwrap_or_default();
+            let segment = take_at(&mut owned, pos).ok_or_else(|| missing_segment(&path))?;
+            let entry = shared
+                .segments
+                .read()
+                .last()
+                .cloned()
+                .ok_or_else(|| missing_segment(&path))?;
+            Active {
+                segment,
+                entry,
+                index,
+                path,
+                write_at: at,
+                synced_to: at,
+                count,
+            }
+        } else {
+            // Seal the segment we leave if it is still open, so recovery knows it complete.
+            if let Some((pos, Some(at), false, _, _)) = resume {
+                let (index, path) = meta.get(pos).cloned().unwrap_or_default();
+                if let Some(segment) = owned.get(pos).and_then(Option::as_ref) {
+                    seal(segment, index, &path, at, last_seq, last_seq, wall)?;
+                }
+            }
+            let index = last_used
+                .and_then(SegmentIndex::checked_next)
+                .unwrap_or(SegmentIndex::FIRST);
+            let reuse = unused
+                .iter()
+                .copied()
+                .find(|p| meta.get(*p).is_some_and(|(i, _)| *i == index));
+            let path = segment_path(dir, index);
+            let segment = match reuse.and_then(|p| take_at(&mut owned, p)) {
+                Some(seg) => seg,
+                None => crate::segment::prepare(&storage, dir, index, opts.segment_size)?,
+            };
+            start_segment(&shared, segment, index, path, last_seq.next(), &opts)?
+        };
+        let next_index = active.index.checked_next().unwrap_or(active.index);
+        let next = match unused
+            .iter()
+            .copied()
+            .find(|p| meta.get(*p).is_some_and(|(i, _)| *i == next_index))
+            .and_then(|p| take_at(&mut owned, p))
+        {
+            Some(seg) => NextSegment::Ready(next_index, seg),
+            None => NextSegment::start(
+                &storage,
+                dir,
+                next_index,
+                opts.segment_size,
+                opts.prepare_in_background,
+            ),
+        };
+        let recovered = Recovered {
+            report: scan.report,
+            last_seq,
+            last_wall_ms: wall,
+        };
+        let wal = Wal {
+            storage,
+            dir: dir.to_path_buf(),
+            opts,
+            shared,
+            current: active,
+            next,
+            last_written: last_seq,
+            last_durable: last_seq,
+            last_wall_ms: wall,
+            poisoned: None,
+        };
+        Ok((wal, recovered))
+    }
+
+    /// Writes one atomic unit (one record, or a batch): after a crash all frames of the
+    /// unit are there or none is. The frames must carry the next global sequences in order;
+    /// a misuse error writes nothing. A unit never spans two segments: if it does not fit
+    /// in the current one, the log rotates first (which seals and syncs the current
+    /// segment, so [`last_durable`](Self::last_durable) may move). The unit is written
+    /// (visible to readers) but not durable until [`sync`](Self::sync).
+    pub fn append(&mut self, unit: &[NewFrame<'_>]) -> Result<(), AppendError> {
+        if let Some(cause) = &self.poisoned {
+            return Err(AppendError::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        let bytes = self.check_unit(unit)?;
+        if self.current.write_at as u64 + bytes + SEAL_FRAME_LEN as u64 > self.opts.segment_size {
+            self.rotate()?;
+        }
+        let count = unit.len();
+        let mut at = self.current.write_at;
+        for (i, frame) in unit.iter().enumerate() {
+            let mut flags = 0;
+            if i == 0 {
+                flags |= FLAG_FIRST;
+            }
+            if i + 1 == count {
+                flags |= FLAG_LAST;
+            }
+            let header = FrameHeader {
+                global_seq: frame.global_seq,
+                lane: frame.lane,
+                lane_seq: frame.lane_seq,
+                wall_ms: frame.wall_ms,
+                durable_hint: self.last_durable,
+                flags,
+            };
+            let len = frame_len_on_disk(frame.key.len(), frame.payload.len()).unwrap_or(usize::MAX);
+            let head = encode_frame_header(self.current.index, &header, frame.key, frame.payload)
+                .ok_or(AppendError::KeyTooLong {
+                global_seq: frame.global_seq,
+                len: frame.key.len(),
+                max: MAX_KEY_LEN,
+            })?;
+            let pad = PADDING
+                .get(..len - (head.len() + frame.key.len() + frame.payload.len()))
+                .unwrap_or(&[]);
+            if let Err(e) = self
+                .current
+                .segment
+                .write(at, &[&head, frame.key, frame.payload, pad])
+            {
+                return Err(self
+                    .poison(IoFailure::new(IoOp::Write, &self.current.path, e))
+                    .into());
+            }
+            let slot = self.current.count + i as u64;
+            // Offsets fit in u32: segments are at most MAX_SEGMENT_SIZE bytes.
+            self.current.entry.record(slot, at as u32);
+            at += len;
+        }
+        self.current.write_at = at;
+        self.current.count += count as u64;
+        self.current.entry.publish(self.current.count);
+        if let Some(last) = unit.last() {
+            self.last_written = last.global_seq;
+            self.last_wall_ms = last.wall_ms;
+        }
+        self.shared
+            .written
+            .store(self.last_written.0, Ordering::Release);
+        Ok(())
+    }
+
+    /// Validates a unit; returns the bytes it needs.
+    fn check_unit(&self, unit: &[NewFrame<'_>]) -> Result<u64, AppendError> {
+        if unit.is_empty() {
+            return Err(AppendError::EmptyUnit);
+        }
+        let mut expected = self.last_written;
+        let mut bytes = 0u64;
+        for frame in unit {
+            expected = GlobalSeq(expected.0.checked_add(1).ok_or(
+                AppendError::SequenceOutOfOrder {
+                    expected,
+                    found: frame.global_seq,
+                },
+            )?);
+            if frame.global_seq != expected {
+                return Err(AppendError::SequenceOutOfOrder {
+                    expected,
+                    found: frame.global_seq,
+                });
+            }
+            if frame.key.len() > MAX_KEY_LEN {
+                return Err(AppendError::KeyTooLong {
+                    global_seq: frame.global_seq,
+                    len: frame.key.len(),
+                    max: MAX_KEY_LEN,
+                });
+            }
+            let record = frame.key.len() as u64 + frame.payload.len() as u64;
+            if record > u64::from(self.opts.max_record_bytes) {
+                return Err(AppendError::RecordTooLarge {
+                    global_seq: frame.global_seq,
+                    bytes: record,
+                    max: self.opts.max_record_bytes,
+                });
+            }
+            let len = frame_len_on_disk(frame.key.len(), frame.payload.len()).unwrap_or(usize::MAX);
+            bytes = bytes.saturating_add(len as u64);
+        }
+        if bytes > self.opts.capacity() {
+            return Err(AppendError::UnitTooLarge {
+                bytes,
+                capacity: self.opts.capacity(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Makes everything appended so far durable with one msync of the current segment, and
+    /// returns the new durable global sequence. A failure poisons the log; the sync is never
+    /// retried.
+    pub fn sync(&mut self) -> Result<GlobalSeq, SyncError> {
+        if let Some(cause) = &self.poisoned {
+            return Err(SyncError::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        if self.last_durable == self.last_written {
+            return Ok(self.last_durable);
+        }
+        let (from, to) = (self.current.synced_to, self.current.write_at);
+        if let Err(e) = self.current.segment.sync(from, to - from) {
+            return Err(self
+                .poison(IoFailure::new(IoOp::Sync, &self.current.path, e))
+                .into());
+        }
+        self.current.synced_to = to;
+        self.last_durable = self.last_written;
+        Ok(self.last_durable)
+    }
+
+    /// Seals the current segment and continues in the prepared next one.
+    fn rotate(&mut self) -> Result<(), AppendError> {
+        let index = self
+            .current
+            .index
+            .checked_next()
+            .ok_or(AppendError::UnitTooLarge {
+                bytes: 0,
+                capacity: 0,
+            })?;
+        let segment = match self
+            .next
+            .take(&self.storage, &self.dir, index, self.opts.segment_size)
+        {
+            Ok(seg) => seg,
+            Err(f) => return Err(self.poison(f).into()),
+        };
+        if let Err(f) = seal(
+            &self.current.segment,
+            self.current.index,
+            &self.current.path,
+            self.current.write_at,
+            self.last_written,
+            self.last_durable,
+            self.last_wall_ms,
+        ) {
+            return Err(self.poison(f).into());
+        }
+        // Everything in the sealed segment is now synced.
+        self.last_durable = self.last_written;
+        let path = segment_path(&self.dir, index);
+        match start_segment(
+            &self.shared,
+            segment,
+            index,
+            path,
+            self.last_written.next(),
+            &self.opts,
+        ) {
+            Ok(active) => self.current = active,
+            Err(f) => return Err(self.poison(f).into()),
+        }
+        let following = index.checked_next().unwrap_or(index);
+        self.next = NextSegment::start(
+            &self.storage,
+            &self.dir,
+            following,
+            self.opts.segment_size,
+            self.opts.prepare_in_background,
+        );
+        Ok(())
+    }
+
+    fn poison(&mut self, failure: IoFailure) -> IoFailure {
+        if self.poisoned.is_none() {
+            self.poisoned = Some(failure.cause());
+        }
+        failure
+    }
+
+    /// Last global sequence appended (written into the mapping).
+    #[must_use]
+    pub fn last_written(&self) -> GlobalSeq {
+        self.last_written
+    }
+
+    /// Last global sequence covered by a successful sync.
+    #[must_use]
+    pub fn last_durable(&self) -> GlobalSeq {
+        self.last_durable
+    }
+
+    /// Wall clock of the last appended record.
+    #[must_use]
+    pub fn last_wall_ms(&self) -> u64 {
+        self.last_wall_ms
+    }
+
+    /// The first failure, if the log is poisoned.
+    #[must_use]
+    pub fn poisoned(&self) -> Option<&PoisonCause> {
+        self.poisoned.as_ref()
+    }
+
+    /// The options the log was opened with.
+    #[must_use]
+    pub fn options(&self) -> &WalOptions {
+        &self.opts
+    }
+
+    /// The log directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Index of the segment being appended to.
+    #[must_use]
+    pub fn current_segment(&self) -> SegmentIndex {
+        self.current.index
+    }
+
+    /// A reader usable from any thread while this writer appends.
+    #[must_use]
+    pub fn reader(&self) -> WalReader<S> {
+        WalReader::new(Arc::clone(&self.shared))
+    }
+}
+
+impl<S: Storage> Drop for Wal<S> {
+    fn drop(&mut self) {
+        self.next.finish();
+    }
+}
+
+fn take_at<T>(items: &mut [Option<T>], pos: usize) -> Option<T> {
+    items.get_mut(pos).and_then(Option::take)
+}
+
+/// Syncs the last segment holding frames: after a process crash, what recovery found may
+/// still be only in the page cache, and it is reported (and stamped in later frames) as
+/// durable from now on. Earlier segments were synced when they were sealed.
+fn sync_recovered<G: SegmentOps>(scan: &recovery::Scan<G>) -> Result<(), OpenError> {
+    let last = scan
+        .segments
+        .iter()
+        .rev()
+        .find(|s| matches!(s.state, SegmentState::Accepted(_)));
+    if let Some(seg) = last {
+        seg.segment
+            .sync(0, seg.segment.region().len())
+            .map_err(|e| IoFailure::new(IoOp::Sync, &seg.path, e))?;
+    }
+    Ok(())
+}
+
+fn missing_segment(path: &Path) -> OpenError {
+    OpenError::Io {
+        op: IoOp::Open,
+        path: path.to_path_buf(),
+        source: std::io::Error::other("segment vanished during open"),
+    }
+}
+
+/// Writes the seal frame at `at` and syncs the segment from its header on (a seal is rare;
+/// syncing the whole used range keeps this simple and covers everything unsynced).
+fn seal<G: SegmentOps>(
+    segment: &G,
+    index: SegmentIndex,
+    path: &Path,
+    at: usize,
+    last: GlobalSeq,
+    durable: GlobalSeq,
+    wall_ms: u64,
+) -> Result<(), IoFailure> {
+    let header = FrameHeader {
+        global_seq: last.next(),
+        lane: LaneId(0),
+        lane_seq: LaneSeq::ZERO,
+        wall_ms,
+        durable_hint: durable,
+        flags: FLAG_FIRST | FLAG_LAST | FLAG_SEAL,
+    };
+    let head = encode_frame_header(index, &header, &[], &[]).unwrap_or([0; SEAL_FRAME_LEN]);
+    segment
+        .write(at, &[&head])
+        .map_err(|e| IoFailure::new(IoOp::Write, path, e))?;
+    let end = align_up(at + SEAL_FRAME_LEN).unwrap_or(at);
+    segment
+        .sync(0, end)
+        .map_err(|e| IoFailure::new(IoOp::Sync, path, e))
+}
+
+/// Writes and syncs the header of a fresh segment and makes it the active one.
+fn start_segment<S: Storage>(
+    shared: &Shared,
+    segment: S::Segment,
+    index: SegmentIndex,
+    path: PathBuf,
+    first_seq: GlobalSeq,
+    opts: &WalOptions,
+) -> Result<Active<S>, IoFailure> {
+    let header = SegmentHeader {
+        index,
+        first_seq,
+        fencing: opts.fencing,
+        segment_size: opts.segment_size,
+    };
+    write_header(&segment, &header, &path)?;
+    let entry = Arc::new(SegmentEntry::new(
+        index,
+        first_seq,
+        Arc::clone(segment.region()),
+    ));
+    shared.segments.write().push(Arc::clone(&entry));
+    Ok(Active {
+        segment,
+        entry,
+        index,
+        path,
+        write_at: SEGMENT_HEADER_LEN,
+        synced_to: SEGMENT_HEADER_LEN,
+        count: 0,
+    })
+}
