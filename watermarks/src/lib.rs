@@ -26,7 +26,7 @@ mod handle;
 pub mod ids;
 mod point;
 pub mod state;
-mod sync;
+pub mod sync;
 mod view;
 mod waiters;
 

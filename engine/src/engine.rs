@@ -1,0 +1,607 @@
+//! The engine handle: open a database, append from any thread, read, subscribe, close.
+
+use crate::applier::{Applier, ApplierSet};
+use crate::error::{AppendError, OpenError, ReadError, SyncError};
+use crate::handoff::{oneshot, Pending};
+use crate::index::LaneIndex;
+use crate::marker::{self, DirLock};
+use crate::options::Options;
+use crate::record::{BatchEntry, Receipt, Record};
+use crate::subscription::{Subscription, SubscriptionTarget};
+use crate::writer::{AppendRecord, Request, Status, Writer};
+use crossbeam_channel::{Sender, TrySendError};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tidelog_wal::io::{RealStorage, Storage};
+use tidelog_wal::{FencingToken, RecoveryReport, Wal, WalOptions, WalReader};
+use tidelog_watermarks::{
+    GlobalSeq, HlcPoint, LaneId, LaneSeq, SystemClock, WatermarkAdvanceHandle, WatermarkState,
+    WatermarkView,
+};
+
+/// Longest idempotency key, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// An open tidelog database: the writer thread and everything callers need to append,
+/// wait, read and subscribe. Cheap to clone; every clone is the same database. The
+/// database closes (drains, syncs, stops the writer) on [`Engine::close`] or when the
+/// last clone is dropped.
+///
+/// ```
+/// use std::time::Duration;
+/// use tidelog::{Engine, Options};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let engine = Engine::open(dir.path(), Options::default()).unwrap();
+/// let receipt = engine.append_durable(7, b"hello".to_vec()).unwrap();
+/// let record = engine.read(7, receipt.lane_seq).unwrap().unwrap();
+/// assert_eq!(record.payload(), b"hello");
+/// engine.close().unwrap();
+/// ```
+pub struct Engine<S: Storage = RealStorage> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: Storage> std::fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("dir", &self.inner.dir)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Storage> Clone for Engine<S> {
+    fn clone(&self) -> Self {
+        Engine {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<S: Storage> {
+    dir: PathBuf,
+    options: Options,
+    requests: Sender<Request>,
+    marks: WatermarkAdvanceHandle,
+    index: Arc<LaneIndex>,
+    reader: WalReader<S>,
+    status: Arc<Status>,
+    recovery: RecoveryReport,
+    appliers: Arc<Mutex<ApplierSet>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+    _lock: DirLock,
+}
+
+impl Engine<RealStorage> {
+    /// Opens (or creates) the database in `dir`: checks it is a tidelog database of a
+    /// format this build reads, takes the writer lock, recovers the log, rebuilds the
+    /// lane index and watermarks from it, and starts the writer thread.
+    ///
+    /// # Errors
+    /// See [`OpenError`]: a foreign or newer-format directory is refused unchanged.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self, OpenError> {
+        Self::open_with_storage(RealStorage::default(), dir, options)
+    }
+}
+
+impl<S: Storage> Engine<S> {
+    /// As [`Engine::open`], over a given storage (the simulated disk in tests).
+    ///
+    /// # Errors
+    /// See [`OpenError`].
+    pub fn open_with_storage(
+        storage: S,
+        dir: impl AsRef<Path>,
+        options: Options,
+    ) -> Result<Self, OpenError> {
+        let dir = dir.as_ref().to_path_buf();
+        validate(&options)?;
+        if !marker::inspect(&dir)? {
+            marker::create(&dir)?;
+        }
+        let lock = marker::lock(&dir)?;
+        let wal_options = WalOptions {
+            segment_size: options.segment_size,
+            max_record_bytes: options
+                .max_record_bytes
+                .saturating_add(MAX_KEY_BYTES as u32),
+            recovery_mode: options.recovery_mode,
+            fencing: FencingToken::INITIAL,
+            prepare_in_background: options.prepare_segments_in_background,
+        };
+        let (wal, recovered) = Wal::open_with(storage, &dir.join(marker::WAL_DIR), wal_options)?;
+        let reader = wal.reader();
+        let index = Arc::new(LaneIndex::default());
+        let mut keys = HashMap::new();
+        let mut last = HlcPoint::ORIGIN;
+        index.extend(reader.iter_from(GlobalSeq(1)).map(|frame| {
+            let receipt = Record::new(frame.clone()).receipt();
+            if !frame.key().is_empty() {
+                keys.insert(frame.key().to_vec(), receipt);
+            }
+            last = receipt.point;
+            (receipt.lane, receipt.lane_seq, receipt.point.seq())
+        }));
+        let mut state = WatermarkState::new(Arc::new(SystemClock::new()));
+        let lanes: Vec<(LaneId, HlcPoint)> = index
+            .last_of_each_lane()
+            .into_iter()
+            .map(|(lane, _, seq)| {
+                let wall = reader.get(seq).map_or(last.wall_ms, |f| f.wall_ms());
+                (lane, HlcPoint::new(wall, seq))
+            })
+            .collect();
+        state.reset_to_bootstrap_lanes(last, last, lanes.clone(), lanes);
+        let marks = WatermarkAdvanceHandle::new(state);
+        let status = Arc::new(Status::default());
+        status
+            .visible_seq
+            .store(last.global_sequence, Ordering::Release);
+        let (requests, receiver) = crossbeam_channel::bounded(options.channel_capacity);
+        let writer = Writer {
+            wal,
+            marks: marks.clone(),
+            index: index.clone(),
+            status: status.clone(),
+            options: options.clone(),
+            heads: index.heads(),
+            keys,
+            next_seq: last.seq(),
+            last_written: last,
+            unsynced_records: 0,
+            oldest_unsynced: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("tidelog-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|source| OpenError::Io {
+                op: "starting the writer thread for",
+                path: dir.clone(),
+                source,
+            })?;
+        let appliers = Arc::new(Mutex::new(ApplierSet::default()));
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                dir,
+                options,
+                requests,
+                marks,
+                index,
+                reader,
+                status,
+                recovery: recovered.report,
+                appliers,
+                writer: Mutex::new(Some(thread)),
+                closed: AtomicBool::new(false),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The database directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The options it was opened with.
+    #[must_use]
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// What recovery found and did when this engine opened.
+    #[must_use]
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
+    /// Appends `payload` to `lane` and returns once the writer has accepted and written
+    /// it (not necessarily durable: wait with [`Engine::watermark_handle`] or use
+    /// [`Engine::append_durable`]). Blocks while the writer's queue is full.
+    ///
+    /// # Errors
+    /// See [`AppendError`]; on error nothing was acknowledged.
+    pub fn append(
+        &self,
+        lane: impl Into<LaneId>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        self.submit(lane.into(), payload.into(), Vec::new(), None, true)
+    }
+
+    /// As [`Engine::append`], then waits until the record is durable.
+    ///
+    /// # Errors
+    /// As [`Engine::append`], plus [`AppendError::Wait`] if durability cannot be confirmed.
+    pub fn append_durable(
+        &self,
+        lane: impl Into<LaneId>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        let receipt = self.append(lane, payload)?;
+        self.wait_durable(receipt)
+    }
+
+    /// As [`Engine::append`] but never blocks on a full queue.
+    ///
+    /// # Errors
+    /// [`AppendError::WouldBlock`] when the queue is full (nothing queued), else as
+    /// [`Engine::append`].
+    pub fn try_append(
+        &self,
+        lane: impl Into<LaneId>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        self.submit(lane.into(), payload.into(), Vec::new(), None, false)
+    }
+
+    /// Appends only if `lane`'s last lane sequence is `expected` (0 for an empty lane).
+    ///
+    /// # Errors
+    /// [`AppendError::Conflict`] when it is not (nothing written), else as
+    /// [`Engine::append`].
+    pub fn append_expecting(
+        &self,
+        lane: impl Into<LaneId>,
+        expected: LaneSeq,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        self.submit(
+            lane.into(),
+            payload.into(),
+            Vec::new(),
+            Some(expected),
+            true,
+        )
+    }
+
+    /// Appends with an idempotency key: if a record with this key was appended before
+    /// (in this process or before a reopen), returns that record's receipt and writes
+    /// nothing. Lets callers retry an append whose outcome they did not learn.
+    ///
+    /// # Errors
+    /// As [`Engine::append`]; [`AppendError::KeyTooLong`] above [`MAX_KEY_BYTES`].
+    pub fn append_idempotent(
+        &self,
+        lane: impl Into<LaneId>,
+        key: impl Into<Vec<u8>>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        let key = key.into();
+        if key.len() > MAX_KEY_BYTES {
+            return Err(AppendError::KeyTooLong {
+                size: key.len(),
+                max: MAX_KEY_BYTES,
+            });
+        }
+        self.submit(lane.into(), payload.into(), key, None, true)
+    }
+
+    /// Appends several records, on one or more lanes, atomically: after a crash all of
+    /// them are in the log or none is. If any entry's expectation fails, nothing is
+    /// written.
+    ///
+    /// # Errors
+    /// [`AppendError::BatchOutOfBounds`], [`AppendError::RecordTooLarge`],
+    /// [`AppendError::Conflict`], else as [`Engine::append`].
+    pub fn append_batch(&self, entries: Vec<BatchEntry>) -> Result<Vec<Receipt>, AppendError> {
+        let options = &self.inner.options;
+        let bytes: u64 = entries.iter().map(|e| e.payload.len() as u64).sum();
+        if entries.is_empty()
+            || entries.len() > options.max_batch_records
+            || bytes > options.max_batch_bytes
+        {
+            return Err(AppendError::BatchOutOfBounds {
+                records: entries.len(),
+                bytes,
+                max_records: options.max_batch_records,
+                max_bytes: options.max_batch_bytes,
+            });
+        }
+        for entry in &entries {
+            self.check_size(&entry.payload)?;
+        }
+        let (reply, pending) = oneshot();
+        self.send(Request::Batch { entries, reply }, true)?;
+        self.receive(pending)
+    }
+
+    /// Waits until every record appended before this call is durable (forcing a sync
+    /// whatever the policy) and returns the durable point.
+    ///
+    /// # Errors
+    /// [`SyncError::Poisoned`] if a write or sync failed; [`SyncError::Closed`].
+    pub fn sync(&self) -> Result<HlcPoint, SyncError> {
+        let (reply, pending) = oneshot();
+        self.send(Request::Sync { reply }, true)
+            .map_err(|_| self.sync_error())?;
+        pending.wait().unwrap_or_else(|| Err(self.sync_error()))
+    }
+
+    /// The watermarks' handle: `wait_for_<kind>` and `wait_for_<kind>_on_lane`.
+    #[must_use]
+    pub fn watermark_handle(&self) -> WatermarkAdvanceHandle {
+        self.inner.marks.clone()
+    }
+
+    /// A serializable view of every watermark, global and per lane.
+    #[must_use]
+    pub fn watermarks(&self) -> WatermarkView {
+        self.inner.marks.snapshot_view()
+    }
+
+    /// The visible record `lane_seq` of `lane`, or `None` if there is none (yet).
+    ///
+    /// # Errors
+    /// [`ReadError::Closed`], [`ReadError::ZeroLaneSeq`].
+    pub fn read(
+        &self,
+        lane: impl Into<LaneId>,
+        lane_seq: LaneSeq,
+    ) -> Result<Option<Record>, ReadError> {
+        self.check_open()?;
+        if lane_seq == LaneSeq::ZERO {
+            return Err(ReadError::ZeroLaneSeq);
+        }
+        Ok(self
+            .inner
+            .index
+            .lookup(lane.into(), lane_seq)
+            .and_then(|seq| self.visible_frame(seq)))
+    }
+
+    /// The visible records of `lane` with lane sequences in `range`, in order.
+    ///
+    /// # Errors
+    /// [`ReadError::Closed`].
+    pub fn scan(
+        &self,
+        lane: impl Into<LaneId>,
+        range: RangeInclusive<LaneSeq>,
+    ) -> Result<impl Iterator<Item = Record> + '_, ReadError> {
+        self.check_open()?;
+        let seqs = self
+            .inner
+            .index
+            .range(lane.into(), *range.start(), *range.end());
+        Ok(seqs.into_iter().map_while(|seq| self.visible_frame(seq)))
+    }
+
+    /// Every visible record from global sequence `from` on, in global order.
+    ///
+    /// # Errors
+    /// [`ReadError::Closed`].
+    pub fn scan_all(
+        &self,
+        from: GlobalSeq,
+    ) -> Result<impl Iterator<Item = Record> + '_, ReadError> {
+        self.check_open()?;
+        let visible = self.visible_seq();
+        Ok(self
+            .inner
+            .reader
+            .iter_from(from.max(GlobalSeq(1)))
+            .take_while(move |frame| frame.global_seq() <= visible)
+            .map(Record::new))
+    }
+
+    /// Follows `target` (one lane, or all) from `from` (a lane sequence for a lane, a
+    /// global sequence for all), delivering records in order as they become visible.
+    /// Subscribers pull from the log: a slow one costs the writer nothing.
+    #[must_use]
+    pub fn subscribe(&self, target: SubscriptionTarget, from: u64) -> Subscription<S> {
+        Subscription::new(self.clone(), target, from)
+    }
+
+    /// Registers an applier starting at `from`. The global applied watermark is the
+    /// minimum over registered appliers.
+    #[must_use]
+    pub fn register_applier(&self, name: impl Into<String>, from: HlcPoint) -> Applier {
+        Applier::register(
+            self.inner.appliers.clone(),
+            self.inner.marks.clone(),
+            name.into(),
+            from,
+        )
+    }
+
+    /// The registered appliers' names and positions, lowest first (what holds the
+    /// global applied watermark back).
+    #[must_use]
+    pub fn appliers(&self) -> Vec<(String, HlcPoint)> {
+        self.inner.appliers.lock().list()
+    }
+
+    /// Requests waiting in the writer's queue right now.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.inner.requests.len()
+    }
+
+    /// Number of syncs and group commits so far.
+    #[must_use]
+    pub fn io_counters(&self) -> (u64, u64) {
+        (
+            self.inner.status.syncs.load(Ordering::Relaxed),
+            self.inner.status.groups.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Drains the queue, syncs, and stops the writer. Later calls on any clone return a
+    /// `Closed` error. Idempotent.
+    ///
+    /// # Errors
+    /// [`SyncError::Poisoned`] if the final sync (or an earlier one) failed.
+    pub fn close(&self) -> Result<(), SyncError> {
+        self.inner.close()
+    }
+
+    pub(crate) fn index(&self) -> &LaneIndex {
+        &self.inner.index
+    }
+
+    pub(crate) fn visible_seq(&self) -> GlobalSeq {
+        GlobalSeq(self.inner.status.visible_seq.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn visible_frame(&self, seq: GlobalSeq) -> Option<Record> {
+        if seq > self.visible_seq() {
+            return None;
+        }
+        self.inner.reader.get(seq).map(Record::new)
+    }
+
+    fn check_open(&self) -> Result<(), ReadError> {
+        if self.is_closed() {
+            Err(ReadError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_size(&self, payload: &[u8]) -> Result<(), AppendError> {
+        let max = self.inner.options.max_record_bytes;
+        if payload.len() > max as usize {
+            return Err(AppendError::RecordTooLarge {
+                size: payload.len(),
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    fn submit(
+        &self,
+        lane: LaneId,
+        payload: Vec<u8>,
+        key: Vec<u8>,
+        expected: Option<LaneSeq>,
+        block: bool,
+    ) -> Result<Receipt, AppendError> {
+        self.check_size(&payload)?;
+        let (reply, pending) = oneshot();
+        let record = AppendRecord {
+            lane,
+            payload,
+            key,
+            expected,
+        };
+        self.send(Request::Append { record, reply }, block)?;
+        self.receive(pending)
+    }
+
+    fn send(&self, request: Request, block: bool) -> Result<(), AppendError> {
+        if self.is_closed() {
+            return Err(AppendError::Closed);
+        }
+        if let Some(cause) = self.inner.status.poison.get() {
+            return Err(AppendError::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        let sent = if block {
+            self.inner
+                .requests
+                .send(request)
+                .map_err(|_| AppendError::Closed)
+        } else {
+            self.inner
+                .requests
+                .try_send(request)
+                .map_err(|err| match err {
+                    TrySendError::Full(_) => AppendError::WouldBlock,
+                    TrySendError::Disconnected(_) => AppendError::Closed,
+                })
+        };
+        sent
+    }
+
+    fn receive<T>(&self, pending: Pending<Result<T, AppendError>>) -> Result<T, AppendError> {
+        pending.wait().unwrap_or(Err(AppendError::Closed))
+    }
+
+    fn wait_durable(&self, receipt: Receipt) -> Result<Receipt, AppendError> {
+        self.inner
+            .marks
+            .wait_for_durable(receipt.point, Duration::MAX)
+            .map(|_| receipt)
+            .map_err(|source| AppendError::Wait { receipt, source })
+    }
+
+    fn sync_error(&self) -> SyncError {
+        match self.inner.status.poison.get() {
+            Some(cause) => SyncError::Poisoned {
+                cause: cause.clone(),
+            },
+            None => SyncError::Closed,
+        }
+    }
+}
+
+impl<S: Storage> Inner<S> {
+    fn close(&self) -> Result<(), SyncError> {
+        let Some(thread) = self.writer.lock().take() else {
+            return Err(SyncError::Closed);
+        };
+        let (reply, pending) = oneshot();
+        let result = match self.requests.send(Request::Close { reply }) {
+            Ok(()) => pending.wait().unwrap_or(Err(SyncError::Closed)),
+            Err(_) => Err(SyncError::Closed),
+        };
+        self.closed.store(true, Ordering::Release);
+        // The writer has answered Close and returns right after; a panic in it is a bug
+        // that must not be hidden.
+        if let Err(panic) = thread.join() {
+            std::panic::resume_unwind(panic);
+        }
+        match (result, self.status.poison.get()) {
+            (_, Some(cause)) => Err(SyncError::Poisoned {
+                cause: cause.clone(),
+            }),
+            (result, None) => result,
+        }
+    }
+}
+
+impl<S: Storage> Drop for Inner<S> {
+    fn drop(&mut self) {
+        // Errors have nowhere to go from a drop; `close()` reports them.
+        let _ = self.close();
+    }
+}
+
+fn validate(options: &Options) -> Result<(), OpenError> {
+    let invalid = |reason: String| Err(OpenError::InvalidOptions { reason });
+    if options.channel_capacity == 0 {
+        return invalid("channel_capacity must be at least 1".into());
+    }
+    if options.max_group_requests == 0 {
+        return invalid("max_group_requests must be at least 1".into());
+    }
+    if options.max_batch_bytes >= options.segment_size {
+        return invalid(format!(
+            "max_batch_bytes ({}) must be smaller than segment_size ({}): a batch never spans segments",
+            options.max_batch_bytes, options.segment_size
+        ));
+    }
+    if u64::from(options.max_record_bytes) >= options.segment_size {
+        return invalid(format!(
+            "max_record_bytes ({}) must be smaller than segment_size ({})",
+            options.max_record_bytes, options.segment_size
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Typed errors, one enum per operation. Misuse, conflicts, a closed engine, a poisoned
+//! writer and I/O failures are different variants, each with a message that says what
+//! happened and what to do.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use tidelog_watermarks::{LaneId, LaneSeq, WaitError};
+
+/// Why the writer stopped acknowledging: the first failed write or sync. After it the
+/// engine is poisoned; only a close and reopen (which recovers from disk) gets back.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriterFailure {
+    /// Copying frames into the log failed.
+    #[error("writing to the log failed: {0}")]
+    Append(#[source] tidelog_wal::AppendError),
+    /// fdatasync/msync failed; the kernel may have dropped the dirty pages, so tidelog
+    /// never retries it.
+    #[error("syncing the log failed: {0}")]
+    Sync(#[source] tidelog_wal::SyncError),
+}
+
+/// Why `Engine::open` refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The directory holds files but no tidelog marker: it is not a tidelog database.
+    /// Nothing was changed. Point tidelog at an empty or new directory, or at a database.
+    #[error("{path} is not a tidelog database (it is not empty and has no {marker} file); nothing was changed: use an empty directory or an existing database")]
+    NotADatabase {
+        /// The directory.
+        path: PathBuf,
+        /// The marker file that was looked for.
+        marker: &'static str,
+    },
+    /// The database was written by a newer tidelog whose format this version cannot read.
+    #[error("{path} uses tidelog format version {found}, newer than this build supports ({supported}); nothing was changed: upgrade tidelog to open it")]
+    NewerFormat {
+        /// The directory.
+        path: PathBuf,
+        /// Version found on disk.
+        found: u32,
+        /// Highest version this build reads.
+        supported: u32,
+    },
+    /// The marker file exists but cannot be parsed.
+    #[error("the tidelog marker {path} is damaged ({reason}); nothing was changed: restore it from a backup or inspect it by hand")]
+    BadMarker {
+        /// The marker file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// Another process (or another `Engine` in this one) is the writer of this database.
+    #[error("{path} is already open for writing by another process or handle; close it first (followers are not supported yet)")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// An option is out of range.
+    #[error("invalid option: {reason}")]
+    InvalidOptions {
+        /// What is wrong, and the allowed range.
+        reason: String,
+    },
+    /// A file operation failed.
+    #[error("{op} {path} failed: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On which file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Recovering the log failed (corruption, foreign files, fencing, I/O).
+    #[error("recovering the log failed: {0}")]
+    Wal(#[from] tidelog_wal::OpenError),
+}
+
+/// Why an append was not acknowledged. When an append fails, nothing of it was written,
+/// except for `Poisoned` and `Wait`, where it may or may not be in the log (see each).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// The payload is larger than `Options::max_record_bytes`. Nothing was written.
+    #[error("record of {size} bytes is larger than the maximum of {max} bytes (Options::max_record_bytes); nothing was written")]
+    RecordTooLarge {
+        /// The payload's size.
+        size: usize,
+        /// The configured maximum.
+        max: u32,
+    },
+    /// The idempotency key is longer than the format allows. Nothing was written.
+    #[error("idempotency key of {size} bytes is longer than the maximum of {max} bytes; nothing was written")]
+    KeyTooLong {
+        /// The key's size.
+        size: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// The batch is empty, or has more records or bytes than allowed. Nothing was written.
+    #[error("batch of {records} records and {bytes} bytes is outside the limits (1..={max_records} records, {max_bytes} bytes); nothing was written")]
+    BatchOutOfBounds {
+        /// Records in the batch.
+        records: usize,
+        /// Payload bytes in the batch.
+        bytes: u64,
+        /// `Options::max_batch_records`.
+        max_records: usize,
+        /// `Options::max_batch_bytes`.
+        max_bytes: u64,
+    },
+    /// Optimistic concurrency: the lane is not at the expected sequence. Nothing was
+    /// written. Re-read the lane and retry with its current sequence.
+    #[error("conflict on lane {lane}: expected it at lane sequence {expected} but it is at {actual}; nothing was written: re-read the lane and retry")]
+    Conflict {
+        /// The lane.
+        lane: LaneId,
+        /// What the caller expected.
+        expected: LaneSeq,
+        /// Where the lane actually is.
+        actual: LaneSeq,
+    },
+    /// `try_append` found the writer's queue full. Nothing was queued; retry later.
+    #[error(
+        "the writer's queue is full; nothing was queued: retry, or use append() to wait for room"
+    )]
+    WouldBlock,
+    /// The engine was closed. Nothing was written.
+    #[error("the engine is closed; nothing was written: reopen the database")]
+    Closed,
+    /// A write or sync failed earlier; the engine refuses all appends. This append was
+    /// not acknowledged. Close and reopen the database to recover from disk.
+    #[error("the log is poisoned ({cause}); this append was not acknowledged: close and reopen the database, which recovers what is on disk")]
+    Poisoned {
+        /// The first failure.
+        cause: Arc<WriterFailure>,
+    },
+    /// The append was accepted but waiting for durability failed (timeout or poison);
+    /// the receipt is included. After a timeout it may still become durable.
+    #[error("record {receipt:?} was accepted but not confirmed durable: {source}")]
+    Wait {
+        /// The receipt the writer gave.
+        receipt: crate::Receipt,
+        /// Why the wait ended.
+        #[source]
+        source: WaitError,
+    },
+}
+
+/// Why a read failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The engine was closed.
+    #[error("the engine is closed: reopen the database to read it")]
+    Closed,
+    /// The lane sequence 0 names no record (lane sequences start at 1).
+    #[error("lane sequence 0 names no record: lane sequences start at 1")]
+    ZeroLaneSeq,
+}
+
+/// Why `close` or `sync` could not make everything durable.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The engine was already closed.
+    #[error("the engine is already closed")]
+    Closed,
+    /// The writer is poisoned: what was not durable before the failure is not durable
+    /// now. Reopen to recover.
+    #[error("the log is poisoned ({cause}); records not durable before the failure may be lost: reopen the database")]
+    Poisoned {
+        /// The first failure.
+        cause: Arc<WriterFailure>,
+    },
+}

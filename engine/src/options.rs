@@ -1,0 +1,130 @@
+//! What a caller can tune when opening a database.
+
+use std::time::Duration;
+use tidelog_wal::RecoveryMode;
+
+/// When the writer thread calls fdatasync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncPolicy {
+    /// After every group commit (the default): every acknowledged append is durable
+    /// within one group's latency.
+    EveryGroup,
+    /// Once at least this many records are unsynced.
+    EveryRecords(u32),
+    /// Once the oldest unsynced record is this old.
+    EveryInterval(Duration),
+    /// Only on `sync()` and `close()`. Durability waits block until one of those.
+    Never,
+}
+
+/// When readers and subscribers may see a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Visibility {
+    /// Once durable (the default): a reader never sees what a crash could take back.
+    Durable,
+    /// Once written to the page cache: lower latency, but a crash may take back a record
+    /// a reader saw.
+    Written,
+}
+
+/// Options for [`Engine::open`](crate::Engine::open). Start from `Options::default()` and
+/// change what you need.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// Size of each log segment file, in bytes (default 64 MiB).
+    pub segment_size: u64,
+    /// When to sync (default [`SyncPolicy::EveryGroup`]).
+    pub sync_policy: SyncPolicy,
+    /// When records become visible (default [`Visibility::Durable`]).
+    pub visibility: Visibility,
+    /// Capacity of the appenders' queue to the writer thread (default 4096 requests).
+    pub channel_capacity: usize,
+    /// Largest payload accepted, in bytes (default 4 MiB).
+    pub max_record_bytes: u32,
+    /// Most records in one `append_batch` (default 10,000).
+    pub max_batch_records: usize,
+    /// Most payload bytes in one `append_batch` (default 16 MiB; must fit in a segment).
+    pub max_batch_bytes: u64,
+    /// Most requests the writer folds into one group commit (default 1024).
+    pub max_group_requests: usize,
+    /// Most payload bytes in one group commit (default 8 MiB).
+    pub max_group_bytes: u64,
+    /// How recovery treats damage it finds (default: refuse corrupted durable data).
+    pub recovery_mode: RecoveryMode,
+    /// Prepare the next segment on a background thread so rotation never stalls
+    /// appenders (default `true`; tests on a simulated disk turn it off for a fixed order
+    /// of operations).
+    pub prepare_segments_in_background: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            segment_size: 64 * 1024 * 1024,
+            sync_policy: SyncPolicy::EveryGroup,
+            visibility: Visibility::Durable,
+            channel_capacity: 4096,
+            max_record_bytes: 4 * 1024 * 1024,
+            max_batch_records: 10_000,
+            max_batch_bytes: 16 * 1024 * 1024,
+            max_group_requests: 1024,
+            max_group_bytes: 8 * 1024 * 1024,
+            recovery_mode: RecoveryMode::AbsoluteConsistency,
+            prepare_segments_in_background: true,
+        }
+    }
+}
+
+impl Options {
+    /// Sets the segment size.
+    #[must_use]
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+
+    /// Sets the sync policy.
+    #[must_use]
+    pub fn sync_policy(mut self, policy: SyncPolicy) -> Self {
+        self.sync_policy = policy;
+        self
+    }
+
+    /// Sets the visibility rule.
+    #[must_use]
+    pub fn visibility(mut self, visibility: Visibility) -> Self {
+        self.visibility = visibility;
+        self
+    }
+
+    /// Sets the queue capacity.
+    #[must_use]
+    pub fn channel_capacity(mut self, capacity: usize) -> Self {
+        self.channel_capacity = capacity;
+        self
+    }
+
+    /// Sets the largest payload accepted.
+    #[must_use]
+    pub fn max_record_bytes(mut self, bytes: u32) -> Self {
+        self.max_record_bytes = bytes;
+        self
+    }
+
+    /// Sets the largest batch, in payload bytes.
+    #[must_use]
+    pub fn max_batch_bytes(mut self, bytes: u64) -> Self {
+        self.max_batch_bytes = bytes;
+        self
+    }
+
+    /// Sets the recovery mode.
+    #[must_use]
+    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
+        self.recovery_mode = mode;
+        self
+    }
+}

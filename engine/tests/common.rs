@@ -1,0 +1,20 @@
+//! Helpers shared by the engine's integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+use tidelog::wal::SimDisk;
+use tidelog::{Engine, Options};
+
+/// Small segments so tests rotate; background preparation off for a fixed op order.
+pub fn small() -> Options {
+    let mut options = Options::default()
+        .segment_size(256 * 1024)
+        .max_record_bytes(16 * 1024)
+        .max_batch_bytes(64 * 1024);
+    options.prepare_segments_in_background = false;
+    options
+}
+
+pub fn open_sim(disk: &SimDisk, dir: &Path) -> Engine<SimDisk> {
+    Engine::open_with_storage(disk.clone(), dir, small()).expect("open on the simulated disk")
+}
