@@ -131,9 +131,15 @@ impl EtcdBackend {
         Ok(CasOutcome::Applied(revision))
     }
 
-    fn put_if(&self, key: &str, value: &[u8], compare: Value) -> Result<CasOutcome<Version>, BackendError> {
+    fn put_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        compare: Value,
+    ) -> Result<CasOutcome<Version>, BackendError> {
         check_value_len(value)?;
-        let put = json!({ "request_put": { "key": self.etcd_key(key), "value": BASE64.encode(value) } });
+        let put =
+            json!({ "request_put": { "key": self.etcd_key(key), "value": BASE64.encode(value) } });
         Ok(match self.txn(compare, put)? {
             CasOutcome::Applied(revision) => CasOutcome::Applied(Version::new(revision)),
             CasOutcome::Conflict => CasOutcome::Conflict,
@@ -283,9 +289,6 @@ mod tests {
         let backend = EtcdBackend::new("http://127.0.0.1:1")
             .unwrap()
             .with_prefix("p/");
-        assert_eq!(
-            BASE64.decode(backend.etcd_key("main")).unwrap(),
-            b"p/main"
-        );
+        assert_eq!(BASE64.decode(backend.etcd_key("main")).unwrap(), b"p/main");
     }
 }

@@ -28,9 +28,9 @@
 mod authority;
 mod backend;
 mod clock;
+mod error;
 #[cfg(feature = "etcd")]
 mod etcd;
-mod error;
 mod file;
 mod manager;
 mod memory;
@@ -39,9 +39,9 @@ mod record;
 pub use authority::{AppendRoute, LaneAuthority};
 pub use backend::{CasOutcome, LeaseBackend, Version, Versioned, VALUE_LEN_MAX};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{BackendError, LeaseError};
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdBackend;
-pub use error::{BackendError, LeaseError};
 pub use file::FileBackend;
 pub use manager::{LeaseManager, HOLDER_ID_LEN_MAX, KEY_LEN_MAX, TTL_MAX, TTL_MIN};
 pub use memory::MemoryBackend;
