@@ -43,6 +43,10 @@
 //!     48        key, then payload, then zeros up to the next multiple of 8
 //! ```
 //!
+//! Between two units the writer may leave zeros up to the next [`SECTOR_LEN`] boundary:
+//! it does so after every sync, so that no sector holding synced bytes is ever written
+//! again. Readers skip such zero padding only between units.
+//!
 //! An atomic unit (one record or a batch) is a run of frames: the first carries
 //! `FLAG_FIRST`, the last `FLAG_LAST` (a single-frame unit carries both). A unit never spans
 //! two segments. A sealed segment ends with a seal frame: flags `FIRST|LAST|SEAL`, no key
@@ -94,6 +98,10 @@ const KEY_LEN_AT: usize = FLAGS_AT + 2;
 pub const FRAME_HEADER_LEN: usize = KEY_LEN_AT + 2;
 /// Frames start at multiples of this.
 pub const FRAME_ALIGN: usize = 8;
+/// The disk sector the log assumes. After a sync the writer continues at the next multiple
+/// of this, so a sector holding synced bytes is never written again (a torn rewrite of it
+/// could otherwise destroy durable frames). The skipped bytes are zeros.
+pub const SECTOR_LEN: usize = 512;
 /// Bytes a seal frame occupies: a bare header.
 pub const SEAL_FRAME_LEN: usize = FRAME_HEADER_LEN;
 /// Longest idempotency key a frame can carry.
@@ -115,6 +123,7 @@ const _: () = assert!(SEGMENT_HEADER_LEN == 64);
 const _: () = assert!(FRAME_HEADER_LEN == 48);
 const _: () = assert!(SEGMENT_HEADER_LEN % FRAME_ALIGN == 0);
 const _: () = assert!(FRAME_HEADER_LEN % FRAME_ALIGN == 0);
+const _: () = assert!(SECTOR_LEN % FRAME_ALIGN == 0 && SEAL_FRAME_LEN <= SECTOR_LEN);
 
 const CRC_MASK_DELTA: u32 = 0xa282_ead8;
 
@@ -130,6 +139,14 @@ pub fn mask_crc(crc: u32) -> u32 {
 pub fn align_up(len: usize) -> Option<usize> {
     len.checked_add(FRAME_ALIGN - 1)
         .map(|v| v & !(FRAME_ALIGN - 1))
+}
+
+/// Rounds `offset` up to the next sector boundary. `None` on overflow.
+#[must_use]
+pub fn sector_align_up(offset: usize) -> Option<usize> {
+    offset
+        .checked_add(SECTOR_LEN - 1)
+        .map(|v| v & !(SECTOR_LEN - 1))
 }
 
 /// Bytes a record frame with this key and payload occupies on disk, padding included.

@@ -21,8 +21,8 @@
 
 use crate::error::OpenError;
 use crate::format::{
-    decode_frame, FrameCheck, FrameIssue, HeaderIssue, SegmentHeader, SeqRule, FRAME_ALIGN,
-    SEGMENT_HEADER_LEN,
+    decode_frame, sector_align_up, FrameCheck, FrameIssue, HeaderIssue, SegmentHeader, SeqRule,
+    FRAME_ALIGN, SECTOR_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::ids::{FencingToken, SegmentIndex};
 use crate::io::sealed::SegmentOps;
@@ -453,6 +453,19 @@ fn scan_frames(
             Ok(_) => FrameIssue::BrokenUnit,
             Err(issue) => issue,
         };
+        // Zero padding to the next sector boundary between units (left after a sync).
+        if unit.is_empty() && at < zero_from {
+            if let Some(next) = sector_align_up(at).filter(|n| *n > at && *n < bytes.len()) {
+                if bytes
+                    .get(at..next)
+                    .is_some_and(|pad| pad.iter().all(|&b| b == 0))
+                {
+                    at = next;
+                    run.end = next;
+                    continue;
+                }
+            }
+        }
         if at >= zero_from {
             // Zeros from here on: a clean end, unless a unit is still open.
             if unit.is_empty() {
@@ -631,7 +644,17 @@ pub(crate) fn scan<S: Storage>(
             });
         }
     }
-    walk(&mut out, &headers, used_end, mode)?;
+    if walk(&mut out, &headers, used_end, mode)? {
+        // After a cut, prepared segments beyond it would leave a gap: remove them too.
+        for seg in out.segments.iter_mut().skip(used_end) {
+            out.report.removed_files.push(RemovedFile {
+                path: seg.path.clone(),
+                reason: RemovalReason::AfterCut,
+            });
+            out.actions.push(Action::Remove(seg.path.clone()));
+            seg.state = SegmentState::Dropped;
+        }
+    }
     Ok(out)
 }
 
@@ -649,7 +672,8 @@ fn trailing_unused<G: SegmentOps>(
             break;
         };
         let bytes = seg.segment.region().all();
-        let body_zero = nonzero_end(bytes.get(SEGMENT_HEADER_LEN..).unwrap_or(&[])) == 0;
+        // Frames start at the second sector; the first holds only the header.
+        let body_zero = nonzero_end(bytes.get(SECTOR_LEN..).unwrap_or(&[])) == 0;
         let is_last = pos + 1 == segments.len();
         let unused = match header {
             Err(HeaderIssue::Unused) => body_zero,
@@ -686,12 +710,13 @@ struct Walk {
     cut: bool,
 }
 
+/// Walks the used segments in order; returns whether the log was cut.
 fn walk<G: SegmentOps>(
     out: &mut Scan<G>,
     headers: &[Result<SegmentHeader, HeaderIssue>],
     used_end: usize,
     mode: ScanMode,
-) -> Result<(), OpenError> {
+) -> Result<bool, OpenError> {
     let mut w = Walk {
         expected: None,
         max_token: None,
@@ -701,11 +726,18 @@ fn walk<G: SegmentOps>(
         let Some(path) = out.segments.get(pos).map(|s| s.path.clone()) else {
             break;
         };
+        // A later segment proves this one was synced, unless a fenced writer wrote it.
+        let floor = w.max_token.max(
+            headers
+                .get(pos)
+                .and_then(|h| h.as_ref().ok())
+                .map(|h| h.fencing),
+        );
         let later_segment = headers
             .iter()
             .take(used_end)
             .skip(pos + 1)
-            .position(|h| h.is_ok())
+            .position(|h| matches!(h, Ok(h) if Some(h.fencing) >= floor))
             .and_then(|i| out.segments.get(pos + 1 + i))
             .map(|s| s.path.clone());
         let state = if w.cut {
@@ -720,7 +752,7 @@ fn walk<G: SegmentOps>(
                 Some(Ok(header)) => {
                     match walk_segment(out, &mut w, pos, *header, &path, later_segment, mode)? {
                         Some(state) => state,
-                        None => return Ok(()),
+                        None => return Ok(w.cut),
                     }
                 }
                 Some(Err(issue)) => {
@@ -730,7 +762,7 @@ fn walk<G: SegmentOps>(
                             offset: 0,
                             kind: FindingKind::BadHeader(*issue),
                         });
-                        return Ok(());
+                        return Ok(w.cut);
                     }
                     return Err(OpenError::BadSegmentHeader {
                         path,
@@ -744,7 +776,7 @@ fn walk<G: SegmentOps>(
             seg.state = state;
         }
     }
-    Ok(())
+    Ok(w.cut)
 }
 
 /// Scans one used segment with a valid header. `Ok(None)` stops the walk (verify only).

@@ -13,9 +13,9 @@
 
 use crate::error::{AppendError, IoFailure, OpenError, PoisonCause, SyncError};
 use crate::format::{
-    align_up, encode_frame_header, frame_len_on_disk, FrameHeader, SegmentHeader, FLAG_FIRST,
-    FLAG_LAST, FLAG_SEAL, FRAME_ALIGN, MAX_KEY_LEN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
-    SEAL_FRAME_LEN, SEGMENT_HEADER_LEN,
+    align_up, encode_frame_header, frame_len_on_disk, sector_align_up, FrameHeader, SegmentHeader,
+    FLAG_FIRST, FLAG_LAST, FLAG_SEAL, FRAME_ALIGN, MAX_KEY_LEN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
+    SEAL_FRAME_LEN, SECTOR_LEN,
 };
 use crate::ids::{FencingToken, SegmentIndex};
 use crate::io::sealed::SegmentOps;
@@ -64,8 +64,8 @@ impl WalOptions {
         if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&self.segment_size) {
             return invalid("segment_size must be between 4 KiB and 4 GiB");
         }
-        if self.segment_size % FRAME_ALIGN as u64 != 0 {
-            return invalid("segment_size must be a multiple of 8");
+        if self.segment_size % SECTOR_LEN as u64 != 0 {
+            return invalid("segment_size must be a multiple of 512");
         }
         if self.max_record_bytes == 0 || self.max_record_bytes > u32::MAX - 64 {
             return invalid("max_record_bytes must be between 1 and 4 GiB - 64");
@@ -73,9 +73,16 @@ impl WalOptions {
         Ok(())
     }
 
-    /// Bytes of frames one segment holds.
+    /// Bytes of frames one segment holds: the first sector holds only the header (it is
+    /// synced before frames go in, and a synced sector is never written again), the last
+    /// is kept for the seal, which goes to the next sector boundary after a sync.
     fn capacity(&self) -> u64 {
-        self.segment_size - (SEGMENT_HEADER_LEN + SEAL_FRAME_LEN) as u64
+        self.segment_size - 2 * SECTOR_LEN as u64
+    }
+
+    /// Offset frames may not pass.
+    fn frames_end(&self) -> u64 {
+        self.segment_size - SECTOR_LEN as u64
     }
 }
 
@@ -166,6 +173,8 @@ impl<S: Storage> Wal<S> {
         let mut entries = Vec::new();
         // (position, append_at) of the segment the writer may continue in.
         let mut resume = None;
+        // Whether a refused (stale) segment follows the last accepted one.
+        let mut refused_after = false;
         let mut last_used: Option<SegmentIndex> = None;
         let mut unused = Vec::new();
         for (pos, seg) in scan.segments.iter().enumerate() {
@@ -190,10 +199,12 @@ impl<S: Storage> Wal<S> {
                     ));
                     last_used = Some(seg.index);
                 }
-                SegmentState::Refused | SegmentState::Dropped => {
-                    resume = None;
+                SegmentState::Refused => {
+                    refused_after = true;
                     last_used = Some(seg.index);
                 }
+                // Removed by recovery: as if it never existed.
+                SegmentState::Dropped => {}
                 SegmentState::Unused => unused.push(pos),
             }
         }
@@ -209,7 +220,9 @@ impl<S: Storage> Wal<S> {
             owned.push(Some(seg.segment));
         }
         let continue_in = match resume {
-            Some((pos, Some(at), false, token, count)) if token == opts.fencing => {
+            Some((pos, Some(at), false, token, count))
+                if token == opts.fencing && !refused_after =>
+            {
                 Some((pos, at, count))
             }
             _ => None,
@@ -229,8 +242,9 @@ impl<S: Storage> Wal<S> {
                 entry,
                 index,
                 path,
-                write_at: at,
-                synced_to: at,
+                // Recovery synced everything up to `at`: start on a fresh sector.
+                write_at: sector_align_up(at).unwrap_or(at),
+                synced_to: sector_align_up(at).unwrap_or(at),
                 count,
             }
         } else {
@@ -238,6 +252,7 @@ impl<S: Storage> Wal<S> {
             if let Some((pos, Some(at), false, _, _)) = resume {
                 let (index, path) = meta.get(pos).cloned().unwrap_or_default();
                 if let Some(segment) = owned.get(pos).and_then(Option::as_ref) {
+                    let at = sector_align_up(at).unwrap_or(at);
                     seal(segment, index, &path, at, last_seq, last_seq, wall)?;
                 }
             }
@@ -304,7 +319,7 @@ impl<S: Storage> Wal<S> {
             });
         }
         let bytes = self.check_unit(unit)?;
-        if self.current.write_at as u64 + bytes + SEAL_FRAME_LEN as u64 > self.opts.segment_size {
+        if self.current.write_at as u64 + bytes > self.opts.frames_end() {
             self.rotate()?;
         }
         let count = unit.len();
@@ -427,7 +442,11 @@ impl<S: Storage> Wal<S> {
                 .poison(IoFailure::new(IoOp::Sync, &self.current.path, e))
                 .into());
         }
-        self.current.synced_to = to;
+        // Continue on a fresh sector: the one holding synced bytes is never written again.
+        // The skipped bytes are zero and fit: frames end a sector before the segment does.
+        let next = sector_align_up(to).unwrap_or(to);
+        self.current.write_at = next;
+        self.current.synced_to = next;
         self.last_durable = self.last_written;
         Ok(self.last_durable)
     }
@@ -632,8 +651,8 @@ fn start_segment<S: Storage>(
         entry,
         index,
         path,
-        write_at: SEGMENT_HEADER_LEN,
-        synced_to: SEGMENT_HEADER_LEN,
+        write_at: SECTOR_LEN,
+        synced_to: SECTOR_LEN,
         count: 0,
     })
 }
