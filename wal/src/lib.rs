@@ -38,6 +38,8 @@
 
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+// `is_multiple_of` needs Rust 1.87; the workspace promises 1.85.
+#![allow(clippy::manual_is_multiple_of)]
 
 pub mod error;
 pub mod format;

@@ -1052,7 +1052,7 @@ pub(crate) fn apply<S: Storage>(
     dir: &Path,
     scan: &Scan<S::Segment>,
 ) -> Result<(), OpenError> {
-    const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
     let mut removed = false;
     for action in &scan.actions {
         match action {

@@ -39,7 +39,7 @@ fn concurrent_readers_only_ever_see_complete_published_frames() {
         .collect();
     for u in 0..3000u64 {
         append_unit(&mut wal, 1 + u % 3).unwrap();
-        if u % 10 == 0 {
+        if u % 10 == 9 {
             wal.sync().unwrap();
         }
     }

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: deterministic records, small segments, and
 //! reading a log back.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::manual_is_multiple_of)]
 
 use std::path::{Path, PathBuf};
 use tidelog_wal::{
