@@ -88,7 +88,7 @@ impl Engine<RealStorage> {
     /// # Errors
     /// See [`OpenError`]: a foreign or newer-format directory is refused unchanged.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self, OpenError> {
-        Self::open_with_storage(RealStorage::default(), dir, options)
+        Self::open_with_storage(RealStorage, dir, options)
     }
 }
 
@@ -512,7 +512,7 @@ impl<S: Storage> Engine<S> {
                 cause: cause.clone(),
             });
         }
-        let sent = if block {
+        if block {
             self.inner
                 .requests
                 .send(request)
@@ -525,8 +525,7 @@ impl<S: Storage> Engine<S> {
                     TrySendError::Full(_) => AppendError::WouldBlock,
                     TrySendError::Disconnected(_) => AppendError::Closed,
                 })
-        };
-        sent
+        }
     }
 
     fn receive<T>(&self, pending: Pending<Result<T, AppendError>>) -> Result<T, AppendError> {

@@ -86,17 +86,14 @@ pub(crate) struct Writer<S: Storage> {
     pub(crate) oldest_unsynced: Option<Instant>,
 }
 
+/// A reply slot and the answer it will get.
+type Answer<T> = (ReplyTo<Result<T, AppendError>>, Result<T, AppendError>);
+
 /// Replies held back until the group's records are written (appends) or synced (syncs).
 #[derive(Default)]
 struct Outbox {
-    appends: Vec<(
-        ReplyTo<Result<Receipt, AppendError>>,
-        Result<Receipt, AppendError>,
-    )>,
-    batches: Vec<(
-        ReplyTo<Result<Vec<Receipt>, AppendError>>,
-        Result<Vec<Receipt>, AppendError>,
-    )>,
+    appends: Vec<Answer<Receipt>>,
+    batches: Vec<Answer<Vec<Receipt>>>,
     syncs: Vec<ReplyTo<Result<HlcPoint, SyncError>>>,
     close: Option<ReplyTo<Result<(), SyncError>>>,
     written: Vec<Receipt>,

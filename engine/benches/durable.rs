@@ -1,0 +1,177 @@
+//! The engine against the disk, in one run: each figure is reported with the physical
+//! baseline measured beside it, so ratios are fair on any machine.
+//!
+//! `cargo bench -p tidelog --bench durable` (set `TIDELOG_BENCH_DIR` to choose the disk;
+//! default: the system temp dir). Every workload is bounded in records and time.
+#![allow(missing_docs)]
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+use tidelog::{Engine, Options};
+
+const RUN_LIMIT: Duration = Duration::from_secs(3);
+
+fn base_dir() -> PathBuf {
+    std::env::var_os("TIDELOG_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
+}
+
+fn p50(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
+}
+
+/// Plain `pwrite` + `fdatasync` of `size` bytes at increasing offsets of a file that was
+/// pre-filled with zeros (the cheapest honest baseline): per-operation latencies.
+fn raw_write_fdatasync(size: usize, count: usize) -> Vec<Duration> {
+    let dir = tempfile::tempdir_in(base_dir()).expect("tempdir");
+    let path = dir.path().join("raw");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("open");
+    file.write_all(&vec![0u8; size * count]).expect("prefill");
+    file.sync_all().expect("sync");
+    let payload = vec![7u8; size];
+    let mut samples = Vec::with_capacity(count);
+    let started = Instant::now();
+    for i in 0..count {
+        let t0 = Instant::now();
+        file.write_all_at(&payload, (i * size) as u64)
+            .expect("write");
+        file.sync_data().expect("fdatasync");
+        samples.push(t0.elapsed());
+        if started.elapsed() > RUN_LIMIT {
+            break;
+        }
+    }
+    samples
+}
+
+fn open(dir: &std::path::Path) -> Engine {
+    Engine::open(dir, Options::default()).expect("open")
+}
+
+fn one_writer_latency(size: usize, count: usize) -> Vec<Duration> {
+    let dir = tempfile::tempdir_in(base_dir()).expect("tempdir");
+    let engine = open(dir.path());
+    let payload = vec![7u8; size];
+    let mut samples = Vec::with_capacity(count);
+    let started = Instant::now();
+    for _ in 0..count {
+        let t0 = Instant::now();
+        engine.append_durable(1, payload.clone()).expect("append");
+        samples.push(t0.elapsed());
+        if started.elapsed() > RUN_LIMIT {
+            break;
+        }
+    }
+    engine.close().expect("close");
+    samples
+}
+
+/// `writers` threads, each appending durable records of `size` bytes in a closed loop for
+/// a fixed time. Returns (records/s, records per fsync).
+fn concurrent_durable(writers: u32, size: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir_in(base_dir()).expect("tempdir");
+    let engine = Arc::new(open(dir.path()));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..writers)
+        .map(|w| {
+            let engine = engine.clone();
+            thread::spawn(move || {
+                let payload = vec![7u8; size];
+                let mut n = 0u64;
+                while started.elapsed() < RUN_LIMIT {
+                    engine
+                        .append_durable(w % 16, payload.clone())
+                        .expect("append");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let records: u64 = threads.into_iter().map(|t| t.join().expect("writer")).sum();
+    let elapsed = started.elapsed().as_secs_f64();
+    let (syncs, _) = engine.io_counters();
+    engine.close().expect("close");
+    (
+        records as f64 / elapsed,
+        records as f64 / syncs.max(1) as f64,
+    )
+}
+
+/// Sequential 1 MiB writes each followed by fdatasync: the disk's raw bandwidth, MB/s.
+fn raw_bandwidth() -> f64 {
+    let dir = tempfile::tempdir_in(base_dir()).expect("tempdir");
+    let mut file = std::fs::File::create(dir.path().join("raw")).expect("create");
+    let chunk = vec![7u8; 1 << 20];
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    while started.elapsed() < RUN_LIMIT && bytes < 512 << 20 {
+        file.write_all(&chunk).expect("write");
+        file.sync_data().expect("fdatasync");
+        bytes += chunk.len();
+    }
+    bytes as f64 / started.elapsed().as_secs_f64() / 1e6
+}
+
+/// One thread appends 64 B records without waiting; returns (accepted/s, durable/s).
+fn pipelined(records: u32) -> (f64, f64) {
+    let dir = tempfile::tempdir_in(base_dir()).expect("tempdir");
+    let engine = open(dir.path());
+    let started = Instant::now();
+    let mut last = None;
+    for i in 0..records {
+        last = Some(engine.append(i % 8, vec![7u8; 64]).expect("append"));
+    }
+    let accepted = started.elapsed().as_secs_f64();
+    if let Some(last) = last {
+        engine
+            .watermark_handle()
+            .wait_for_durable(last.point, Duration::from_secs(60))
+            .expect("durable");
+    }
+    let durable = started.elapsed().as_secs_f64();
+    engine.close().expect("close");
+    (f64::from(records) / accepted, f64::from(records) / durable)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // cargo's bench discovery
+    }
+    println!("tidelog engine benchmarks ({})", base_dir().display());
+
+    let raw = p50(raw_write_fdatasync(256, 2_000));
+    let ours = p50(one_writer_latency(256, 2_000));
+    println!(
+        "1 writer, 256 B, durable each: p50 {ours:?} vs write+fdatasync {raw:?}: ratio {:.2} (goal <= 1.2)",
+        ours.as_secs_f64() / raw.as_secs_f64()
+    );
+
+    for writers in [16, 64] {
+        let (rate, per_sync) = concurrent_durable(writers, 128);
+        println!("{writers} writers, 128 B, durable: {rate:.0} records/s, {per_sync:.1} records per fdatasync");
+    }
+
+    let raw_mb = raw_bandwidth();
+    let (rate, _) = concurrent_durable(16, 4096);
+    let mb = rate * 4096.0 / 1e6;
+    println!(
+        "16 writers, 4 KiB, durable: {mb:.1} MB/s vs raw write+fdatasync {raw_mb:.1} MB/s: {:.0}% (goal >= 70%)",
+        100.0 * mb / raw_mb
+    );
+
+    let (accepted, durable) = pipelined(200_000);
+    println!(
+        "pipelined 64 B appends: {accepted:.0} records/s accepted, {durable:.0} records/s durable"
+    );
+}
