@@ -63,7 +63,10 @@ impl Fixture {
     }
 
     fn put_raw(&self, key: &str, bytes: &[u8]) {
-        let outcome = self.backend().put_if_absent(key, bytes).expect("backend put");
+        let outcome = self
+            .backend()
+            .put_if_absent(key, bytes)
+            .expect("backend put");
         assert!(matches!(outcome, CasOutcome::Applied(_)), "{outcome:?}");
     }
 }
@@ -146,9 +149,7 @@ mod cases {
         assert_eq!(fx.manager().current("db").unwrap(), Some(lease));
     }
 
-    pub fn only_one_holder_at_a_time_the_other_is_told_who_holds_it_and_until_when(
-        fx: &Fixture,
-    ) {
+    pub fn only_one_holder_at_a_time_the_other_is_told_who_holds_it_and_until_when(fx: &Fixture) {
         let a = fx.manager().try_acquire("db", "writer-a", TTL).unwrap();
         fx.advance_ms(4_000);
         let err = fx.manager().try_acquire("db", "writer-b", TTL).unwrap_err();
@@ -185,9 +186,7 @@ mod cases {
         assert_eq!(fx.manager().current("db").unwrap(), Some(b));
     }
 
-    pub fn the_same_holder_acquiring_again_keeps_its_generation_and_extends_expiry(
-        fx: &Fixture,
-    ) {
+    pub fn the_same_holder_acquiring_again_keeps_its_generation_and_extends_expiry(fx: &Fixture) {
         let m = fx.manager();
         m.try_acquire("db", "writer-a", TTL).unwrap();
         fx.advance_ms(3_000);
@@ -308,9 +307,7 @@ mod cases {
         assert!(lease.fenced_by_term(8));
     }
 
-    pub fn a_contender_behind_the_published_term_is_fenced_even_on_an_expired_lease(
-        fx: &Fixture,
-    ) {
+    pub fn a_contender_behind_the_published_term_is_fenced_even_on_an_expired_lease(fx: &Fixture) {
         fx.manager()
             .try_acquire_for_term("db", "new-primary", Duration::from_millis(1), 5)
             .unwrap();
@@ -332,7 +329,10 @@ mod cases {
             }
             other => panic!("expected Fenced, got {other:?}"),
         }
-        assert!(message.contains("term 4 is behind the current term 5"), "{message}");
+        assert!(
+            message.contains("term 4 is behind the current term 5"),
+            "{message}"
+        );
         // The term-agnostic acquire is at the base term, behind 5 too.
         let err = fx
             .manager()
@@ -345,9 +345,7 @@ mod cases {
         );
     }
 
-    pub fn a_contender_behind_the_published_term_is_fenced_even_on_a_released_lease(
-        fx: &Fixture,
-    ) {
+    pub fn a_contender_behind_the_published_term_is_fenced_even_on_a_released_lease(fx: &Fixture) {
         let m = fx.manager();
         let primary = m.try_acquire_for_term("db", "primary", TTL, 5).unwrap();
         m.release(&primary).unwrap();
@@ -357,9 +355,7 @@ mod cases {
         assert!(matches!(err, LeaseError::Fenced { .. }), "{err:?}");
     }
 
-    pub fn the_term_fence_is_checked_before_the_holder_so_a_live_lease_says_fenced(
-        fx: &Fixture,
-    ) {
+    pub fn the_term_fence_is_checked_before_the_holder_so_a_live_lease_says_fenced(fx: &Fixture) {
         fx.manager()
             .try_acquire_for_term("db", "primary", TTL, 5)
             .unwrap();
@@ -539,7 +535,10 @@ mod cases {
         let taken = m.try_acquire("db", "writer-b", TTL).unwrap();
         assert_eq!(taken.fencing_token(), token(BASE_TERM, 5));
         let raw = String::from_utf8(fx.raw("db").unwrap().value).unwrap();
-        assert!(raw.contains("\"format\": 1"), "rewritten in the current format: {raw}");
+        assert!(
+            raw.contains("\"format\": 1"),
+            "rewritten in the current format: {raw}"
+        );
     }
 
     pub fn a_garbage_record_is_invalid_format_and_is_never_overwritten(fx: &Fixture) {
@@ -599,16 +598,25 @@ mod cases {
     pub fn invalid_requests_are_refused_before_the_backend_is_touched(fx: &Fixture) {
         let m = fx.manager();
         let bad_key = m.try_acquire("has space", "writer-a", TTL).unwrap_err();
-        assert!(matches!(bad_key, LeaseError::InvalidKey { .. }), "{bad_key:?}");
+        assert!(
+            matches!(bad_key, LeaseError::InvalidKey { .. }),
+            "{bad_key:?}"
+        );
         let empty_key = m.current("").unwrap_err();
-        assert!(matches!(empty_key, LeaseError::InvalidKey { .. }), "{empty_key:?}");
+        assert!(
+            matches!(empty_key, LeaseError::InvalidKey { .. }),
+            "{empty_key:?}"
+        );
         let bad_holder = m.try_acquire("db", "", TTL).unwrap_err();
         assert!(
             matches!(bad_holder, LeaseError::InvalidHolderId { .. }),
             "{bad_holder:?}"
         );
         let zero_ttl = m.try_acquire("db", "writer-a", Duration::ZERO).unwrap_err();
-        assert!(matches!(zero_ttl, LeaseError::InvalidTtl { .. }), "{zero_ttl:?}");
+        assert!(
+            matches!(zero_ttl, LeaseError::InvalidTtl { .. }),
+            "{zero_ttl:?}"
+        );
         assert_eq!(fx.raw("db"), None);
     }
 
@@ -627,9 +635,15 @@ mod cases {
         let CasOutcome::Applied(version) = backend.put_if_absent("k", b"one").unwrap() else {
             panic!("the first put_if_absent must apply");
         };
-        assert_eq!(backend.put_if_absent("k", b"two").unwrap(), CasOutcome::Conflict);
+        assert_eq!(
+            backend.put_if_absent("k", b"two").unwrap(),
+            CasOutcome::Conflict
+        );
         let stored = fx.raw("k").unwrap();
-        assert_eq!((stored.value.as_slice(), stored.version), (&b"one"[..], version));
+        assert_eq!(
+            (stored.value.as_slice(), stored.version),
+            (&b"one"[..], version)
+        );
     }
 
     pub fn the_backend_refuses_writes_and_deletes_at_a_stale_version(fx: &Fixture) {
@@ -646,7 +660,10 @@ mod cases {
             backend.put_if_version("k", b"three", first).unwrap(),
             CasOutcome::Conflict
         );
-        assert_eq!(backend.delete_if_version("k", first).unwrap(), CasOutcome::Conflict);
+        assert_eq!(
+            backend.delete_if_version("k", first).unwrap(),
+            CasOutcome::Conflict
+        );
         assert_eq!(fx.raw("k").unwrap().value, b"two");
         assert_eq!(
             backend.delete_if_version("k", second).unwrap(),
@@ -681,7 +698,10 @@ mod cases {
         };
         assert!(!seen.contains(&current), "version {current} repeated");
         for old in seen {
-            assert_eq!(backend.put_if_version("k", b"x", old).unwrap(), CasOutcome::Conflict);
+            assert_eq!(
+                backend.put_if_version("k", b"x", old).unwrap(),
+                CasOutcome::Conflict
+            );
         }
     }
 

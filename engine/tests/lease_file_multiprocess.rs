@@ -82,7 +82,7 @@ fn processes_racing_for_a_file_lease_leave_exactly_one_winner_per_round() {
         .map(|index| Contender::spawn(dir.path(), index))
         .collect();
     let leases = LeaseManager::new(Arc::new(FileBackend::open(dir.path()).expect("open")));
-    let mut wins_by_holder = vec![0_usize; CONTENDERS];
+    let mut wins_by_holder = [0_usize; CONTENDERS];
     for round in 0..ROUNDS {
         let key = format!("round-{round}");
         for contender in &mut contenders {
