@@ -32,6 +32,7 @@ mod error;
 #[cfg(feature = "etcd")]
 mod etcd;
 mod file;
+pub mod fuzzing;
 mod manager;
 mod memory;
 mod record;
