@@ -77,6 +77,7 @@ fn every_kind_of_io_fault_at_every_position_keeps_durable_records() {
         cases > 100,
         "the sweep must cover the workload ({cases} cases)"
     );
+    eprintln!("io fault cases run: {cases}");
 }
 
 #[test]
