@@ -32,6 +32,7 @@ fn raw_write_fdatasync(size: usize, count: usize) -> Vec<Duration> {
     let path = dir.path().join("raw");
     let mut file = OpenOptions::new()
         .create(true)
+        .truncate(true)
         .read(true)
         .write(true)
         .open(&path)
