@@ -6,6 +6,7 @@ use tidelog::wal::SimDisk;
 use tidelog::{Engine, Options};
 
 /// Small segments so tests rotate; background preparation off for a fixed op order.
+/// Options for tests: small segments.
 pub fn small() -> Options {
     let mut options = Options::default()
         .segment_size(256 * 1024)
@@ -15,6 +16,7 @@ pub fn small() -> Options {
     options
 }
 
+/// Opens the engine in `dir` with its log on the simulated `disk`.
 pub fn open_sim(disk: &SimDisk, dir: &Path) -> Engine<SimDisk> {
     Engine::open_with_storage(disk.clone(), dir, small()).expect("open on the simulated disk")
 }
