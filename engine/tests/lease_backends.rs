@@ -904,15 +904,32 @@ mod etcd {
         }
 
         impl EtcdServer {
+            /// Starts etcd; if it exits at once (another process took one of the ports it
+            /// was given between our probe and its bind), tries again on new ports, a
+            /// bounded number of times.
             pub fn start() -> EtcdServer {
+                const ATTEMPTS: usize = 3;
                 let binary = etcd_binary();
+                let mut last_log = String::new();
+                for _ in 0..ATTEMPTS {
+                    match EtcdServer::start_once(&binary) {
+                        Ok(server) => return server,
+                        Err(log) => last_log = log,
+                    }
+                }
+                panic!(
+                    "etcd exited before becoming healthy {ATTEMPTS} times; last log:\n{last_log}"
+                );
+            }
+
+            fn start_once(binary: &Path) -> Result<EtcdServer, String> {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let client_port = free_port();
                 let peer_port = free_port();
                 let client = format!("http://127.0.0.1:{client_port}");
                 let peer = format!("http://127.0.0.1:{peer_port}");
                 let log = File::create(dir.path().join("etcd.log")).expect("log file");
-                let child = Command::new(&binary)
+                let child = Command::new(binary)
                     .arg("--name=tidelog-test")
                     .arg(format!("--data-dir={}", dir.path().join("data").display()))
                     .arg(format!("--listen-client-urls={client}"))
@@ -931,15 +948,16 @@ mod etcd {
                     client_port,
                     dir,
                 };
-                server.wait_healthy();
-                server
+                server.wait_healthy()?;
+                Ok(server)
             }
 
             pub fn endpoint(&self) -> String {
                 format!("http://127.0.0.1:{}", self.client_port)
             }
 
-            fn wait_healthy(&mut self) {
+            /// Polls `/health` until etcd answers healthy; `Err(log)` if it exited first.
+            fn wait_healthy(&mut self) -> Result<(), String> {
                 let deadline = Instant::now() + STARTUP_DEADLINE;
                 let agent = ureq::AgentBuilder::new()
                     .timeout(Duration::from_secs(1))
@@ -947,10 +965,7 @@ mod etcd {
                 let url = format!("{}/health", self.endpoint());
                 loop {
                     if let Ok(Some(status)) = self.child.try_wait() {
-                        panic!(
-                            "etcd exited with {status} before becoming healthy; its log:\n{}",
-                            read_log(self.dir.path())
-                        );
+                        return Err(format!("exit {status}\n{}", read_log(self.dir.path())));
                     }
                     let healthy = agent
                         .get(&url)
@@ -959,7 +974,7 @@ mod etcd {
                         .and_then(|response| response.into_string().ok())
                         .is_some_and(|body| body.contains("\"health\":\"true\""));
                     if healthy {
-                        return;
+                        return Ok(());
                     }
                     assert!(
                         Instant::now() < deadline,
