@@ -49,3 +49,14 @@ fn concurrent_readers_only_ever_see_complete_published_frames() {
     }
     assert!(wal.current_segment().get() > 10);
 }
+
+#[test]
+fn readers_and_frames_can_move_between_threads_and_the_writer_can_too() {
+    fn send_sync<T: Send + Sync + Clone>() {}
+    fn send<T: Send>() {}
+    send_sync::<tidelog_wal::WalReader>();
+    send_sync::<tidelog_wal::WalReader<tidelog_wal::SimDisk>>();
+    send_sync::<tidelog_wal::FrameRef>();
+    send::<Wal>();
+    send::<Wal<tidelog_wal::SimDisk>>();
+}
