@@ -1,9 +1,10 @@
 //! `tidelog-wal`: the on-disk log of tidelog.
 //!
-//! Records are framed, checksummed and appended by copying them into preallocated,
-//! memory-mapped segment files; one msync per group commit makes them durable; recovery
-//! reads the segments back and classifies every anomaly (see `docs/recovery.md`). The
-//! format is defined in [`format`] and `docs/format.md`.
+//! Records are framed, checksummed and written into preallocated segment files that
+//! readers see zero-copy through a shared mapping; one fdatasync per group commit makes
+//! them durable (see `io/real.rs` for why the writer uses `pwrite` rather than stores
+//! through the mapping); recovery reads the segments back and classifies every anomaly
+//! (see `docs/recovery.md`). The format is defined in [`format`] and `docs/format.md`.
 //!
 //! Guarantees: the log never returns a byte that was not written, never loses a frame that
 //! was synced (or says exactly what it lost, in a tolerant [`RecoveryMode`]), never lets a

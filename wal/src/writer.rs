@@ -424,7 +424,7 @@ impl<S: Storage> Wal<S> {
         Ok(bytes)
     }
 
-    /// Makes everything appended so far durable with one msync of the current segment, and
+    /// Makes everything appended so far durable with one sync (fdatasync on real storage) of the current segment, and
     /// returns the new durable global sequence. A failure poisons the log; the sync is never
     /// retried.
     pub fn sync(&mut self) -> Result<GlobalSeq, SyncError> {

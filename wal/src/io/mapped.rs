@@ -102,14 +102,6 @@ impl MappedRegion {
     pub(crate) fn all(&self) -> &[u8] {
         self.bytes(0, self.len()).unwrap_or(&[])
     }
-
-    /// msync(MS_SYNC) of the pages covering `[at, at + len)`.
-    pub(crate) fn flush(&self, at: usize, len: usize) -> io::Result<()> {
-        if len == 0 {
-            return Ok(());
-        }
-        self.map.flush_range(at, len)
-    }
 }
 
 /// Reserves `len` bytes of disk for `file` (posix_fallocate), so that a full disk is an

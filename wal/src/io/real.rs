@@ -67,7 +67,9 @@ impl StorageOps for RealStorage {
 
     fn open_segment(&self, path: &Path, writable: bool) -> io::Result<RealSegment> {
         let file = OpenOptions::new().read(true).write(writable).open(path)?;
-        let region = MappedRegion::map_file(&file, writable)?;
+        // Readers only: the writer stores with pwrite, so no stray store can reach the
+        // file through the mapping.
+        let region = MappedRegion::map_file(&file, false)?;
         Ok(RealSegment {
             region: Arc::new(region),
             file,
