@@ -111,12 +111,12 @@ impl SegmentOps for RealSegment {
                 "store past the end of the segment",
             ));
         }
-        let mut offset = at as u64;
+        // One syscall per store: gather the parts (frame header, key, payload, padding).
+        let mut gathered = Vec::with_capacity(total);
         for part in parts {
-            self.file.write_all_at(part, offset)?;
-            offset += part.len() as u64;
+            gathered.extend_from_slice(part);
         }
-        Ok(())
+        self.file.write_all_at(&gathered, at as u64)
     }
 
     fn sync(&self, _at: usize, _len: usize) -> io::Result<()> {
