@@ -215,7 +215,33 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.submit(lane.into(), payload.into(), Vec::new(), None, true)
+        self.append_record(lane.into(), payload.into(), Vec::new(), None, true)
+    }
+
+    /// Queues `payload` for `lane` without waiting for the writer: the returned ticket
+    /// gives the receipt later. Lets one thread keep many appends in flight (pipelining);
+    /// appends from one thread are ordered as submitted. Blocks only while the queue is
+    /// full.
+    ///
+    /// # Errors
+    /// [`AppendError::RecordTooLarge`], [`AppendError::Closed`],
+    /// [`AppendError::Poisoned`]; the ticket reports the rest.
+    pub fn submit(
+        &self,
+        lane: impl Into<LaneId>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<AppendTicket, AppendError> {
+        let payload = payload.into();
+        self.check_size(&payload)?;
+        let (reply, pending) = oneshot();
+        let record = AppendRecord {
+            lane: lane.into(),
+            payload,
+            key: Vec::new(),
+            expected: None,
+        };
+        self.send(Request::Append { record, reply }, true)?;
+        Ok(AppendTicket { pending })
     }
 
     /// As [`Engine::append`], then waits until the record is durable.
@@ -241,7 +267,7 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.submit(lane.into(), payload.into(), Vec::new(), None, false)
+        self.append_record(lane.into(), payload.into(), Vec::new(), None, false)
     }
 
     /// Appends only if `lane`'s last lane sequence is `expected` (0 for an empty lane).
@@ -255,7 +281,7 @@ impl<S: Storage> Engine<S> {
         expected: LaneSeq,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.submit(
+        self.append_record(
             lane.into(),
             payload.into(),
             Vec::new(),
@@ -283,7 +309,7 @@ impl<S: Storage> Engine<S> {
                 max: MAX_KEY_BYTES,
             });
         }
-        self.submit(lane.into(), payload.into(), key, None, true)
+        self.append_record(lane.into(), payload.into(), key, None, true)
     }
 
     /// Appends several records, on one or more lanes, atomically: after a crash all of
@@ -483,7 +509,7 @@ impl<S: Storage> Engine<S> {
         Ok(())
     }
 
-    fn submit(
+    fn append_record(
         &self,
         lane: LaneId,
         payload: Vec<u8>,
@@ -547,6 +573,23 @@ impl<S: Storage> Engine<S> {
             },
             None => SyncError::Closed,
         }
+    }
+}
+
+/// An append in flight (see [`Engine::submit`]).
+#[derive(Debug)]
+#[must_use = "an append ticket says whether the append was accepted"]
+pub struct AppendTicket {
+    pending: Pending<Result<Receipt, AppendError>>,
+}
+
+impl AppendTicket {
+    /// Waits for the writer's answer: the receipt once accepted and written.
+    ///
+    /// # Errors
+    /// As [`Engine::append`].
+    pub fn wait(self) -> Result<Receipt, AppendError> {
+        self.pending.wait().unwrap_or(Err(AppendError::Closed))
     }
 }
 

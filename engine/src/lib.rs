@@ -44,7 +44,7 @@ mod subscription;
 mod writer;
 
 pub use applier::Applier;
-pub use engine::{Engine, MAX_KEY_BYTES};
+pub use engine::{AppendTicket, Engine, MAX_KEY_BYTES};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
 pub use marker::FORMAT_VERSION;
 pub use options::{Options, SyncPolicy, Visibility};

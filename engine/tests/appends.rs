@@ -228,3 +228,22 @@ fn try_append_says_would_block_when_the_queue_is_full() {
         "nothing of the refused try_append was written"
     );
 }
+
+#[test]
+fn submitted_appends_from_one_thread_are_ordered_as_submitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    let tickets: Vec<_> = (0..500u32)
+        .map(|i| engine.submit(1, i.to_le_bytes().to_vec()).unwrap())
+        .collect();
+    let receipts: Vec<_> = tickets.into_iter().map(|t| t.wait().unwrap()).collect();
+    let lane_seqs: Vec<u64> = receipts.iter().map(|r| r.lane_seq.get()).collect();
+    assert_eq!(lane_seqs, (1..=500).collect::<Vec<_>>());
+    engine.sync().unwrap();
+    let payloads: Vec<u32> = engine
+        .scan(1, LaneSeq(1)..=LaneSeq(500))
+        .unwrap()
+        .map(|r| u32::from_le_bytes(r.payload().try_into().unwrap()))
+        .collect();
+    assert_eq!(payloads, (0..500).collect::<Vec<_>>());
+}
