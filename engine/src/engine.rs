@@ -158,6 +158,9 @@ impl<S: Storage> Engine<S> {
             last_written: last,
             unsynced_records: 0,
             oldest_unsynced: None,
+            in_flight: None,
+            sync_waiters: Vec::new(),
+            closing: None,
         };
         let thread = std::thread::Builder::new()
             .name("tidelog-writer".into())

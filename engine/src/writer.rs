@@ -12,12 +12,12 @@ use crate::handoff::ReplyTo;
 use crate::index::LaneIndex;
 use crate::options::{Options, SyncPolicy, Visibility};
 use crate::record::{BatchEntry, Receipt};
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, Select, Sender};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
-use tidelog_wal::{io::Storage, NewFrame, Wal};
+use tidelog_wal::{io::Storage, NewFrame, SyncJob, Wal};
 use tidelog_watermarks::{GlobalSeq, HlcPoint, LaneId, LaneSeq, WatermarkAdvanceHandle};
 
 /// One record to append.
@@ -84,78 +84,122 @@ pub(crate) struct Writer<S: Storage> {
     pub(crate) last_written: HlcPoint,
     pub(crate) unsynced_records: u64,
     pub(crate) oldest_unsynced: Option<Instant>,
+    /// The point the sync in flight will make durable.
+    pub(crate) in_flight: Option<HlcPoint>,
+    /// `sync()` calls waiting for a sequence to be durable.
+    pub(crate) sync_waiters: Vec<(GlobalSeq, ReplyTo<Result<HlcPoint, SyncError>>)>,
+    /// Set by `Close` (with its reply) or when every sender is gone (`None`).
+    pub(crate) closing: Option<Option<ReplyTo<Result<(), SyncError>>>>,
 }
 
 /// A reply slot and the answer it will get.
 type Answer<T> = (ReplyTo<Result<T, AppendError>>, Result<T, AppendError>);
 
-/// Replies held back until the group's records are written (appends) or synced (syncs).
+/// Replies held back until the group's records are written.
 #[derive(Default)]
 struct Outbox {
     appends: Vec<Answer<Receipt>>,
     batches: Vec<Answer<Vec<Receipt>>>,
-    syncs: Vec<ReplyTo<Result<HlcPoint, SyncError>>>,
-    close: Option<ReplyTo<Result<(), SyncError>>>,
     written: Vec<Receipt>,
 }
 
+/// A finished sync job and its outcome, from the syncer thread back to the writer.
+type Done<S> = (SyncJob<S>, std::io::Result<()>);
+
 impl<S: Storage> Writer<S> {
-    /// Runs until a `Close` request or until every sender is gone.
+    /// Runs until a `Close` request (or until every sender is gone) and everything
+    /// written is durable or the log is poisoned. A syncer thread runs each fdatasync
+    /// while this thread writes the next group: two groups in flight, one syncing.
     pub(crate) fn run(mut self, requests: Receiver<Request>) {
-        loop {
-            let first = match self.next_deadline() {
-                None => requests.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some(deadline) => requests.recv_deadline(deadline),
-            };
-            let first = match first {
-                Ok(request) => request,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.sync_now();
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.sync_now();
-                    return;
-                }
-            };
-            let mut group = vec![first];
-            let mut bytes = group[0].payload_bytes();
-            while group.len() < self.options.max_group_requests
-                && bytes < self.options.max_group_bytes
-            {
-                match requests.try_recv() {
-                    Ok(request) => {
-                        bytes += request.payload_bytes();
-                        let close = matches!(request, Request::Close { .. });
-                        group.push(request);
-                        if close {
-                            break;
-                        }
+        let (jobs, job_queue) = crossbeam_channel::bounded::<SyncJob<S>>(1);
+        let (done_tx, done) = crossbeam_channel::bounded::<Done<S>>(1);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for job in job_queue {
+                    let result = job.run();
+                    if done_tx.send((job, result)).is_err() {
+                        return;
                     }
-                    Err(_) => break,
                 }
-            }
-            if self.commit_group(group) {
+            });
+            self.serve(&requests, jobs, &done);
+        });
+    }
+
+    fn serve(
+        &mut self,
+        requests: &Receiver<Request>,
+        jobs: Sender<SyncJob<S>>,
+        done: &Receiver<Done<S>>,
+    ) {
+        loop {
+            self.start_sync_if_due(&jobs);
+            self.answer_sync_waiters();
+            if self.finished() {
+                let result = self.sync_result().map(|_| ());
+                if let Some(Some(reply)) = self.closing.take() {
+                    reply.send(result);
+                }
                 return;
+            }
+            let mut select = Select::new();
+            let done_index = select.recv(done);
+            let requests_index = self.closing.is_none().then(|| select.recv(requests));
+            let operation = match self.sync_deadline() {
+                Some(deadline) => match select.select_deadline(deadline) {
+                    Ok(operation) => operation,
+                    Err(_) => continue,
+                },
+                None => select.select(),
+            };
+            let index = operation.index();
+            if index == done_index {
+                match operation.recv(done) {
+                    Ok((job, result)) => self.complete_sync(job, result),
+                    // The syncer only stops when `jobs` is dropped, which happens after
+                    // this loop; a closed channel here means it panicked.
+                    Err(_) => return,
+                }
+            } else if Some(index) == requests_index {
+                match operation.recv(requests) {
+                    Ok(first) => self.commit_group(first, requests),
+                    Err(_) => self.closing = Some(None),
+                }
             }
         }
     }
 
-    /// When the interval policy must sync, if records wait for it.
-    fn next_deadline(&self) -> Option<Instant> {
-        match (self.options.sync_policy, self.oldest_unsynced) {
-            (SyncPolicy::EveryInterval(interval), Some(oldest)) => Some(oldest + interval),
+    /// Closing, nothing in flight, and nothing more to sync (or no way to sync it).
+    fn finished(&self) -> bool {
+        self.closing.is_some()
+            && self.in_flight.is_none()
+            && (self.unsynced_records == 0 || self.status.poison.get().is_some())
+    }
+
+    /// When the interval policy must start a sync, if records wait for one.
+    fn sync_deadline(&self) -> Option<Instant> {
+        match (
+            self.options.sync_policy,
+            self.oldest_unsynced,
+            self.in_flight,
+        ) {
+            (SyncPolicy::EveryInterval(interval), Some(oldest), None) => Some(oldest + interval),
             _ => None,
         }
     }
 
-    /// Writes, syncs and answers one group. Returns whether the writer must stop.
-    fn commit_group(&mut self, group: Vec<Request>) -> bool {
+    /// Writes and answers one group: `first` and whatever else is queued, bounded by
+    /// count and bytes.
+    fn commit_group(&mut self, first: Request, requests: &Receiver<Request>) {
         self.status.groups.fetch_add(1, Ordering::Relaxed);
         let mut out = Outbox::default();
         let wall_ms = self.marks.lock().stamp(self.next_seq.next()).wall_ms;
-        let mut force_sync = false;
-        for request in group {
+        let mut bytes = 0;
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(request) = next.take() {
+            taken += 1;
+            bytes += request.payload_bytes();
             match request {
                 Request::Append { record, reply } => {
                     let result = self.append_one(record, wall_ms, &mut out.written);
@@ -165,14 +209,14 @@ impl<S: Storage> Writer<S> {
                     let result = self.append_batch(&entries, wall_ms, &mut out.written);
                     out.batches.push((reply, result));
                 }
-                Request::Sync { reply } => {
-                    force_sync = true;
-                    out.syncs.push(reply);
-                }
+                Request::Sync { reply } => self.sync_waiters.push((self.next_seq, reply)),
                 Request::Close { reply } => {
-                    force_sync = true;
-                    out.close = Some(reply);
+                    self.closing = Some(Some(reply));
+                    break;
                 }
+            }
+            if taken < self.options.max_group_requests && bytes < self.options.max_group_bytes {
+                next = requests.try_recv().ok();
             }
         }
         self.publish_written(&out.written);
@@ -181,20 +225,6 @@ impl<S: Storage> Writer<S> {
         }
         for (reply, result) in out.batches {
             reply.send(result);
-        }
-        if force_sync || self.policy_wants_sync() {
-            self.sync_now();
-        }
-        let synced = self.sync_result();
-        for reply in out.syncs {
-            reply.send(synced.clone());
-        }
-        match out.close {
-            Some(reply) => {
-                reply.send(synced.map(|_| ()));
-                true
-            }
-            None => false,
         }
     }
 
@@ -337,9 +367,6 @@ impl<S: Storage> Writer<S> {
     }
 
     fn policy_wants_sync(&self) -> bool {
-        if self.unsynced_records == 0 {
-            return false;
-        }
         match self.options.sync_policy {
             SyncPolicy::EveryGroup => true,
             SyncPolicy::EveryRecords(n) => self.unsynced_records >= u64::from(n),
@@ -350,19 +377,45 @@ impl<S: Storage> Writer<S> {
         }
     }
 
-    /// One fdatasync covering everything written; advances durable (and visible under
-    /// `Visibility::Durable`). A failure poisons the writer; the sync is never retried.
-    fn sync_now(&mut self) {
-        if self.unsynced_records == 0 || self.status.poison.get().is_some() {
+    /// Hands a sync of everything written to the syncer, if none is in flight and the
+    /// policy, a `sync()` call or closing asks for one.
+    fn start_sync_if_due(&mut self, jobs: &Sender<SyncJob<S>>) {
+        if self.in_flight.is_some()
+            || self.unsynced_records == 0
+            || self.status.poison.get().is_some()
+        {
             return;
         }
-        match self.wal.sync() {
-            Ok(durable) => {
-                debug_assert_eq!(durable, self.last_written.seq());
-                self.status.syncs.fetch_add(1, Ordering::Relaxed);
+        let forced = self.closing.is_some() || !self.sync_waiters.is_empty();
+        if !forced && !self.policy_wants_sync() {
+            return;
+        }
+        match self.wal.begin_sync() {
+            Ok(Some(job)) => {
+                debug_assert_eq!(job.upto(), self.last_written.seq());
+                self.in_flight = Some(self.last_written);
                 self.unsynced_records = 0;
                 self.oldest_unsynced = None;
-                let point = self.last_written;
+                // Capacity 1 and at most one job in flight: this never blocks. A closed
+                // queue means the syncer is gone; the job's drop leaves it unfinished.
+                let _ = jobs.send(job);
+            }
+            Ok(None) => {}
+            Err(err) => {
+                self.poison(WriterFailure::Sync(err));
+            }
+        }
+    }
+
+    /// Records a finished sync: advances durable (and visible under
+    /// `Visibility::Durable`), or poisons the writer. A failed sync is never retried.
+    fn complete_sync(&mut self, job: SyncJob<S>, result: std::io::Result<()>) {
+        let Some(point) = self.in_flight.take() else {
+            return;
+        };
+        match self.wal.finish_sync(job, result) {
+            Ok(_) => {
+                self.status.syncs.fetch_add(1, Ordering::Relaxed);
                 let mut marks = self.marks.lock();
                 marks.advance_durable(point);
                 if self.options.visibility == Visibility::Durable {
@@ -375,6 +428,23 @@ impl<S: Storage> Writer<S> {
             Err(err) => {
                 self.poison(WriterFailure::Sync(err));
             }
+        }
+    }
+
+    /// Answers the `sync()` calls whose records are now durable, or all of them once
+    /// poisoned.
+    fn answer_sync_waiters(&mut self) {
+        if self.sync_waiters.is_empty() {
+            return;
+        }
+        let durable = self.marks.lock().snapshot().durable_hlc;
+        let poisoned = self.status.poison.get().is_some();
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sync_waiters)
+            .into_iter()
+            .partition(|(target, _)| poisoned || durable.global_sequence >= target.get());
+        self.sync_waiters = waiting;
+        for (_, reply) in ready {
+            reply.send(self.sync_result());
         }
     }
 

@@ -60,6 +60,6 @@ pub use recovery::{
     verify, verify_with, DurabilityProof, Finding, FindingKind, RecoveryMode, RecoveryReport,
     RefusedSegment, RemovalReason, RemovedFile, SkippedRegion, TornTail, Verdict, VerifyReport,
 };
-pub use writer::{NewFrame, Recovered, Wal, WalOptions};
+pub use writer::{NewFrame, Recovered, SyncJob, Wal, WalOptions};
 
 pub use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};

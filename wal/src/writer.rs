@@ -24,6 +24,7 @@ use crate::reader::{SegmentEntry, Shared, WalReader};
 use crate::recovery::{self, RecoveryMode, RecoveryReport, ScanMode, SegmentState};
 use crate::segment::{segment_path, write_header, NextSegment};
 use parking_lot::RwLock;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -116,7 +117,8 @@ pub struct Recovered {
 
 /// The segment being appended to.
 struct Active<S: Storage> {
-    segment: S::Segment,
+    /// Shared with an in-flight [`SyncJob`].
+    segment: Arc<S::Segment>,
     entry: Arc<SegmentEntry>,
     index: SegmentIndex,
     path: PathBuf,
@@ -140,6 +142,46 @@ pub struct Wal<S: Storage = RealStorage> {
     last_durable: GlobalSeq,
     last_wall_ms: u64,
     poisoned: Option<PoisonCause>,
+    /// The sync started by [`Wal::begin_sync`] and not yet finished: its segment and the
+    /// offset and sequence it covers.
+    in_flight: Option<(SegmentIndex, usize, GlobalSeq)>,
+}
+
+/// A sync of everything appended before [`Wal::begin_sync`], to run on any thread while
+/// the writer goes on appending; hand it back with its result to [`Wal::finish_sync`].
+pub struct SyncJob<S: Storage> {
+    segment: Arc<S::Segment>,
+    path: PathBuf,
+    from: usize,
+    len: usize,
+    upto: GlobalSeq,
+}
+
+impl<S: Storage> SyncJob<S> {
+    /// The last sequence this sync makes durable.
+    #[must_use]
+    pub fn upto(&self) -> GlobalSeq {
+        self.upto
+    }
+
+    /// Runs the sync (fdatasync on real storage). Does not touch the log's state.
+    ///
+    /// # Errors
+    /// The OS error; pass it to [`Wal::finish_sync`], which poisons the log.
+    pub fn run(&self) -> io::Result<()> {
+        self.segment.sync(self.from, self.len)
+    }
+}
+
+impl<S: Storage> std::fmt::Debug for SyncJob<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncJob")
+            .field("path", &self.path)
+            .field("from", &self.from)
+            .field("len", &self.len)
+            .field("upto", &self.upto)
+            .finish()
+    }
 }
 
 const PADDING: [u8; FRAME_ALIGN] = [0; FRAME_ALIGN];
@@ -238,7 +280,7 @@ impl<S: Storage> Wal<S> {
                 .cloned()
                 .ok_or_else(|| missing_segment(&path))?;
             Active {
-                segment,
+                segment: Arc::new(segment),
                 entry,
                 index,
                 path,
@@ -302,6 +344,7 @@ impl<S: Storage> Wal<S> {
             last_durable: last_seq,
             last_wall_ms: wall,
             poisoned: None,
+            in_flight: None,
         };
         Ok((wal, recovered))
     }
@@ -428,26 +471,74 @@ impl<S: Storage> Wal<S> {
     /// returns the new durable global sequence. A failure poisons the log; the sync is never
     /// retried.
     pub fn sync(&mut self) -> Result<GlobalSeq, SyncError> {
+        match self.begin_sync()? {
+            None => Ok(self.last_durable),
+            Some(job) => {
+                let result = job.run();
+                self.finish_sync(job, result)
+            }
+        }
+    }
+
+    /// Starts a sync of everything appended so far, to be run by [`SyncJob::run`] on any
+    /// thread while appends go on; [`Wal::finish_sync`] then makes it count. Returns
+    /// `None` when everything is durable already or a sync is in flight (finish it
+    /// first). Appends continue on a fresh sector, so the bytes being synced are never
+    /// written again.
+    ///
+    /// # Errors
+    /// [`SyncError::Poisoned`] once an earlier write or sync failed.
+    pub fn begin_sync(&mut self) -> Result<Option<SyncJob<S>>, SyncError> {
         if let Some(cause) = &self.poisoned {
             return Err(SyncError::Poisoned {
                 cause: cause.clone(),
             });
         }
-        if self.last_durable == self.last_written {
-            return Ok(self.last_durable);
+        if self.last_durable == self.last_written || self.in_flight.is_some() {
+            return Ok(None);
         }
         let (from, to) = (self.current.synced_to, self.current.write_at);
-        if let Err(e) = self.current.segment.sync(from, to - from) {
-            return Err(self
-                .poison(IoFailure::new(IoOp::Sync, &self.current.path, e))
-                .into());
-        }
         // Continue on a fresh sector: the one holding synced bytes is never written again.
         // The skipped bytes are zero and fit: frames end a sector before the segment does.
         let next = sector_align_up(to).unwrap_or(to);
         self.current.write_at = next;
-        self.current.synced_to = next;
-        self.last_durable = self.last_written;
+        self.in_flight = Some((self.current.index, next, self.last_written));
+        Ok(Some(SyncJob {
+            segment: self.current.segment.clone(),
+            path: self.current.path.clone(),
+            from,
+            len: to - from,
+            upto: self.last_written,
+        }))
+    }
+
+    /// Records the outcome of a [`SyncJob`] from [`Wal::begin_sync`]: on success the log
+    /// is durable up to the job's sequence (returned); on failure it is poisoned and the
+    /// sync is never retried.
+    ///
+    /// # Errors
+    /// [`SyncError::Io`] for the job's failure, [`SyncError::Poisoned`] if the log was
+    /// poisoned meanwhile.
+    pub fn finish_sync(
+        &mut self,
+        job: SyncJob<S>,
+        result: io::Result<()>,
+    ) -> Result<GlobalSeq, SyncError> {
+        let in_flight = self.in_flight.take();
+        if let Err(e) = result {
+            return Err(self.poison(IoFailure::new(IoOp::Sync, &job.path, e)).into());
+        }
+        if let Some(cause) = &self.poisoned {
+            return Err(SyncError::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        if let Some((index, synced_to, _)) = in_flight {
+            if index == self.current.index {
+                self.current.synced_to = self.current.synced_to.max(synced_to);
+            }
+        }
+        self.last_durable = self.last_durable.max(job.upto);
         Ok(self.last_durable)
     }
 
@@ -469,7 +560,7 @@ impl<S: Storage> Wal<S> {
             Err(f) => return Err(self.poison(f).into()),
         };
         if let Err(f) = seal(
-            &self.current.segment,
+            &*self.current.segment,
             self.current.index,
             &self.current.path,
             self.current.write_at,
@@ -647,7 +738,7 @@ fn start_segment<S: Storage>(
     ));
     shared.segments.write().push(Arc::clone(&entry));
     Ok(Active {
-        segment,
+        segment: Arc::new(segment),
         entry,
         index,
         path,
