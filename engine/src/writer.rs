@@ -133,7 +133,9 @@ impl<S: Storage> Writer<S> {
         done: &Receiver<Done<S>>,
     ) {
         loop {
-            self.start_sync_if_due(&jobs);
+            // With requests waiting, sync on the syncer thread and write them meanwhile;
+            // with none, sync here and save two thread hops.
+            self.start_sync_if_due(&jobs, requests.is_empty());
             self.answer_sync_waiters();
             if self.finished() {
                 let result = self.sync_result().map(|_| ());
@@ -377,9 +379,9 @@ impl<S: Storage> Writer<S> {
         }
     }
 
-    /// Hands a sync of everything written to the syncer, if none is in flight and the
-    /// policy, a `sync()` call or closing asks for one.
-    fn start_sync_if_due(&mut self, jobs: &Sender<SyncJob<S>>) {
+    /// Starts a sync of everything written, if none is in flight and the policy, a
+    /// `sync()` call or closing asks for one: `inline` on this thread, else on the syncer.
+    fn start_sync_if_due(&mut self, jobs: &Sender<SyncJob<S>>, inline: bool) {
         if self.in_flight.is_some()
             || self.unsynced_records == 0
             || self.status.poison.get().is_some()
@@ -396,6 +398,11 @@ impl<S: Storage> Writer<S> {
                 self.in_flight = Some(self.last_written);
                 self.unsynced_records = 0;
                 self.oldest_unsynced = None;
+                if inline {
+                    let result = job.run();
+                    self.complete_sync(job, result);
+                    return;
+                }
                 // Capacity 1 and at most one job in flight: this never blocks. A closed
                 // queue means the syncer is gone; the job's drop leaves it unfinished.
                 let _ = jobs.send(job);
