@@ -221,6 +221,19 @@ impl<S: Storage> Writer<S> {
                 next = requests.try_recv().ok();
             }
         }
+        // One store for the whole group; if it fails nothing of the group is written.
+        if !out.written.is_empty() {
+            if let Err(err) = self.wal.flush() {
+                let failed = self.poison(WriterFailure::Append(err));
+                for (_, result) in &mut out.appends {
+                    *result = Err(failed.clone());
+                }
+                for (_, result) in &mut out.batches {
+                    *result = Err(failed.clone());
+                }
+                out.written.clear();
+            }
+        }
         self.publish_written(&out.written);
         for (reply, result) in out.appends {
             reply.send(result);
@@ -332,7 +345,7 @@ impl<S: Storage> Writer<S> {
     }
 
     fn write_unit(&mut self, frames: &[NewFrame<'_>]) -> Result<(), AppendError> {
-        match self.wal.append(frames) {
+        match self.wal.append_buffered(frames) {
             Ok(()) => Ok(()),
             Err(err) => Err(self.poison(WriterFailure::Append(err))),
         }

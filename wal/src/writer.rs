@@ -145,7 +145,25 @@ pub struct Wal<S: Storage = RealStorage> {
     /// The sync started by [`Wal::begin_sync`] and not yet finished: its segment and the
     /// offset and sequence it covers.
     in_flight: Option<(SegmentIndex, usize, GlobalSeq)>,
+    /// Frames appended by [`Wal::append_buffered`] and not yet stored: they go to the
+    /// segment with one store at [`Wal::flush`].
+    buffer: WriteBuffer,
 }
+
+/// Encoded frames waiting for one store into the current segment.
+#[derive(Debug, Default)]
+struct WriteBuffer {
+    bytes: Vec<u8>,
+    /// Segment offset of `bytes[0]`.
+    at: usize,
+    /// Frames in `bytes`.
+    frames: u64,
+    /// Sequence and wall time of the last frame in `bytes`.
+    last: Option<(GlobalSeq, u64)>,
+}
+
+/// A buffer past this many bytes is flushed before more frames are added.
+const WRITE_BUFFER_BYTES_MAX: usize = 4 << 20;
 
 /// A sync of everything appended before [`Wal::begin_sync`], to run on any thread while
 /// the writer goes on appending; hand it back with its result to [`Wal::finish_sync`].
@@ -345,6 +363,7 @@ impl<S: Storage> Wal<S> {
             last_wall_ms: wall,
             poisoned: None,
             in_flight: None,
+            buffer: WriteBuffer::default(),
         };
         Ok((wal, recovered))
     }
@@ -356,6 +375,15 @@ impl<S: Storage> Wal<S> {
     /// segment, so [`last_durable`](Self::last_durable) may move). The unit is written
     /// (visible to readers) but not durable until [`sync`](Self::sync).
     pub fn append(&mut self, unit: &[NewFrame<'_>]) -> Result<(), AppendError> {
+        self.append_buffered(unit)?;
+        self.flush()
+    }
+
+    /// As [`Wal::append`], but the unit is only encoded into the write buffer: it reaches
+    /// the segment (and readers) at the next [`Wal::flush`], which stores everything
+    /// buffered with one write. The writer of a group commit buffers every unit of the
+    /// group and flushes once. A misuse error writes nothing.
+    pub fn append_buffered(&mut self, unit: &[NewFrame<'_>]) -> Result<(), AppendError> {
         if let Some(cause) = &self.poisoned {
             return Err(AppendError::Poisoned {
                 cause: cause.clone(),
@@ -363,7 +391,14 @@ impl<S: Storage> Wal<S> {
         }
         let bytes = self.check_unit(unit)?;
         if self.current.write_at as u64 + bytes > self.opts.frames_end() {
+            self.flush()?;
             self.rotate()?;
+        }
+        if self.buffer.bytes.len() >= WRITE_BUFFER_BYTES_MAX {
+            self.flush()?;
+        }
+        if self.buffer.bytes.is_empty() {
+            self.buffer.at = self.current.write_at;
         }
         let count = unit.len();
         let mut at = self.current.write_at;
@@ -393,30 +428,56 @@ impl<S: Storage> Wal<S> {
             let pad = PADDING
                 .get(..len - (head.len() + frame.key.len() + frame.payload.len()))
                 .unwrap_or(&[]);
-            if let Err(e) = self
-                .current
-                .segment
-                .write(at, &[&head, frame.key, frame.payload, pad])
-            {
-                return Err(self
-                    .poison(IoFailure::new(IoOp::Write, &self.current.path, e))
-                    .into());
+            for part in [&head[..], frame.key, frame.payload, pad] {
+                self.buffer.bytes.extend_from_slice(part);
             }
-            let slot = self.current.count + i as u64;
-            // Offsets fit in u32: segments are at most MAX_SEGMENT_SIZE bytes.
+            let slot = self.current.count + self.buffer.frames + i as u64;
+            // Offsets fit in u32: segments are at most MAX_SEGMENT_SIZE bytes. Readers
+            // look only below the published count, so recording early is safe.
             self.current.entry.record(slot, at as u32);
             at += len;
         }
         self.current.write_at = at;
-        self.current.count += count as u64;
-        self.current.entry.publish(self.current.count);
+        self.buffer.frames += count as u64;
         if let Some(last) = unit.last() {
-            self.last_written = last.global_seq;
-            self.last_wall_ms = last.wall_ms;
+            self.buffer.last = Some((last.global_seq, last.wall_ms));
         }
+        Ok(())
+    }
+
+    /// Stores everything buffered by [`Wal::append_buffered`] with one write and
+    /// publishes it to readers (written, not yet durable). A failure poisons the log.
+    ///
+    /// # Errors
+    /// [`AppendError::Poisoned`], or the store's I/O error (which poisons).
+    pub fn flush(&mut self) -> Result<(), AppendError> {
+        if let Some(cause) = &self.poisoned {
+            return Err(AppendError::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        let Some((last_seq, last_wall_ms)) = self.buffer.last else {
+            return Ok(());
+        };
+        if let Err(e) = self
+            .current
+            .segment
+            .write(self.buffer.at, &[&self.buffer.bytes])
+        {
+            return Err(self
+                .poison(IoFailure::new(IoOp::Write, &self.current.path, e))
+                .into());
+        }
+        self.current.count += self.buffer.frames;
+        self.current.entry.publish(self.current.count);
+        self.last_written = last_seq;
+        self.last_wall_ms = last_wall_ms;
         self.shared
             .written
             .store(self.last_written.0, Ordering::Release);
+        self.buffer.bytes.clear();
+        self.buffer.frames = 0;
+        self.buffer.last = None;
         Ok(())
     }
 
@@ -425,7 +486,7 @@ impl<S: Storage> Wal<S> {
         if unit.is_empty() {
             return Err(AppendError::EmptyUnit);
         }
-        let mut expected = self.last_written;
+        let mut expected = self.buffer.last.map_or(self.last_written, |(seq, _)| seq);
         let mut bytes = 0u64;
         for frame in unit {
             expected = GlobalSeq(expected.0.checked_add(1).ok_or(
@@ -489,6 +550,8 @@ impl<S: Storage> Wal<S> {
     /// # Errors
     /// [`SyncError::Poisoned`] once an earlier write or sync failed.
     pub fn begin_sync(&mut self) -> Result<Option<SyncJob<S>>, SyncError> {
+        // A failed flush poisons; the check below then reports it.
+        let _ = self.flush();
         if let Some(cause) = &self.poisoned {
             return Err(SyncError::Poisoned {
                 cause: cause.clone(),
