@@ -122,23 +122,18 @@ impl<S: Storage> Engine<S> {
         let index = Arc::new(LaneIndex::default());
         let mut keys = HashMap::new();
         let mut last = HlcPoint::ORIGIN;
+        let mut lane_last: HashMap<LaneId, HlcPoint> = HashMap::new();
         index.extend(reader.iter_from(GlobalSeq(1)).map(|frame| {
             let receipt = Record::new(frame.clone()).receipt();
             if !frame.key().is_empty() {
                 keys.insert(frame.key().to_vec(), receipt);
             }
             last = receipt.point;
+            lane_last.insert(receipt.lane, receipt.point);
             (receipt.lane, receipt.lane_seq, receipt.point.seq())
         }));
         let mut state = WatermarkState::new(Arc::new(SystemClock::new()));
-        let lanes: Vec<(LaneId, HlcPoint)> = index
-            .last_of_each_lane()
-            .into_iter()
-            .map(|(lane, _, seq)| {
-                let wall = reader.get(seq).map_or(last.wall_ms, |f| f.wall_ms());
-                (lane, HlcPoint::new(wall, seq))
-            })
-            .collect();
+        let lanes: Vec<(LaneId, HlcPoint)> = lane_last.into_iter().collect();
         state.reset_to_bootstrap_lanes(last, last, lanes.clone(), lanes);
         let marks = WatermarkAdvanceHandle::new(state);
         let status = Arc::new(Status::default());

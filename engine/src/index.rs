@@ -57,17 +57,4 @@ impl LaneIndex {
             .map(|(lane, entries)| (*lane, LaneSeq(entries.len() as u64)))
             .collect()
     }
-
-    /// Every lane and its last record's global sequence.
-    pub(crate) fn last_of_each_lane(&self) -> Vec<(LaneId, LaneSeq, GlobalSeq)> {
-        self.lanes
-            .read()
-            .iter()
-            .filter_map(|(lane, entries)| {
-                entries
-                    .last()
-                    .map(|seq| (*lane, LaneSeq(entries.len() as u64), *seq))
-            })
-            .collect()
-    }
 }

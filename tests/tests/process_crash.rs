@@ -27,14 +27,7 @@ fn crash_child() {
         return;
     };
     let round = round.to_string_lossy().into_owned();
-    let engine = Engine::open(
-        &dir,
-        Options::default()
-            .segment_size(64 * 1024)
-            .max_record_bytes(4096)
-            .max_batch_bytes(16 * 1024),
-    )
-    .expect("child opens the database");
+    let engine = Engine::open(&dir, options()).expect("child opens the database");
     let mut out = std::io::stdout().lock();
     for i in 0u64.. {
         if i % 5 == 4 {
@@ -51,31 +44,42 @@ fn crash_child() {
                 .wait_for_durable(last, std::time::Duration::from_secs(60))
                 .expect("durable");
             for (receipt, payload) in receipts.iter().zip(&payloads) {
-                writeln!(
-                    out,
-                    "ACK {} {} {} {payload}",
-                    receipt.global_seq(),
-                    receipt.lane,
-                    receipt.lane_seq
-                )
-                .expect("stdout");
+                print_ack(&mut out, receipt, payload);
             }
         } else {
             let payload = format!("r{round}-{i}-s{}", "x".repeat((i % 7 * 40) as usize));
             let receipt = engine
                 .append_durable((i % 4) as u32, payload.clone().into_bytes())
                 .expect("append");
-            writeln!(
-                out,
-                "ACK {} {} {} {payload}",
-                receipt.global_seq(),
-                receipt.lane,
-                receipt.lane_seq
-            )
-            .expect("stdout");
+            print_ack(&mut out, &receipt, &payload);
         }
         out.flush().expect("flush");
     }
+}
+
+/// Small segments, so the run rotates often.
+fn options() -> Options {
+    Options::default()
+        .segment_size(64 * 1024)
+        .max_record_bytes(4096)
+        .max_batch_bytes(16 * 1024)
+}
+
+fn print_ack(out: &mut impl Write, receipt: &tidelog::Receipt, payload: &str) {
+    let (global, lane, lane_seq) = (receipt.global_seq(), receipt.lane, receipt.lane_seq);
+    writeln!(out, "ACK {global} {lane} {lane_seq} {payload}").expect("stdout");
+}
+
+/// Records the receipt on `line`, if it is one; a sequence acknowledged twice fails.
+fn record_ack(acked: &mut BTreeMap<u64, Acked>, line: &str, round: u64) -> bool {
+    let Some((global, record)) = parse(line) else {
+        return false;
+    };
+    assert!(
+        acked.insert(global, record).is_none(),
+        "round {round}: global {global} acknowledged twice"
+    );
+    true
 }
 
 /// A small deterministic generator, so a failing crash point can be replayed.
@@ -142,23 +146,14 @@ fn every_acknowledged_record_survives_sigkill_at_hundreds_of_crash_points() {
             let Some(Ok(line)) = lines.next() else {
                 panic!("round {round}: the child stopped before {wanted} receipts");
             };
-            if let Some((global, record)) = parse(&line) {
-                assert!(
-                    acked.insert(global, record).is_none(),
-                    "round {round}: global {global} acknowledged twice"
-                );
+            if record_ack(&mut acked, &line, round) {
                 seen += 1;
             }
         }
         child.kill().expect("SIGKILL the child");
         // Receipts printed before the kill landed are acknowledged too.
         for line in lines.map_while(Result::ok) {
-            if let Some((global, record)) = parse(&line) {
-                assert!(
-                    acked.insert(global, record).is_none(),
-                    "round {round}: global {global} acknowledged twice"
-                );
-            }
+            record_ack(&mut acked, &line, round);
         }
         child.wait().expect("reap the child");
         check(dir.path(), &acked, round);
@@ -171,14 +166,8 @@ fn every_acknowledged_record_survives_sigkill_at_hundreds_of_crash_points() {
 
 /// Reopens the database after a crash and checks it against every receipt so far.
 fn check(dir: &std::path::Path, acked: &BTreeMap<u64, Acked>, round: u64) {
-    let engine = Engine::open(
-        dir,
-        Options::default()
-            .segment_size(64 * 1024)
-            .max_record_bytes(4096)
-            .max_batch_bytes(16 * 1024),
-    )
-    .unwrap_or_else(|e| panic!("round {round}: reopen after SIGKILL failed: {e}"));
+    let engine = Engine::open(dir, options())
+        .unwrap_or_else(|e| panic!("round {round}: reopen after SIGKILL failed: {e}"));
     let mut expected_global = 1;
     let mut batches: BTreeMap<(String, String), usize> = BTreeMap::new();
     for record in engine.scan_all(GlobalSeq(1)).expect("scan") {
