@@ -155,6 +155,10 @@ impl<S: Storage> Engine<S> {
             oldest_unsynced: None,
             in_flight: None,
             sync_waiters: Vec::new(),
+            durable_replies: Vec::new(),
+            gather: None,
+            last_sync: Duration::ZERO,
+            sync_started: None,
             closing: None,
         };
         let thread = std::thread::Builder::new()
@@ -213,7 +217,7 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.append_record(lane.into(), payload.into(), Vec::new(), None, true)
+        self.append_record(AppendRecord::new(lane.into(), payload.into()), true)
     }
 
     /// Queues `payload` for `lane` without waiting for the writer: the returned ticket
@@ -232,27 +236,27 @@ impl<S: Storage> Engine<S> {
         let payload = payload.into();
         self.check_size(&payload)?;
         let (reply, pending) = oneshot();
-        let record = AppendRecord {
-            lane: lane.into(),
-            payload,
-            key: Vec::new(),
-            expected: None,
-        };
+        let record = AppendRecord::new(lane.into(), payload);
         self.send(Request::Append { record, reply }, true)?;
         Ok(AppendTicket { pending })
     }
 
-    /// As [`Engine::append`], then waits until the record is durable.
+    /// As [`Engine::append`], but answers only once the record is durable: the receipt
+    /// comes back after the sync that covers it. The sync is the one the policy runs
+    /// next; under [`SyncPolicy::Never`](crate::SyncPolicy::Never) the writer runs one for it.
+    /// One hand-off instead of an append and then a watermark wait.
     ///
     /// # Errors
-    /// As [`Engine::append`], plus [`AppendError::Wait`] if durability cannot be confirmed.
+    /// As [`Engine::append`]; a sync that fails answers [`AppendError::Poisoned`] and the
+    /// record must be treated as not durable.
     pub fn append_durable(
         &self,
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        let receipt = self.append(lane, payload)?;
-        self.wait_durable(receipt)
+        let mut record = AppendRecord::new(lane.into(), payload.into());
+        record.durable = true;
+        self.append_record(record, true)
     }
 
     /// As [`Engine::append`] but never blocks on a full queue.
@@ -265,7 +269,7 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.append_record(lane.into(), payload.into(), Vec::new(), None, false)
+        self.append_record(AppendRecord::new(lane.into(), payload.into()), false)
     }
 
     /// Appends only if `lane`'s last lane sequence is `expected` (0 for an empty lane).
@@ -279,13 +283,9 @@ impl<S: Storage> Engine<S> {
         expected: LaneSeq,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.append_record(
-            lane.into(),
-            payload.into(),
-            Vec::new(),
-            Some(expected),
-            true,
-        )
+        let mut record = AppendRecord::new(lane.into(), payload.into());
+        record.expected = Some(expected);
+        self.append_record(record, true)
     }
 
     /// Appends with an idempotency key: if a record with this key was appended before
@@ -307,7 +307,9 @@ impl<S: Storage> Engine<S> {
                 max: MAX_KEY_BYTES,
             });
         }
-        self.append_record(lane.into(), payload.into(), key, None, true)
+        let mut record = AppendRecord::new(lane.into(), payload.into());
+        record.key = key;
+        self.append_record(record, true)
     }
 
     /// Appends several records, on one or more lanes, atomically: after a crash all of
@@ -507,22 +509,9 @@ impl<S: Storage> Engine<S> {
         Ok(())
     }
 
-    fn append_record(
-        &self,
-        lane: LaneId,
-        payload: Vec<u8>,
-        key: Vec<u8>,
-        expected: Option<LaneSeq>,
-        block: bool,
-    ) -> Result<Receipt, AppendError> {
-        self.check_size(&payload)?;
+    fn append_record(&self, record: AppendRecord, block: bool) -> Result<Receipt, AppendError> {
+        self.check_size(&record.payload)?;
         let (reply, pending) = oneshot();
-        let record = AppendRecord {
-            lane,
-            payload,
-            key,
-            expected,
-        };
         self.send(Request::Append { record, reply }, block)?;
         self.receive(pending)
     }
@@ -554,14 +543,6 @@ impl<S: Storage> Engine<S> {
 
     fn receive<T>(&self, pending: Pending<Result<T, AppendError>>) -> Result<T, AppendError> {
         pending.wait().unwrap_or(Err(AppendError::Closed))
-    }
-
-    fn wait_durable(&self, receipt: Receipt) -> Result<Receipt, AppendError> {
-        self.inner
-            .marks
-            .wait_for_durable(receipt.point, Duration::MAX)
-            .map(|_| receipt)
-            .map_err(|source| AppendError::Wait { receipt, source })
     }
 
     fn sync_error(&self) -> SyncError {

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use tidelog_watermarks::{LaneId, LaneSeq, WaitError};
+use tidelog_watermarks::{LaneId, LaneSeq};
 
 /// Why the writer stopped acknowledging: the first failed write or sync. After it the
 /// engine is poisoned; only a close and reopen (which recovers from disk) gets back.
@@ -137,16 +137,6 @@ pub enum AppendError {
     Poisoned {
         /// The first failure.
         cause: Arc<WriterFailure>,
-    },
-    /// The append was accepted but waiting for durability failed (timeout or poison);
-    /// the receipt is included. After a timeout it may still become durable.
-    #[error("record {receipt:?} was accepted but not confirmed durable: {source}")]
-    Wait {
-        /// The receipt the writer gave.
-        receipt: crate::Receipt,
-        /// Why the wait ended.
-        #[source]
-        source: WaitError,
     },
 }
 

@@ -52,6 +52,12 @@ pub struct Options {
     pub max_group_requests: usize,
     /// Most payload bytes in one group commit (default 8 MiB).
     pub max_group_bytes: u64,
+    /// Longest the writer holds a sync back so that durable appenders it has just
+    /// answered can come back with their next record and share that sync (default
+    /// 500 µs; zero turns it off). It waits only while fewer durable appends are queued
+    /// than the last sync answered, and never longer than half the last sync took, so a
+    /// lone appender is never delayed.
+    pub max_group_delay: Duration,
     /// How recovery treats damage it finds (default: refuse corrupted durable data).
     pub recovery_mode: RecoveryMode,
     /// Prepare the next segment on a background thread so rotation never stalls
@@ -72,6 +78,7 @@ impl Default for Options {
             max_batch_bytes: 16 * 1024 * 1024,
             max_group_requests: 1024,
             max_group_bytes: 8 * 1024 * 1024,
+            max_group_delay: Duration::from_micros(500),
             recovery_mode: RecoveryMode::AbsoluteConsistency,
             prepare_segments_in_background: true,
         }
@@ -118,6 +125,13 @@ impl Options {
     #[must_use]
     pub fn max_batch_bytes(mut self, bytes: u64) -> Self {
         self.max_batch_bytes = bytes;
+        self
+    }
+
+    /// Sets the longest the writer holds a sync back to gather a group (zero: never).
+    #[must_use]
+    pub fn max_group_delay(mut self, delay: Duration) -> Self {
+        self.max_group_delay = delay;
         self
     }
 

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Select, Sender};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tidelog_wal::{io::Storage, NewFrame, SyncJob, Wal};
 use tidelog_watermarks::{GlobalSeq, HlcPoint, LaneId, LaneSeq, WatermarkAdvanceHandle};
 
@@ -27,6 +27,21 @@ pub(crate) struct AppendRecord {
     pub(crate) payload: Vec<u8>,
     pub(crate) key: Vec<u8>,
     pub(crate) expected: Option<LaneSeq>,
+    /// Answer only once the record is durable.
+    pub(crate) durable: bool,
+}
+
+impl AppendRecord {
+    /// A plain append: no key, no expectation, answered once written.
+    pub(crate) fn new(lane: LaneId, payload: Vec<u8>) -> Self {
+        AppendRecord {
+            lane,
+            payload,
+            key: Vec::new(),
+            expected: None,
+            durable: false,
+        }
+    }
 }
 
 /// What appenders ask of the writer.
@@ -88,17 +103,28 @@ pub(crate) struct Writer<S: Storage> {
     pub(crate) in_flight: Option<HlcPoint>,
     /// `sync()` calls waiting for a sequence to be durable.
     pub(crate) sync_waiters: Vec<(GlobalSeq, ReplyTo<Result<HlcPoint, SyncError>>)>,
+    /// Durable appends written and waiting for the sync that covers them.
+    pub(crate) durable_replies: Vec<Answer<Receipt>>,
+    /// Group forming: durable appends the last sync answered plus those still waiting
+    /// then (the appenders in circulation), and until when the next sync may wait for
+    /// them to come back.
+    pub(crate) gather: Option<(usize, Instant)>,
+    /// How long the last sync took, and when the one in flight started.
+    pub(crate) last_sync: Duration,
+    pub(crate) sync_started: Option<Instant>,
     /// Set by `Close` (with its reply) or when every sender is gone (`None`).
     pub(crate) closing: Option<Option<ReplyTo<Result<(), SyncError>>>>,
 }
 
 /// A reply slot and the answer it will get.
-type Answer<T> = (ReplyTo<Result<T, AppendError>>, Result<T, AppendError>);
+pub(crate) type Answer<T> = (ReplyTo<Result<T, AppendError>>, Result<T, AppendError>);
 
 /// Replies held back until the group's records are written.
 #[derive(Default)]
 struct Outbox {
     appends: Vec<Answer<Receipt>>,
+    /// Written appends that are answered once durable.
+    durable: Vec<Answer<Receipt>>,
     batches: Vec<Answer<Vec<Receipt>>>,
     written: Vec<Receipt>,
 }
@@ -135,8 +161,9 @@ impl<S: Storage> Writer<S> {
         loop {
             // With requests waiting, sync on the syncer thread and write them meanwhile;
             // with none, sync here and save two thread hops.
+            self.answer_waiters();
             self.start_sync_if_due(&jobs, requests.is_empty());
-            self.answer_sync_waiters();
+            self.answer_waiters();
             if self.finished() {
                 let result = self.sync_result().map(|_| ());
                 if let Some(Some(reply)) = self.closing.take() {
@@ -178,16 +205,23 @@ impl<S: Storage> Writer<S> {
             && (self.unsynced_records == 0 || self.status.poison.get().is_some())
     }
 
-    /// When the interval policy must start a sync, if records wait for one.
+    /// When a sync must start even if no request arrives: the interval policy's
+    /// deadline, or the end of group forming.
     fn sync_deadline(&self) -> Option<Instant> {
-        match (
-            self.options.sync_policy,
-            self.oldest_unsynced,
-            self.in_flight,
-        ) {
-            (SyncPolicy::EveryInterval(interval), Some(oldest), None) => Some(oldest + interval),
-            _ => None,
+        if self.in_flight.is_some() || self.unsynced_records == 0 {
+            return None;
         }
+        match (self.options.sync_policy, self.oldest_unsynced) {
+            (SyncPolicy::EveryInterval(interval), Some(oldest)) => Some(oldest + interval),
+            _ => self.gather.map(|(_, until)| until),
+        }
+    }
+
+    /// Whether to hold the sync back for durable appenders expected back shortly.
+    fn gathering(&self) -> bool {
+        self.gather.is_some_and(|(expected, until)| {
+            self.durable_replies.len() < expected && Instant::now() < until
+        })
     }
 
     /// Writes and answers one group: `first` and whatever else is queued, bounded by
@@ -204,8 +238,12 @@ impl<S: Storage> Writer<S> {
             bytes += request.payload_bytes();
             match request {
                 Request::Append { record, reply } => {
+                    let durable = record.durable;
                     let result = self.append_one(record, wall_ms, &mut out.written);
-                    out.appends.push((reply, result));
+                    match result {
+                        Ok(_) if durable => out.durable.push((reply, result)),
+                        _ => out.appends.push((reply, result)),
+                    }
                 }
                 Request::Batch { entries, reply } => {
                     let result = self.append_batch(&entries, wall_ms, &mut out.written);
@@ -225,6 +263,7 @@ impl<S: Storage> Writer<S> {
         if !out.written.is_empty() {
             if let Err(err) = self.wal.flush() {
                 let failed = self.poison(WriterFailure::Append(err));
+                out.appends.append(&mut out.durable);
                 for (_, result) in &mut out.appends {
                     *result = Err(failed.clone());
                 }
@@ -241,6 +280,7 @@ impl<S: Storage> Writer<S> {
         for (reply, result) in out.batches {
             reply.send(result);
         }
+        self.durable_replies.append(&mut out.durable);
     }
 
     fn poisoned(&self) -> Option<AppendError> {
@@ -401,14 +441,18 @@ impl<S: Storage> Writer<S> {
         {
             return;
         }
-        let forced = self.closing.is_some() || !self.sync_waiters.is_empty();
-        if !forced && !self.policy_wants_sync() {
+        let forced = self.closing.is_some()
+            || !self.sync_waiters.is_empty()
+            || (self.options.sync_policy == SyncPolicy::Never && !self.durable_replies.is_empty());
+        if !forced && (!self.policy_wants_sync() || self.gathering()) {
             return;
         }
         match self.wal.begin_sync() {
             Ok(Some(job)) => {
                 debug_assert_eq!(job.upto(), self.last_written.seq());
                 self.in_flight = Some(self.last_written);
+                self.gather = None;
+                self.sync_started = Some(Instant::now());
                 self.unsynced_records = 0;
                 self.oldest_unsynced = None;
                 if inline {
@@ -433,6 +477,9 @@ impl<S: Storage> Writer<S> {
         let Some(point) = self.in_flight.take() else {
             return;
         };
+        if let Some(started) = self.sync_started.take() {
+            self.last_sync = started.elapsed();
+        }
         match self.wal.finish_sync(job, result) {
             Ok(_) => {
                 self.status.syncs.fetch_add(1, Ordering::Relaxed);
@@ -451,20 +498,40 @@ impl<S: Storage> Writer<S> {
         }
     }
 
-    /// Answers the `sync()` calls whose records are now durable, or all of them once
-    /// poisoned.
-    fn answer_sync_waiters(&mut self) {
-        if self.sync_waiters.is_empty() {
+    /// Answers the `sync()` calls and durable appends whose records are now durable, or
+    /// all of them, with the failure, once poisoned.
+    fn answer_waiters(&mut self) {
+        if self.sync_waiters.is_empty() && self.durable_replies.is_empty() {
             return;
         }
-        let durable = self.marks.lock().snapshot().durable_hlc;
-        let poisoned = self.status.poison.get().is_some();
-        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sync_waiters)
-            .into_iter()
-            .partition(|(target, _)| poisoned || durable.global_sequence >= target.get());
-        self.sync_waiters = waiting;
-        for (_, reply) in ready {
-            reply.send(self.sync_result());
+        let durable = self.marks.lock().snapshot().durable_hlc.seq();
+        let poison = self.poisoned();
+        let covered = |seq: GlobalSeq| poison.is_some() || seq <= durable;
+        if !self.durable_replies.is_empty() {
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.durable_replies)
+                .into_iter()
+                .partition(|(_, result)| result.as_ref().is_ok_and(|r| covered(r.point.seq())));
+            self.durable_replies = waiting;
+            let delay = self.options.max_group_delay.min(self.last_sync / 2);
+            if poison.is_none() && ready.len() > 1 && !delay.is_zero() {
+                let circulating = ready.len() + self.durable_replies.len();
+                self.gather = Some((circulating, Instant::now() + delay));
+            }
+            for (reply, result) in ready {
+                reply.send(match &poison {
+                    Some(err) => Err(err.clone()),
+                    None => result,
+                });
+            }
+        }
+        if !self.sync_waiters.is_empty() {
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sync_waiters)
+                .into_iter()
+                .partition(|(target, _)| covered(*target));
+            self.sync_waiters = waiting;
+            for (_, reply) in ready {
+                reply.send(self.sync_result());
+            }
         }
     }
 
