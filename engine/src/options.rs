@@ -55,8 +55,8 @@ pub struct Options {
     /// Longest the writer holds a sync back so that durable appenders it has just
     /// answered can come back with their next record and share that sync (default
     /// 500 µs; zero turns it off). It waits only while fewer durable appends are queued
-    /// than the last sync answered, and never longer than half the last sync took, so a
-    /// lone appender is never delayed.
+    /// than the last sync answered, and never longer than the last sync took, so a lone
+    /// appender is never delayed.
     pub max_group_delay: Duration,
     /// How recovery treats damage it finds (default: refuse corrupted durable data).
     pub recovery_mode: RecoveryMode,

@@ -512,7 +512,7 @@ impl<S: Storage> Writer<S> {
                 .into_iter()
                 .partition(|(_, result)| result.as_ref().is_ok_and(|r| covered(r.point.seq())));
             self.durable_replies = waiting;
-            let delay = self.options.max_group_delay.min(self.last_sync / 2);
+            let delay = self.options.max_group_delay.min(self.last_sync);
             if poison.is_none() && ready.len() > 1 && !delay.is_zero() {
                 let circulating = ready.len() + self.durable_replies.len();
                 self.gather = Some((circulating, Instant::now() + delay));
