@@ -1,8 +1,10 @@
 //! The engine handle: open a database, append from any thread, read, subscribe, close.
 
 use crate::applier::{Applier, ApplierSet};
+use crate::error::WriterFailure;
 use crate::error::{AppendError, OpenError, ReadError, SyncError};
 use crate::handoff::{oneshot, Pending};
+use crate::holder::Holder;
 use crate::index::LaneIndex;
 use crate::marker::{self, DirLock};
 use crate::options::Options;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tidelog_wal::io::{RealStorage, Storage};
-use tidelog_wal::{FencingToken, RecoveryReport, Wal, WalOptions, WalReader};
+use tidelog_wal::{RecoveryReport, Wal, WalOptions, WalReader};
 use tidelog_watermarks::{
     GlobalSeq, HlcPoint, LaneId, LaneSeq, SystemClock, WatermarkAdvanceHandle, WatermarkState,
     WatermarkView,
@@ -77,7 +79,8 @@ struct Inner<S: Storage> {
     appliers: Arc<Mutex<ApplierSet>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
-    _lock: DirLock,
+    holder: Mutex<Option<Holder>>,
+    _lock: Option<DirLock>,
 }
 
 impl Engine<RealStorage> {
@@ -108,13 +111,14 @@ impl<S: Storage> Engine<S> {
             marker::create(&dir)?;
         }
         let lock = marker::lock(&dir)?;
+        let holder = Holder::acquire(&dir, &options.lease, lock.is_some())?;
         let wal_options = WalOptions {
             segment_size: options.segment_size,
             max_record_bytes: options
                 .max_record_bytes
                 .saturating_add(MAX_KEY_BYTES as u32),
             recovery_mode: options.recovery_mode,
-            fencing: FencingToken::INITIAL,
+            fencing: holder.fencing_token(),
             prepare_in_background: options.prepare_segments_in_background,
         };
         let (wal, recovered) = Wal::open_with(storage, &dir.join(marker::WAL_DIR), wal_options)?;
@@ -160,6 +164,7 @@ impl<S: Storage> Engine<S> {
             last_sync: Duration::ZERO,
             sync_started: None,
             closing: None,
+            validity: holder.validity(),
         };
         let thread = std::thread::Builder::new()
             .name("tidelog-writer".into())
@@ -169,6 +174,17 @@ impl<S: Storage> Engine<S> {
                 path: dir.clone(),
                 source,
             })?;
+        let on_lost = {
+            let (status, marks, requests) = (status.clone(), marks.clone(), requests.clone());
+            move |failure: WriterFailure| {
+                status.poison.get_or_init(|| Arc::new(failure));
+                marks.mark_writer_crashed();
+                // Wake the writer so it answers whoever waits on it; a full queue means
+                // it is busy and will see the poison anyway.
+                let _ = requests.try_send(Request::Wake);
+            }
+        };
+        holder.on_lost(on_lost);
         let appliers = Arc::new(Mutex::new(ApplierSet::default()));
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -183,9 +199,17 @@ impl<S: Storage> Engine<S> {
                 appliers,
                 writer: Mutex::new(Some(thread)),
                 closed: AtomicBool::new(false),
+                holder: Mutex::new(Some(holder)),
                 _lock: lock,
             }),
         })
+    }
+
+    /// The writer lease this engine holds, as last refreshed (`None` once closed). Its
+    /// fencing token is stamped on every segment this engine creates.
+    #[must_use]
+    pub fn writer_lease(&self) -> Option<crate::lease::WriterLease> {
+        self.inner.holder.lock().as_ref().map(Holder::lease)
     }
 
     /// The database directory.
@@ -587,6 +611,10 @@ impl<S: Storage> Inner<S> {
         // that must not be hidden.
         if let Err(panic) = thread.join() {
             std::panic::resume_unwind(panic);
+        }
+        // Nothing more will be written: let the next writer in without waiting.
+        if let Some(mut holder) = self.holder.lock().take() {
+            holder.release();
         }
         match (result, self.status.poison.get()) {
             (_, Some(cause)) => Err(SyncError::Poisoned {

@@ -18,6 +18,17 @@ pub enum WriterFailure {
     /// never retries it.
     #[error("syncing the log failed: {0}")]
     Sync(#[source] tidelog_wal::SyncError),
+    /// Refreshing the writer lease failed, or found it taken or fenced by a newer term:
+    /// another writer may now own the log, so this one stopped acknowledging at once.
+    #[error("the writer lease was lost ({0}); this process is no longer the writer")]
+    LeaseLost(#[source] crate::lease::LeaseError),
+    /// The writer lease ran out before it could be refreshed (a stalled refresher, a
+    /// paused process or an unreachable backend); the writer stopped acknowledging before
+    /// anyone else could take the lease.
+    #[error(
+        "the writer lease expired before it was refreshed; this process is no longer the writer"
+    )]
+    LeaseExpired,
 }
 
 /// Why `Engine::open` refused.
@@ -51,12 +62,11 @@ pub enum OpenError {
         /// What was wrong.
         reason: &'static str,
     },
-    /// Another process (or another `Engine` in this one) is the writer of this database.
-    #[error("{path} is already open for writing by another process or handle; close it first (followers are not supported yet)")]
-    Locked {
-        /// The lock file.
-        path: PathBuf,
-    },
+    /// The writer lease could not be taken: most often another process (or another
+    /// `Engine` in this one) is the writer (`LeaseError::Held`, which names the holder
+    /// and when its lease expires). Nothing was changed.
+    #[error("cannot become the writer of this database: {0}")]
+    Lease(#[source] crate::lease::LeaseError),
     /// An option is out of range.
     #[error("invalid option: {reason}")]
     InvalidOptions {

@@ -35,6 +35,7 @@ mod engine;
 mod error;
 #[doc(hidden)]
 pub mod handoff;
+mod holder;
 mod index;
 pub mod lease;
 mod marker;
@@ -47,7 +48,7 @@ pub use applier::Applier;
 pub use engine::{AppendTicket, Engine, MAX_KEY_BYTES};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
 pub use marker::FORMAT_VERSION;
-pub use options::{Options, SyncPolicy, Visibility};
+pub use options::{LeaseOptions, Options, SyncPolicy, Visibility};
 pub use record::{BatchEntry, Receipt, Record};
 pub use subscription::{SubscribeError, Subscription, SubscriptionTarget};
 pub use tidelog_wal as wal;

@@ -1,9 +1,11 @@
 //! The database directory: a marker file that says "this is a tidelog database, format
-//! N", the log folder, and a lock file that keeps a second writer out.
+//! N", the log folder, the writer lease, and a lock file that tells a new writer whether
+//! the last one on this machine is still running.
 //!
 //! ```text
 //! <dir>/TIDELOG    "tidelog database\nformat_version = 1\n"   (written once, atomically)
 //! <dir>/LOCK       empty; held with an exclusive advisory lock while a writer is open
+//! <dir>/lease/     the writer lease, with the default file backend (see `lease`)
 //! <dir>/wal/       the log segments (tidelog-wal)
 //! ```
 //!
@@ -114,8 +116,10 @@ pub(crate) struct DirLock {
     _file: File,
 }
 
-/// Takes the writer lock of `dir`, or says who has it.
-pub(crate) fn lock(dir: &Path) -> Result<DirLock, OpenError> {
+/// Takes the writer lock of `dir`, or `None` while another open file holds it (a live
+/// writer on this machine, possibly paused). The lock is not what keeps writers apart:
+/// the lease is. It tells a new writer that the previous holder's process is gone.
+pub(crate) fn lock(dir: &Path) -> Result<Option<DirLock>, OpenError> {
     let path: PathBuf = dir.join(LOCK);
     let file = OpenOptions::new()
         .create(true)
@@ -124,8 +128,8 @@ pub(crate) fn lock(dir: &Path) -> Result<DirLock, OpenError> {
         .open(&path)
         .map_err(io_error("opening", &path))?;
     match file.try_lock() {
-        Ok(()) => Ok(DirLock { _file: file }),
-        Err(fs::TryLockError::WouldBlock) => Err(OpenError::Locked { path }),
+        Ok(()) => Ok(Some(DirLock { _file: file })),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
         Err(fs::TryLockError::Error(source)) => Err(OpenError::Io {
             op: "locking",
             path,

@@ -1,7 +1,41 @@
 //! What a caller can tune when opening a database.
 
+use crate::lease::{Clock, LeaseBackend, BASE_TERM};
+use std::sync::Arc;
 use std::time::Duration;
 use tidelog_wal::RecoveryMode;
+
+/// The writer lease the engine holds while it writes (see `docs/lease.md`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LeaseOptions {
+    /// Where the lease lives (default `None`: a file backend in the database's `lease/`
+    /// folder, safe between processes of one machine). Give a shared backend (etcd) when
+    /// writers on several machines share one database key.
+    pub backend: Option<Arc<dyn LeaseBackend>>,
+    /// The lease's key on the backend (default `"writer"`).
+    pub key: String,
+    /// How long a lease lasts without a refresh (default 10 s). The writer refreshes
+    /// every third of it and stops acknowledging a fifth of it before it would expire; a
+    /// successor waits for it only when the holder's process may still be alive.
+    pub ttl: Duration,
+    /// The replication term to acquire under (default the base term, 1).
+    pub term: u64,
+    /// The clock that judges expiry on the backend (default the system clock).
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl Default for LeaseOptions {
+    fn default() -> Self {
+        LeaseOptions {
+            backend: None,
+            key: "writer".to_owned(),
+            ttl: Duration::from_secs(10),
+            term: BASE_TERM,
+            clock: None,
+        }
+    }
+}
 
 /// When the writer thread calls fdatasync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +94,8 @@ pub struct Options {
     pub max_group_delay: Duration,
     /// How recovery treats damage it finds (default: refuse corrupted durable data).
     pub recovery_mode: RecoveryMode,
+    /// The writer lease (default: a file backend in the database directory, 10 s TTL).
+    pub lease: LeaseOptions,
     /// Prepare the next segment on a background thread so rotation never stalls
     /// appenders (default `true`; tests on a simulated disk turn it off for a fixed order
     /// of operations).
@@ -80,6 +116,7 @@ impl Default for Options {
             max_group_bytes: 8 * 1024 * 1024,
             max_group_delay: Duration::from_micros(500),
             recovery_mode: RecoveryMode::AbsoluteConsistency,
+            lease: LeaseOptions::default(),
             prepare_segments_in_background: true,
         }
     }
@@ -132,6 +169,20 @@ impl Options {
     #[must_use]
     pub fn max_group_delay(mut self, delay: Duration) -> Self {
         self.max_group_delay = delay;
+        self
+    }
+
+    /// Sets the writer lease options.
+    #[must_use]
+    pub fn lease(mut self, lease: LeaseOptions) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Sets the writer lease's TTL.
+    #[must_use]
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease.ttl = ttl;
         self
     }
 

@@ -9,6 +9,7 @@
 
 use crate::error::{AppendError, SyncError, WriterFailure};
 use crate::handoff::ReplyTo;
+use crate::holder::Validity;
 use crate::index::LaneIndex;
 use crate::options::{Options, SyncPolicy, Visibility};
 use crate::record::{BatchEntry, Receipt};
@@ -61,6 +62,8 @@ pub(crate) enum Request {
     Close {
         reply: ReplyTo<Result<(), SyncError>>,
     },
+    /// Nothing to do but look at the state again (sent when the lease is lost).
+    Wake,
 }
 
 impl Request {
@@ -68,7 +71,7 @@ impl Request {
         match self {
             Request::Append { record, .. } => record.payload.len() as u64,
             Request::Batch { entries, .. } => entries.iter().map(|e| e.payload.len() as u64).sum(),
-            Request::Sync { .. } | Request::Close { .. } => 0,
+            Request::Sync { .. } | Request::Close { .. } | Request::Wake => 0,
         }
     }
 }
@@ -114,6 +117,9 @@ pub(crate) struct Writer<S: Storage> {
     pub(crate) sync_started: Option<Instant>,
     /// Set by `Close` (with its reply) or when every sender is gone (`None`).
     pub(crate) closing: Option<Option<ReplyTo<Result<(), SyncError>>>>,
+    /// Whether the writer lease is still ours; checked before every write and before
+    /// durability is acknowledged.
+    pub(crate) validity: Arc<Validity>,
 }
 
 /// A reply slot and the answer it will get.
@@ -228,6 +234,7 @@ impl<S: Storage> Writer<S> {
     /// count and bytes.
     fn commit_group(&mut self, first: Request, requests: &Receiver<Request>) {
         self.status.groups.fetch_add(1, Ordering::Relaxed);
+        self.check_lease();
         let mut out = Outbox::default();
         let wall_ms = self.marks.lock().stamp(self.next_seq.next()).wall_ms;
         let mut bytes = 0;
@@ -254,6 +261,7 @@ impl<S: Storage> Writer<S> {
                     self.closing = Some(Some(reply));
                     break;
                 }
+                Request::Wake => {}
             }
             if taken < self.options.max_group_requests && bytes < self.options.max_group_bytes {
                 next = requests.try_recv().ok();
@@ -281,6 +289,16 @@ impl<S: Storage> Writer<S> {
             reply.send(result);
         }
         self.durable_replies.append(&mut out.durable);
+    }
+
+    /// Fails closed once the lease is no longer ours: nothing more is written or
+    /// acknowledged.
+    fn check_lease(&mut self) -> bool {
+        if self.validity.is_valid() {
+            return true;
+        }
+        self.poison(WriterFailure::LeaseExpired);
+        false
     }
 
     fn poisoned(&self) -> Option<AppendError> {
@@ -479,6 +497,9 @@ impl<S: Storage> Writer<S> {
         };
         if let Some(started) = self.sync_started.take() {
             self.last_sync = started.elapsed();
+        }
+        if !self.check_lease() {
+            return;
         }
         match self.wal.finish_sync(job, result) {
             Ok(_) => {

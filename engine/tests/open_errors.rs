@@ -59,7 +59,18 @@ fn a_second_writer_on_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = Engine::open(dir.path(), Options::default()).unwrap();
     let err = Engine::open(dir.path(), Options::default()).unwrap_err();
-    assert!(matches!(err, OpenError::Locked { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpenError::Lease(tidelog::lease::LeaseError::Held { .. })
+        ),
+        "{err}"
+    );
+    let holder = first.writer_lease().unwrap().holder_id;
+    assert!(
+        err.to_string().contains(&holder),
+        "{err} does not name {holder}"
+    );
     first.close().unwrap();
     drop(first);
     Engine::open(dir.path(), Options::default()).unwrap();

@@ -165,6 +165,32 @@ impl LeaseManager {
         ttl: Duration,
         term: u64,
     ) -> Result<WriterLease, LeaseError> {
+        self.acquire(database_key, holder_id, ttl, term, None)
+    }
+
+    /// Takes over the tenure `dead`, live or not, for `holder_id`, with the next
+    /// generation: for a caller that has proof the holder is gone (on one machine: the
+    /// holder's lock on the database was released by the kernel when its process died).
+    /// If the published record is no longer `dead`'s tenure, this is
+    /// [`LeaseManager::try_acquire_for_term`], with the same errors.
+    pub fn take_over(
+        &self,
+        dead: &WriterLease,
+        holder_id: &str,
+        ttl: Duration,
+        term: u64,
+    ) -> Result<WriterLease, LeaseError> {
+        self.acquire(&dead.database_key, holder_id, ttl, term, Some(dead))
+    }
+
+    fn acquire(
+        &self,
+        database_key: &str,
+        holder_id: &str,
+        ttl: Duration,
+        term: u64,
+        dead: Option<&WriterLease>,
+    ) -> Result<WriterLease, LeaseError> {
         check_key(database_key)?;
         check_holder(holder_id)?;
         let ttl_ms = ttl_ms(ttl)?;
@@ -190,7 +216,8 @@ impl LeaseManager {
                     });
                 }
                 let ours = current.holder_id == holder_id;
-                if current.is_live(now_ms) && !ours {
+                let proven_dead = dead.is_some_and(|dead| holds(dead, current));
+                if current.is_live(now_ms) && !ours && !proven_dead {
                     return Err(LeaseError::Held {
                         current: Box::new(current.clone()),
                         now_ms,
