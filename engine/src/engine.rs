@@ -3,6 +3,7 @@
 use crate::applier::{Applier, ApplierSet};
 use crate::error::WriterFailure;
 use crate::error::{AppendError, OpenError, ReadError, SyncError};
+use crate::forward::Server;
 use crate::handoff::{oneshot, Pending};
 use crate::holder::Holder;
 use crate::index::LaneIndex;
@@ -47,7 +48,7 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// engine.close().unwrap();
 /// ```
 pub struct Engine<S: Storage = RealStorage> {
-    inner: Arc<Inner<S>>,
+    pub(crate) inner: Arc<Inner<S>>,
 }
 
 impl<S: Storage> std::fmt::Debug for Engine<S> {
@@ -67,7 +68,7 @@ impl<S: Storage> Clone for Engine<S> {
     }
 }
 
-struct Inner<S: Storage> {
+pub(crate) struct Inner<S: Storage> {
     dir: PathBuf,
     options: Options,
     requests: Sender<Request>,
@@ -80,6 +81,8 @@ struct Inner<S: Storage> {
     writer: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
     holder: Mutex<Option<Holder>>,
+    /// The forwarding socket, while serving followers.
+    server: Mutex<Option<Server>>,
     _lock: Option<DirLock>,
 }
 
@@ -186,7 +189,7 @@ impl<S: Storage> Engine<S> {
         };
         holder.on_lost(on_lost);
         let appliers = Arc::new(Mutex::new(ApplierSet::default()));
-        Ok(Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
                 dir,
                 options,
@@ -200,9 +203,24 @@ impl<S: Storage> Engine<S> {
                 writer: Mutex::new(Some(thread)),
                 closed: AtomicBool::new(false),
                 holder: Mutex::new(Some(holder)),
+                server: Mutex::new(None),
                 _lock: lock,
             }),
-        })
+        };
+        if engine.inner.options.serve_followers {
+            // A directory whose socket path is too long for Unix sockets (about 107
+            // bytes) cannot be served; followers then get `NoWriter`, which says so.
+            if let Ok(server) = Server::start(&engine, &engine.inner.dir) {
+                *engine.inner.server.lock() = Some(server);
+            }
+        }
+        Ok(engine)
+    }
+
+    /// Whether this engine serves followers' forwarded appends on its socket.
+    #[must_use]
+    pub fn serves_followers(&self) -> bool {
+        self.inner.server.lock().is_some()
     }
 
     /// The writer lease this engine holds, as last refreshed (`None` once closed). Its
@@ -533,7 +551,11 @@ impl<S: Storage> Engine<S> {
         Ok(())
     }
 
-    fn append_record(&self, record: AppendRecord, block: bool) -> Result<Receipt, AppendError> {
+    pub(crate) fn append_record(
+        &self,
+        record: AppendRecord,
+        block: bool,
+    ) -> Result<Receipt, AppendError> {
         self.check_size(&record.payload)?;
         let (reply, pending) = oneshot();
         self.send(Request::Append { record, reply }, block)?;
@@ -601,6 +623,10 @@ impl<S: Storage> Inner<S> {
         let Some(thread) = self.writer.lock().take() else {
             return Err(SyncError::Closed);
         };
+        // Hang up on followers first: what they sent is answered, nothing more comes.
+        if let Some(mut server) = self.server.lock().take() {
+            server.stop();
+        }
         let (reply, pending) = oneshot();
         let result = match self.requests.send(Request::Close { reply }) {
             Ok(()) => pending.wait().unwrap_or(Err(SyncError::Closed)),

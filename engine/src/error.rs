@@ -62,6 +62,16 @@ pub enum OpenError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// The writer lease is held by another writer, but nothing answers on the database's
+    /// socket: the writer is starting, stopping, or serves no followers.
+    #[error("the database's writer does not answer on {path} ({source}); retry shortly, or open when it has stopped")]
+    NoWriter {
+        /// The socket.
+        path: PathBuf,
+        /// Why connecting failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// The writer lease could not be taken: most often another process (or another
     /// `Engine` in this one) is the writer (`LeaseError::Held`, which names the holder
     /// and when its lease expires). Nothing was changed.
@@ -141,6 +151,28 @@ pub enum AppendError {
     /// The engine was closed. Nothing was written.
     #[error("the engine is closed; nothing was written: reopen the database")]
     Closed,
+    /// A follower could not reach the writer; the append was not sent, so nothing was
+    /// written. Retry; the writer may be starting or handing off.
+    #[error("no writer to forward to: {message}; nothing was written: retry")]
+    NoWriter {
+        /// What failed.
+        message: String,
+    },
+    /// A forwarded append was sent, but the writer went away before answering: the
+    /// record may or may not be in the log. Retry with an idempotency key
+    /// (`append_idempotent`) to get the original receipt instead of a duplicate.
+    #[error("the writer went away before answering ({message}); the record may or may not be in the log: retry with an idempotency key")]
+    Unanswered {
+        /// What happened to the connection.
+        message: String,
+    },
+    /// The writer refused a forwarded append (it is poisoned, closing, or the request
+    /// was invalid); nothing was written.
+    #[error("the writer refused the forwarded append: {message}")]
+    WriterRefused {
+        /// The writer's error.
+        message: String,
+    },
     /// A write or sync failed earlier; the engine refuses all appends. This append was
     /// not acknowledged. Close and reopen the database to recover from disk.
     #[error("the log is poisoned ({cause}); this append was not acknowledged: close and reopen the database, which recovers what is on disk")]

@@ -33,6 +33,7 @@
 mod applier;
 mod engine;
 mod error;
+pub mod forward;
 #[doc(hidden)]
 pub mod handoff;
 mod holder;
@@ -47,6 +48,7 @@ mod writer;
 pub use applier::Applier;
 pub use engine::{AppendTicket, Engine, MAX_KEY_BYTES};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
+pub use forward::{Database, Follower};
 pub use marker::FORMAT_VERSION;
 pub use options::{LeaseOptions, Options, SyncPolicy, Visibility};
 pub use record::{BatchEntry, Receipt, Record};

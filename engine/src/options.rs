@@ -96,6 +96,8 @@ pub struct Options {
     pub recovery_mode: RecoveryMode,
     /// The writer lease (default: a file backend in the database directory, 10 s TTL).
     pub lease: LeaseOptions,
+    /// Serve followers' forwarded appends on `<dir>/writer.sock` (default `true`).
+    pub serve_followers: bool,
     /// Prepare the next segment on a background thread so rotation never stalls
     /// appenders (default `true`; tests on a simulated disk turn it off for a fixed order
     /// of operations).
@@ -117,6 +119,7 @@ impl Default for Options {
             max_group_delay: Duration::from_micros(500),
             recovery_mode: RecoveryMode::AbsoluteConsistency,
             lease: LeaseOptions::default(),
+            serve_followers: true,
             prepare_segments_in_background: true,
         }
     }

@@ -1,0 +1,164 @@
+//! A database handle that is the writer when it can be and a follower otherwise, and
+//! becomes the writer when the writer it followed is gone.
+
+use super::follower::Follower;
+use crate::engine::Engine;
+use crate::error::{AppendError, OpenError};
+use crate::lease::LeaseError;
+use crate::options::Options;
+use crate::record::Receipt;
+use crate::writer::AppendRecord;
+use parking_lot::RwLock;
+use std::path::{Path, PathBuf};
+use tidelog_watermarks::LaneId;
+
+/// What a [`Database`] handle is right now.
+#[derive(Debug)]
+enum Role {
+    Writer(Engine),
+    Follower(Follower),
+}
+
+/// A handle on a database shared by several processes: the writer if it got the lease,
+/// else a follower forwarding its appends to the writer.
+#[derive(Debug)]
+pub struct Database {
+    dir: PathBuf,
+    options: Options,
+    role: RwLock<Role>,
+}
+
+impl Database {
+    /// Opens `dir` as its writer, or, when another live writer holds the lease, as a
+    /// follower of that writer.
+    ///
+    /// # Errors
+    /// As [`Engine::open`], and [`OpenError::NoWriter`] when the lease is held but its
+    /// holder does not answer on the socket.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Database, OpenError> {
+        let dir = dir.as_ref().to_path_buf();
+        let role = open_role(&dir, &options)?;
+        Ok(Database {
+            dir,
+            options,
+            role: RwLock::new(role),
+        })
+    }
+
+    /// Whether this handle is the writer.
+    #[must_use]
+    pub fn is_writer(&self) -> bool {
+        matches!(*self.role.read(), Role::Writer(_))
+    }
+
+    /// The engine, when this handle is the writer.
+    #[must_use]
+    pub fn engine(&self) -> Option<Engine> {
+        match &*self.role.read() {
+            Role::Writer(engine) => Some(engine.clone()),
+            Role::Follower(_) => None,
+        }
+    }
+
+    /// Appends durably: locally when the writer, else forwarded to the writer. When the
+    /// writer it follows is gone, this handle first tries to become the writer.
+    ///
+    /// # Errors
+    /// As [`Engine::append_durable`] and [`Follower::append_durable`].
+    pub fn append_durable(
+        &self,
+        lane: impl Into<LaneId>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        let (lane, payload) = (lane.into(), payload.into());
+        self.route(
+            |engine| engine.append_durable(lane, payload.clone()),
+            |follower| follower.append_durable(lane, payload.clone()),
+        )
+    }
+
+    /// A durable append with an idempotency key (see [`Engine::append_idempotent`]): the
+    /// way to retry after [`AppendError::Unanswered`].
+    ///
+    /// # Errors
+    /// As [`Database::append_durable`].
+    pub fn append_idempotent(
+        &self,
+        lane: impl Into<LaneId>,
+        key: impl Into<Vec<u8>>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        let (lane, key, payload) = (lane.into(), key.into(), payload.into());
+        self.route(
+            |engine| {
+                let mut record = AppendRecord::new(lane, payload.clone());
+                record.key.clone_from(&key);
+                record.durable = true;
+                engine.append_record(record, true)
+            },
+            |follower| follower.append_idempotent(lane, key.clone(), payload.clone()),
+        )
+    }
+
+    /// Closes the handle: the writer drains, syncs and releases the lease.
+    ///
+    /// # Errors
+    /// As [`Engine::close`], for the writer.
+    pub fn close(&self) -> Result<(), crate::SyncError> {
+        match &*self.role.read() {
+            Role::Writer(engine) => engine.close(),
+            Role::Follower(_) => Ok(()),
+        }
+    }
+
+    fn route(
+        &self,
+        local: impl Fn(&Engine) -> Result<Receipt, AppendError>,
+        forwarded: impl Fn(&Follower) -> Result<Receipt, AppendError>,
+    ) -> Result<Receipt, AppendError> {
+        let outcome = match &*self.role.read() {
+            Role::Writer(engine) => return local(engine),
+            Role::Follower(follower) => forwarded(follower),
+        };
+        match outcome {
+            // Nothing reached a writer: if it is gone, take its place and append here.
+            Err(AppendError::NoWriter { .. }) if self.promote() => match &*self.role.read() {
+                Role::Writer(engine) => local(engine),
+                Role::Follower(follower) => forwarded(follower),
+            },
+            // The answer was lost with the writer: say so, and take its place for the
+            // caller's retry.
+            Err(err @ AppendError::Unanswered { .. }) => {
+                self.promote();
+                Err(err)
+            }
+            other => other,
+        }
+    }
+
+    /// Tries to become the writer (the lease is free, or its holder's process is gone).
+    /// Returns whether the role changed.
+    fn promote(&self) -> bool {
+        let mut role = self.role.write();
+        if matches!(*role, Role::Writer(_)) {
+            return true;
+        }
+        match open_role(&self.dir, &self.options) {
+            Ok(next) => {
+                *role = next;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+fn open_role(dir: &Path, options: &Options) -> Result<Role, OpenError> {
+    match Engine::open(dir, options.clone()) {
+        Ok(engine) => Ok(Role::Writer(engine)),
+        Err(OpenError::Lease(LeaseError::Held { .. })) => {
+            Ok(Role::Follower(Follower::connect(dir)?))
+        }
+        Err(err) => Err(err),
+    }
+}

@@ -1,0 +1,167 @@
+//! A follower: a handle on a database another process (or handle) is writing. Its
+//! appends are forwarded to the writer over the socket and answered with the writer's
+//! receipt, so they land in the writer's one total order.
+
+use super::server::SOCKET_NAME;
+use super::wire::{Answer, AppendRequest, RefusalReason};
+use crate::error::{AppendError, OpenError};
+use crate::record::Receipt;
+use std::io::BufReader;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use tidelog_watermarks::{LaneId, LaneSeq};
+
+/// A connection to the writer of a database, for forwarding appends.
+#[derive(Debug)]
+pub struct Follower {
+    dir: PathBuf,
+    connection: Mutex<Option<UnixStream>>,
+}
+
+impl Follower {
+    /// Connects to the writer serving the database in `dir`.
+    ///
+    /// # Errors
+    /// [`OpenError::NoWriter`] if no writer answers on the database's socket.
+    pub fn connect(dir: impl AsRef<Path>) -> Result<Follower, OpenError> {
+        let dir = dir.as_ref().to_path_buf();
+        let stream = connect(&dir)?;
+        Ok(Follower {
+            dir,
+            connection: Mutex::new(Some(stream)),
+        })
+    }
+
+    /// The database directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Forwards an append; returns the writer's receipt once the writer accepted it.
+    ///
+    /// # Errors
+    /// [`AppendError::WriterRefused`] if the writer refused it (poisoned, closing, bad
+    /// input; nothing was written), [`AppendError::Unanswered`] if the writer went away
+    /// after the request was sent (it may or may not be in the log).
+    pub fn append(
+        &self,
+        lane: impl Into<LaneId>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        self.forward(request(lane.into(), payload.into(), false))
+    }
+
+    /// As [`Follower::append`], answered only once the record is durable on the writer.
+    ///
+    /// # Errors
+    /// As [`Follower::append`].
+    pub fn append_durable(
+        &self,
+        lane: impl Into<LaneId>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        self.forward(request(lane.into(), payload.into(), true))
+    }
+
+    /// A durable append with an idempotency key: sent again after an
+    /// [`AppendError::Unanswered`], to this writer or its successor, it returns the
+    /// original receipt instead of writing twice.
+    ///
+    /// # Errors
+    /// As [`Follower::append`].
+    pub fn append_idempotent(
+        &self,
+        lane: impl Into<LaneId>,
+        key: impl Into<Vec<u8>>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        let mut request = request(lane.into(), payload.into(), true);
+        request.key = key.into();
+        self.forward(request)
+    }
+
+    /// A durable append only if `lane`'s last lane sequence is `expected`.
+    ///
+    /// # Errors
+    /// [`AppendError::Conflict`] when it is not (nothing written), else as
+    /// [`Follower::append`].
+    pub fn append_expecting(
+        &self,
+        lane: impl Into<LaneId>,
+        expected: LaneSeq,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        let mut request = request(lane.into(), payload.into(), true);
+        request.expected = Some(expected);
+        self.forward(request)
+    }
+
+    fn forward(&self, request: AppendRequest) -> Result<Receipt, AppendError> {
+        let mut slot = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // A connection lost earlier is re-made; nothing was in flight on it.
+        let stream = match slot.take() {
+            Some(stream) => stream,
+            None => connect(&self.dir).map_err(|err| AppendError::NoWriter {
+                message: err.to_string(),
+            })?,
+        };
+        if let Err(err) = request.write(&mut &stream) {
+            // Nothing reached the writer (or it hung up unread): safe to say so.
+            return Err(AppendError::NoWriter {
+                message: format!("sending to the writer failed: {err}"),
+            });
+        }
+        let answer = Answer::read(&mut BufReader::new(&stream));
+        let lane = request.lane;
+        match answer {
+            Ok(Some(Answer::Receipt(receipt))) => {
+                *slot = Some(stream);
+                Ok(receipt)
+            }
+            Ok(Some(Answer::Refusal {
+                reason,
+                expected,
+                actual,
+                message,
+            })) => {
+                *slot = Some(stream);
+                Err(match reason {
+                    RefusalReason::Conflict => AppendError::Conflict {
+                        lane,
+                        expected: LaneSeq(expected),
+                        actual: LaneSeq(actual),
+                    },
+                    RefusalReason::WriterFailed | RefusalReason::Invalid => {
+                        AppendError::WriterRefused { message }
+                    }
+                })
+            }
+            Ok(None) => Err(AppendError::Unanswered {
+                message: "the writer hung up".to_owned(),
+            }),
+            Err(err) => Err(AppendError::Unanswered {
+                message: err.to_string(),
+            }),
+        }
+    }
+}
+
+fn request(lane: LaneId, payload: Vec<u8>, durable: bool) -> AppendRequest {
+    AppendRequest {
+        lane,
+        durable,
+        expected: None,
+        key: Vec::new(),
+        payload,
+    }
+}
+
+fn connect(dir: &Path) -> Result<UnixStream, OpenError> {
+    let path = dir.join(SOCKET_NAME);
+    UnixStream::connect(&path).map_err(|source| OpenError::NoWriter { path, source })
+}

@@ -1,0 +1,19 @@
+//! One writer, many processes: the writer serves a Unix socket in the database directory;
+//! any other handle on the database is a [`Follower`] whose appends are forwarded there
+//! and answered with the writer's receipt. [`Database`] picks the role on open and takes
+//! the writer's place when the writer is gone (hand-off).
+//!
+//! Guarantees: every append, local or forwarded, is ordered by the one writer, so all
+//! processes share one contiguous total order. A forwarded append whose answer never came
+//! back is reported as [`AppendError::Unanswered`](crate::AppendError::Unanswered), never
+//! silently dropped or retried; an idempotency key makes the caller's retry safe.
+
+mod database;
+mod follower;
+mod server;
+mod wire;
+
+pub use database::Database;
+pub use follower::Follower;
+pub(crate) use server::Server;
+pub use server::SOCKET_NAME;

@@ -1,0 +1,148 @@
+//! Followers and hand-off within one process (the multi-process versions live in the
+//! `tests` crate). What could go wrong: a second handle that cannot write, or that writes
+//! a fork of its own; forwarded appends out of the writer's order or lost; a refusal
+//! reported as success; a follower that cannot take over when the writer is gone.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tidelog::{AppendError, Database, Follower, LaneSeq, Options};
+
+#[test]
+fn a_second_handle_follows_and_appends_from_both_share_one_contiguous_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Arc::new(Database::open(dir.path(), Options::default()).unwrap());
+    let follower = Arc::new(Database::open(dir.path(), Options::default()).unwrap());
+    assert!(writer.is_writer());
+    assert!(!follower.is_writer());
+
+    let threads: Vec<_> = (0..8u32)
+        .map(|t| {
+            let db = if t % 2 == 0 {
+                writer.clone()
+            } else {
+                follower.clone()
+            };
+            std::thread::spawn(move || {
+                (0..40)
+                    .map(|i| {
+                        let payload = format!("{t}-{i}").into_bytes();
+                        (db.append_durable(t % 4, payload.clone()).unwrap(), payload)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let appended: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+
+    let globals: BTreeSet<u64> = appended
+        .iter()
+        .map(|(r, _)| r.point.global_sequence)
+        .collect();
+    assert_eq!(
+        globals,
+        (1..=320).collect(),
+        "gaps or duplicates in the total order"
+    );
+    let engine = writer.engine().unwrap();
+    for lane in 0..4u32 {
+        let mut seqs: Vec<u64> = appended
+            .iter()
+            .filter(|(r, _)| r.lane == lane)
+            .map(|(r, _)| r.lane_seq.0)
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=80).collect::<Vec<_>>(), "lane {lane}");
+    }
+    for (receipt, payload) in &appended {
+        let record = engine
+            .read(receipt.lane, receipt.lane_seq)
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.payload(), payload.as_slice());
+        assert_eq!(record.receipt(), *receipt);
+    }
+}
+
+#[test]
+fn a_forwarded_stale_expectation_is_refused_with_the_writers_head_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Database::open(dir.path(), Options::default()).unwrap();
+    writer.append_durable(5, b"one".to_vec()).unwrap();
+    let follower = Follower::connect(dir.path()).unwrap();
+    let err = follower
+        .append_expecting(5, LaneSeq(0), b"stale".to_vec())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AppendError::Conflict {
+                expected: LaneSeq(0),
+                actual: LaneSeq(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let ok = follower
+        .append_expecting(5, LaneSeq(1), b"two".to_vec())
+        .unwrap();
+    assert_eq!(ok.lane_seq, LaneSeq(2));
+    assert_eq!(
+        ok.point.global_sequence, 2,
+        "the refused append wrote something"
+    );
+}
+
+#[test]
+fn a_forwarded_append_the_writer_refuses_is_an_error_not_a_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default().max_record_bytes(8);
+    let _writer = Database::open(dir.path(), options).unwrap();
+    let follower = Follower::connect(dir.path()).unwrap();
+    let err = follower.append(1, vec![0u8; 64]).unwrap_err();
+    assert!(matches!(err, AppendError::WriterRefused { .. }), "{err}");
+    assert!(
+        err.to_string().contains("64"),
+        "{err} does not say what was wrong"
+    );
+}
+
+#[test]
+fn when_the_writer_closes_a_follower_takes_over_and_continues_the_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Database::open(dir.path(), Options::default()).unwrap();
+    let follower = Database::open(dir.path(), Options::default()).unwrap();
+    let before = follower.append_durable(1, b"forwarded".to_vec()).unwrap();
+    writer.close().unwrap();
+    drop(writer);
+
+    // The first append after the writer left may have been lost with it; the
+    // idempotency key makes the retry safe.
+    let mut attempts = 0;
+    let after = loop {
+        attempts += 1;
+        match follower.append_idempotent(1, b"after-key".to_vec(), b"after".to_vec()) {
+            Ok(receipt) => break receipt,
+            Err(AppendError::Unanswered { .. } | AppendError::NoWriter { .. }) if attempts < 3 => {}
+            Err(err) => panic!("{err}"),
+        }
+    };
+    assert!(follower.is_writer(), "the follower did not take over");
+    assert_eq!(
+        after.point.global_sequence,
+        before.point.global_sequence + 1
+    );
+    assert_eq!(after.lane_seq, LaneSeq(2));
+    let again = follower
+        .append_idempotent(1, b"after-key".to_vec(), b"after".to_vec())
+        .unwrap();
+    assert_eq!(again, after, "the retry wrote a duplicate");
+    let engine = follower.engine().unwrap();
+    assert_eq!(
+        engine.read(1, LaneSeq(1)).unwrap().unwrap().payload(),
+        b"forwarded"
+    );
+}
