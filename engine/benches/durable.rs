@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-use tidelog::{Engine, Options};
+use tidelog::{Engine, Follower, Options};
 
 const RUN_LIMIT: Duration = Duration::from_secs(3);
 
@@ -160,8 +160,61 @@ fn pipelined(records: u32) -> (f64, f64) {
     (f64::from(records) / accepted, f64::from(records) / durable)
 }
 
+/// Durable 256 B appends, one thread then 16, locally on the writer and forwarded from a
+/// follower over the socket, on the same database: (local p50, forwarded p50, local/s,
+/// forwarded/s).
+fn forwarded() -> (Duration, Duration, f64, f64) {
+    let dir = tempfile::tempdir_in(base_dir()).expect("tempdir");
+    let engine = Arc::new(open(dir.path()));
+    let follower = Arc::new(Follower::connect(dir.path()).expect("follower"));
+    let payload = vec![7u8; 256];
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < RUN_LIMIT && local.len() < 2_000 {
+        // Alternate so both see the same disk conditions.
+        let t0 = Instant::now();
+        engine.append_durable(1, payload.clone()).expect("local");
+        local.push(t0.elapsed());
+        let t0 = Instant::now();
+        follower.append_durable(2, payload.clone()).expect("forwarded");
+        remote.push(t0.elapsed());
+    }
+    let rate = |forward: bool| {
+        let started = Instant::now();
+        let threads: Vec<_> = (0..16u32)
+            .map(|w| {
+                let engine = engine.clone();
+                let dir = dir.path().to_path_buf();
+                thread::spawn(move || {
+                    // One connection per thread, as separate processes would have.
+                    let follower = forward.then(|| Follower::connect(&dir).expect("follower"));
+                    let mut n = 0u64;
+                    while started.elapsed() < RUN_LIMIT {
+                        let payload = vec![7u8; 256];
+                        match &follower {
+                            Some(f) => f.append_durable(w, payload).map(|_| ()),
+                            None => engine.append_durable(w, payload).map(|_| ()),
+                        }
+                        .expect("append");
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let n: u64 = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+        n as f64 / started.elapsed().as_secs_f64()
+    };
+    let local_rate = rate(false);
+    let remote_rate = rate(true);
+    drop(follower);
+    engine.close().expect("close");
+    (p50(local), p50(remote), local_rate, remote_rate)
+}
+
 /// Whether workload `name` was asked for: every workload unless names are given
-/// (`cargo bench -p tidelog --bench durable -- latency concurrent bandwidth pipelined`).
+/// (`cargo bench -p tidelog --bench durable -- latency concurrent bandwidth forwarded pipelined`).
 fn wanted(name: &str) -> bool {
     let asked: Vec<String> = std::env::args()
         .skip(1)
@@ -203,6 +256,15 @@ fn main() {
         println!(
             "16 writers, 4 KiB, durable: {mb:.1} MB/s ({per_sync:.1} records per fdatasync) vs raw write+fdatasync of 64 KiB {raw_64k:.1} MB/s: {:.0}% (goal >= 70%); raw 1 MiB ceiling {raw_1m:.1} MB/s",
             100.0 * mb / raw_64k
+        );
+    }
+
+    if wanted("forwarded") {
+        let (local, remote, local_rate, remote_rate) = forwarded();
+        println!(
+            "forwarded from a follower, 256 B durable: p50 {remote:?} vs local {local:?} ({:.2}x); 16 threads {remote_rate:.0} vs {local_rate:.0} records/s ({:.2}x)",
+            remote.as_secs_f64() / local.as_secs_f64(),
+            remote_rate / local_rate
         );
     }
 
