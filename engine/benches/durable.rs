@@ -177,7 +177,9 @@ fn forwarded() -> (Duration, Duration, f64, f64) {
         engine.append_durable(1, payload.clone()).expect("local");
         local.push(t0.elapsed());
         let t0 = Instant::now();
-        follower.append_durable(2, payload.clone()).expect("forwarded");
+        follower
+            .append_durable(2, payload.clone())
+            .expect("forwarded");
         remote.push(t0.elapsed());
     }
     let rate = |forward: bool| {

@@ -3,7 +3,7 @@
 use crate::applier::{Applier, ApplierSet};
 use crate::error::WriterFailure;
 use crate::error::{AppendError, OpenError, ReadError, SyncError};
-use crate::forward::Server;
+use crate::forward::{Publisher, Server};
 use crate::handoff::{oneshot, Pending};
 use crate::holder::Holder;
 use crate::index::LaneIndex;
@@ -168,7 +168,11 @@ impl<S: Storage> Engine<S> {
             sync_started: None,
             closing: None,
             validity: holder.validity(),
+            publisher: Publisher::create(&dir, holder.lease().fencing_token()).ok(),
         };
+        if let Some(publisher) = &writer.publisher {
+            publisher.publish(marks.lock().snapshot());
+        }
         let thread = std::thread::Builder::new()
             .name("tidelog-writer".into())
             .spawn(move || writer.run(receiver))

@@ -8,6 +8,7 @@
 //! every request with that failure.
 
 use crate::error::{AppendError, SyncError, WriterFailure};
+use crate::forward::Publisher;
 use crate::handoff::ReplyTo;
 use crate::holder::Validity;
 use crate::index::LaneIndex;
@@ -120,6 +121,8 @@ pub(crate) struct Writer<S: Storage> {
     /// Whether the writer lease is still ours; checked before every write and before
     /// durability is acknowledged.
     pub(crate) validity: Arc<Validity>,
+    /// Where followers in other processes read the watermarks.
+    pub(crate) publisher: Option<Publisher>,
 }
 
 /// A reply slot and the answer it will get.
@@ -436,6 +439,11 @@ impl<S: Storage> Writer<S> {
             self.status
                 .visible_seq
                 .store(self.last_written.global_sequence, Ordering::Release);
+            let global = marks.snapshot();
+            drop(marks);
+            if let Some(publisher) = &self.publisher {
+                publisher.publish(global);
+            }
         }
     }
 
@@ -511,6 +519,11 @@ impl<S: Storage> Writer<S> {
                     self.status
                         .visible_seq
                         .store(point.global_sequence, Ordering::Release);
+                }
+                let global = marks.snapshot();
+                drop(marks);
+                if let Some(publisher) = &self.publisher {
+                    publisher.publish(global);
                 }
             }
             Err(err) => {

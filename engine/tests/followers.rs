@@ -146,3 +146,24 @@ fn when_the_writer_closes_a_follower_takes_over_and_continues_the_sequence() {
         b"forwarded"
     );
 }
+
+#[test]
+fn a_followers_watermarks_follow_what_the_writer_made_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Database::open(dir.path(), Options::default()).unwrap();
+    let follower = Follower::connect(dir.path()).unwrap();
+    let engine = writer.engine().unwrap();
+    let token = engine.writer_lease().unwrap().fencing_token();
+    for i in 0..5u32 {
+        let receipt = if i % 2 == 0 {
+            engine.append_durable(1, b"local".to_vec()).unwrap()
+        } else {
+            follower.append_durable(2, b"forwarded".to_vec()).unwrap()
+        };
+        let published = follower.watermarks().unwrap();
+        assert_eq!(published.global.durable_hlc, receipt.point);
+        assert_eq!(published.global.visible_hlc, receipt.point);
+        assert_eq!(published.token, token);
+        assert_eq!(published.global, engine.watermarks().global);
+    }
+}

@@ -1073,9 +1073,13 @@ pub(crate) fn apply<S: Storage>(
                     .map_err(|e| io_err(IoOp::Sync, &seg.path, e))?;
             }
             Action::Remove(path) => {
-                storage
-                    .remove(path)
-                    .map_err(|e| io_err(IoOp::Remove, path, e))?;
+                match storage.remove(path) {
+                    Ok(()) => {}
+                    // Gone already: a deposed writer still running elsewhere finished or
+                    // dropped its own preparation. Either way the file is not there.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(IoOp::Remove, path, e)),
+                }
                 removed = true;
             }
         }

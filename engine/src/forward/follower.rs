@@ -2,6 +2,7 @@
 //! appends are forwarded to the writer over the socket and answered with the writer's
 //! receipt, so they land in the writer's one total order.
 
+use super::published::{read_published, PublishedError, PublishedWatermarks};
 use super::server::SOCKET_NAME;
 use super::wire::{Answer, AppendRequest, RefusalReason};
 use crate::error::{AppendError, OpenError};
@@ -37,6 +38,14 @@ impl Follower {
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The writer's global watermarks, as it last published them (after its last sync).
+    ///
+    /// # Errors
+    /// [`PublishedError`] if none can be read.
+    pub fn watermarks(&self) -> Result<PublishedWatermarks, PublishedError> {
+        read_published(&self.dir)
     }
 
     /// Forwards an append; returns the writer's receipt once the writer accepted it.

@@ -10,10 +10,13 @@
 
 mod database;
 mod follower;
+mod published;
 mod server;
 mod wire;
 
 pub use database::Database;
 pub use follower::Follower;
+pub(crate) use published::Publisher;
+pub use published::{read_published, PublishedError, PublishedWatermarks, WATERMARKS_FILE};
 pub(crate) use server::Server;
 pub use server::SOCKET_NAME;

@@ -6,6 +6,7 @@ use super::wire::{Answer, AppendRequest, RefusalReason};
 use crate::engine::{Engine, Inner};
 use crate::error::AppendError;
 use crate::writer::AppendRecord;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,11 @@ const MAX_CONNECTIONS: usize = 256;
 #[derive(Debug)]
 pub(crate) struct Server {
     path: PathBuf,
+    /// The socket file's inode, to remove it only while it is still ours (a successor in
+    /// this process may have replaced it).
+    inode: u64,
+    /// The listening socket, shut down to wake the acceptor.
+    listener: UnixListener,
     stopping: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<UnixStream>>>,
     acceptor: Option<JoinHandle<()>>,
@@ -39,6 +45,8 @@ impl Server {
             Err(err) => return Err(err),
         }
         let listener = UnixListener::bind(&path)?;
+        let inode = std::fs::metadata(&path)?.ino();
+        let waker = listener.try_clone()?;
         let stopping = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(Mutex::new(Vec::new()));
         let weak = Arc::downgrade(&engine.inner);
@@ -50,6 +58,8 @@ impl Server {
         };
         Ok(Server {
             path,
+            inode,
+            listener: waker,
             stopping,
             connections,
             acceptor: Some(acceptor),
@@ -60,10 +70,13 @@ impl Server {
     /// finishes first) and removes the socket.
     pub(crate) fn stop(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
-        // Wake the acceptor with a connection of our own.
-        let _ = UnixStream::connect(&self.path);
+        // Shutting a listening socket down wakes a blocked accept with an error (Linux).
+        // If that ever fails, the acceptor is left blocked rather than waited for.
+        let woken = rustix::net::shutdown(&self.listener, rustix::net::Shutdown::Read).is_ok();
         if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
+            if woken || acceptor.is_finished() {
+                let _ = acceptor.join();
+            }
         }
         for stream in self
             .connections
@@ -73,7 +86,9 @@ impl Server {
         {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
-        let _ = std::fs::remove_file(&self.path);
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.ino() == self.inode) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
