@@ -1,6 +1,7 @@
 //! What a caller can tune when opening a database.
 
 use std::time::Duration;
+use crate::checkpoint::CheckpointOptions;
 use tidelog_wal::RecoveryMode;
 
 /// When the writer thread calls fdatasync.
@@ -64,6 +65,8 @@ pub struct Options {
     /// appenders (default `true`; tests on a simulated disk turn it off for a fixed order
     /// of operations).
     pub prepare_segments_in_background: bool,
+    /// Checkpoint retention and log truncation (see [`CheckpointOptions`]).
+    pub checkpoints: CheckpointOptions,
 }
 
 impl Default for Options {
@@ -81,6 +84,7 @@ impl Default for Options {
             max_group_delay: Duration::from_micros(500),
             recovery_mode: RecoveryMode::AbsoluteConsistency,
             prepare_segments_in_background: true,
+            checkpoints: CheckpointOptions::default(),
         }
     }
 }
@@ -132,6 +136,13 @@ impl Options {
     #[must_use]
     pub fn max_group_delay(mut self, delay: Duration) -> Self {
         self.max_group_delay = delay;
+        self
+    }
+
+    /// Sets [`Options::checkpoints`].
+    #[must_use]
+    pub fn checkpoints(mut self, checkpoints: CheckpointOptions) -> Self {
+        self.checkpoints = checkpoints;
         self
     }
 
