@@ -64,7 +64,9 @@ impl LaneIndex {
     pub(crate) fn first_from(&self, lane: LaneId, seq: GlobalSeq) -> Option<LaneSeq> {
         let lanes = self.lanes.read();
         let l = lanes.get(&lane)?;
-        Some(LaneSeq(l.first + l.seqs.partition_point(|s| *s < seq) as u64))
+        Some(LaneSeq(
+            l.first + l.seqs.partition_point(|s| *s < seq) as u64,
+        ))
     }
 
     /// The global sequence of `lane`'s record `lane_seq`, if written and indexed.
@@ -105,7 +107,10 @@ impl LaneIndex {
     /// sequence (`None` when only the seeded base point is known, which is returned).
     /// Lanes with no record at or before `at` are left out. Exact for any `at` at or after
     /// the start of what the index holds.
-    pub(crate) fn heads_at(&self, at: GlobalSeq) -> Vec<(LaneId, LaneSeq, Result<GlobalSeq, HlcPoint>)> {
+    pub(crate) fn heads_at(
+        &self,
+        at: GlobalSeq,
+    ) -> Vec<(LaneId, LaneSeq, Result<GlobalSeq, HlcPoint>)> {
         self.lanes
             .read()
             .iter()
@@ -132,12 +137,28 @@ mod tests {
     #[test]
     fn a_lane_whose_head_was_truncated_continues_its_sequence() {
         let index = LaneIndex::default();
-        index.extend([(LaneId(1), LaneSeq(5), GlobalSeq(20)), (LaneId(1), LaneSeq(6), GlobalSeq(22))]);
-        index.seed(LaneId(2), LaneSeq(3), HlcPoint { wall_ms: 1, global_sequence: 9 });
+        index.extend([
+            (LaneId(1), LaneSeq(5), GlobalSeq(20)),
+            (LaneId(1), LaneSeq(6), GlobalSeq(22)),
+        ]);
+        index.seed(
+            LaneId(2),
+            LaneSeq(3),
+            HlcPoint {
+                wall_ms: 1,
+                global_sequence: 9,
+            },
+        );
         assert_eq!(index.lookup(LaneId(1), LaneSeq(4)), None);
         assert_eq!(index.lookup(LaneId(1), LaneSeq(6)), Some(GlobalSeq(22)));
-        assert_eq!(index.range(LaneId(1), LaneSeq(1), LaneSeq(9)), vec![GlobalSeq(20), GlobalSeq(22)]);
-        assert_eq!(index.range(LaneId(1), LaneSeq(6), LaneSeq(6)), vec![GlobalSeq(22)]);
+        assert_eq!(
+            index.range(LaneId(1), LaneSeq(1), LaneSeq(9)),
+            vec![GlobalSeq(20), GlobalSeq(22)]
+        );
+        assert_eq!(
+            index.range(LaneId(1), LaneSeq(6), LaneSeq(6)),
+            vec![GlobalSeq(22)]
+        );
         let heads = index.heads();
         assert_eq!(heads[&LaneId(1)], LaneSeq(6));
         assert_eq!(heads[&LaneId(2)], LaneSeq(3));

@@ -1,7 +1,7 @@
 //! What a caller can tune when opening a database.
 
-use std::time::Duration;
 use crate::checkpoint::CheckpointOptions;
+use std::time::Duration;
 use tidelog_wal::RecoveryMode;
 
 /// When the writer thread calls fdatasync.

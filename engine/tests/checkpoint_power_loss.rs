@@ -28,7 +28,9 @@ fn payload(i: u64) -> Vec<u8> {
 
 fn state(label: &str) -> Vec<u8> {
     // Several sectors, so a torn write can keep some and drop others.
-    (0..3000u32).map(|i| label.as_bytes()[i as usize % label.len()] ^ (i as u8)).collect()
+    (0..3000u32)
+        .map(|i| label.as_bytes()[i as usize % label.len()] ^ (i as u8))
+        .collect()
 }
 
 /// The first sequence after checkpoint A.
@@ -68,11 +70,13 @@ fn workload(engine: &Engine<SimDisk>, disk: &SimDisk, crash_after: Option<u64>) 
 }
 
 #[test]
-fn a_crash_at_any_step_of_a_checkpoint_keeps_the_previous_one_intact_and_never_returns_a_torn_one() {
+fn a_crash_at_any_step_of_a_checkpoint_keeps_the_previous_one_intact_and_never_returns_a_torn_one()
+{
     let probe_dir = tempfile::tempdir().unwrap();
     let probe = SimDisk::new();
     let (start, end, a_point, durable) = {
-        let engine = Engine::open_with_storage(probe.clone(), probe_dir.path(), rotating()).unwrap();
+        let engine =
+            Engine::open_with_storage(probe.clone(), probe_dir.path(), rotating()).unwrap();
         let run = workload(&engine, &probe, None).unwrap();
         assert_eq!(engine.checkpoints().len(), 2);
         assert!(
@@ -92,10 +96,14 @@ fn a_crash_at_any_step_of_a_checkpoint_keeps_the_previous_one_intact_and_never_r
             let run_dir = tempfile::tempdir().unwrap();
             let disk = SimDisk::new();
             {
-                let engine = Engine::open_with_storage(disk.clone(), run_dir.path(), rotating())
-                    .unwrap();
-                let run = workload(&engine, &disk, Some(k)).expect("the crash comes during checkpoint B");
-                assert_eq!((run.a.seq(), run.durable.seq()), (a_point.seq(), durable.seq()));
+                let engine =
+                    Engine::open_with_storage(disk.clone(), run_dir.path(), rotating()).unwrap();
+                let run =
+                    workload(&engine, &disk, Some(k)).expect("the crash comes during checkpoint B");
+                assert_eq!(
+                    (run.a.seq(), run.durable.seq()),
+                    (a_point.seq(), durable.seq())
+                );
                 drop(engine);
             }
             let image = disk.crash_image(seed);
@@ -109,7 +117,11 @@ fn a_crash_at_any_step_of_a_checkpoint_keeps_the_previous_one_intact_and_never_r
             assert_eq!(a.state(), &state("A")[..], "crash at {k}/{seed}: A altered");
             let latest = engine.latest_checkpoint().unwrap().unwrap();
             if latest.point().seq() == durable.seq() {
-                assert_eq!(latest.state(), &state("B")[..], "crash at {k}/{seed}: torn B returned");
+                assert_eq!(
+                    latest.state(),
+                    &state("B")[..],
+                    "crash at {k}/{seed}: torn B returned"
+                );
                 saw[1] = true;
             } else {
                 assert_eq!(latest.point().seq(), a_point.seq());
@@ -134,6 +146,9 @@ fn a_crash_at_any_step_of_a_checkpoint_keeps_the_previous_one_intact_and_never_r
             crashes += 1;
         }
     }
-    eprintln!("checkpoint power-loss sweep: {crashes} crashes over {} operations", end - start);
+    eprintln!(
+        "checkpoint power-loss sweep: {crashes} crashes over {} operations",
+        end - start
+    );
     assert_eq!(saw, [true, true], "the sweep saw both outcomes");
 }

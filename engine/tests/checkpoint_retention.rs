@@ -15,7 +15,11 @@ fn options(keep_last: usize) -> Options {
     })
 }
 
-fn checkpoint(engine: &Engine<SimDisk>, label: &str, kind: CheckpointKind) -> tidelog::CheckpointInfo {
+fn checkpoint(
+    engine: &Engine<SimDisk>,
+    label: &str,
+    kind: CheckpointKind,
+) -> tidelog::CheckpointInfo {
     engine.append(1, label.as_bytes().to_vec()).unwrap();
     let point = engine.sync().unwrap();
     engine
@@ -39,7 +43,11 @@ fn a_thousand_checkpoints_in_a_tight_loop_from_four_threads_never_collide() {
                 let engine = engine.clone();
                 s.spawn(move || {
                     (0..250)
-                        .map(|i| engine.checkpoint(point, format!("{t}-{i}").as_bytes()).unwrap())
+                        .map(|i| {
+                            engine
+                                .checkpoint(point, format!("{t}-{i}").as_bytes())
+                                .unwrap()
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -77,7 +85,10 @@ fn retention_keeps_the_first_the_last_n_milestones_pinned_and_open_ones_and_prun
     engine.pin_checkpoint(pinned.id).unwrap();
     let milestone = checkpoint(&engine, "c2", CheckpointKind::Milestone);
     let opened = checkpoint(&engine, "c3", CheckpointKind::Regular);
-    let reader = engine.checkpoint_at_or_before(opened.point.seq()).unwrap().unwrap();
+    let reader = engine
+        .checkpoint_at_or_before(opened.point.seq())
+        .unwrap()
+        .unwrap();
     assert_eq!(reader.info().id, opened.id);
     let plain = checkpoint(&engine, "c4", CheckpointKind::Regular);
     let last1 = checkpoint(&engine, "c5", CheckpointKind::Regular);
@@ -85,25 +96,41 @@ fn retention_keeps_the_first_the_last_n_milestones_pinned_and_open_ones_and_prun
     let kept: Vec<_> = engine.checkpoints().into_iter().map(|c| c.id).collect();
     assert_eq!(
         kept,
-        vec![first.id, pinned.id, milestone.id, opened.id, last1.id, last2.id],
+        vec![
+            first.id,
+            pinned.id,
+            milestone.id,
+            opened.id,
+            last1.id,
+            last2.id
+        ],
         "c4 pruned, c3 kept while open"
     );
     assert!(!disk.paths().contains(&plain.path));
     // Once the reader is gone, an on-demand prune removes it.
     drop(reader);
     let report = engine.prune_checkpoints().unwrap();
-    assert_eq!(report.removed.iter().map(|c| c.id).collect::<Vec<_>>(), vec![opened.id]);
+    assert_eq!(
+        report.removed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![opened.id]
+    );
     // Unpinned, the pinned one goes too; pins survive a reopen until then.
     drop(engine);
     let engine = Engine::open_with_storage(disk.clone(), dir.path(), options(2)).unwrap();
-    assert!(engine.checkpoints().iter().any(|c| c.id == pinned.id && c.pinned));
+    assert!(engine
+        .checkpoints()
+        .iter()
+        .any(|c| c.id == pinned.id && c.pinned));
     engine.prune_checkpoints().unwrap();
     assert!(engine.checkpoints().iter().any(|c| c.id == pinned.id));
     engine.unpin_checkpoint(pinned.id).unwrap();
     engine.prune_checkpoints().unwrap();
     let kept: Vec<_> = engine.checkpoints().into_iter().map(|c| c.id).collect();
     assert_eq!(kept, vec![first.id, milestone.id, last1.id, last2.id]);
-    let baseline = engine.checkpoint_at_or_before(first.point.seq()).unwrap().unwrap();
+    let baseline = engine
+        .checkpoint_at_or_before(first.point.seq())
+        .unwrap()
+        .unwrap();
     assert_eq!(baseline.state(), b"c0");
 }
 
@@ -148,6 +175,9 @@ fn a_checkpoint_past_the_durable_point_is_refused() {
             b"ahead",
         )
         .unwrap_err();
-    assert!(matches!(err, tidelog::CheckpointError::NotDurable { .. }), "{err}");
+    assert!(
+        matches!(err, tidelog::CheckpointError::NotDurable { .. }),
+        "{err}"
+    );
     assert!(engine.checkpoints().is_empty());
 }

@@ -6,7 +6,7 @@
 mod common;
 use tidelog::wal::SimDisk;
 use tidelog::{
-    CheckpointOptions, Engine, GlobalSeq, Holder, HlcPoint, LaneSeq, Options, SubscriptionTarget,
+    CheckpointOptions, Engine, GlobalSeq, HlcPoint, Holder, LaneSeq, Options, SubscriptionTarget,
 };
 
 fn options() -> Options {
@@ -42,7 +42,11 @@ fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below()
     let early = fill(&engine, 1, 20);
     let status = engine.truncation_status();
     assert_eq!(status.holding_back(), vec![&Holder::NoCheckpoint]);
-    assert_eq!(engine.truncate_log().unwrap().removed.removed.len(), 0, "no checkpoint: nothing goes");
+    assert_eq!(
+        engine.truncate_log().unwrap().removed.removed.len(),
+        0,
+        "no checkpoint: nothing goes"
+    );
 
     let applier = engine.register_applier("projection", early);
     let subscription = engine.subscribe(SubscriptionTarget::All, early.global_sequence + 40);
@@ -51,7 +55,9 @@ fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below()
     // The applier is the lowest holder: nothing at or after its point + 1 may go.
     let status = engine.truncation_status();
     assert_eq!(status.floor, early.seq().next());
-    assert!(matches!(status.holding_back()[..], [Holder::Applier { ref name, .. }] if name == "projection"));
+    assert!(
+        matches!(status.holding_back()[..], [Holder::Applier { ref name, .. }] if name == "projection")
+    );
     let report = engine.truncate_log().unwrap();
     assert!(engine.wal_first_readable() <= early.seq().next());
     let segments_before = report.status.segments;
@@ -59,17 +65,28 @@ fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below()
     // The applier moves on: the subscriber holds now.
     applier.report(point);
     let status = engine.truncation_status();
-    assert!(matches!(status.holding_back()[..], [Holder::Subscriber { .. }]));
+    assert!(matches!(
+        status.holding_back()[..],
+        [Holder::Subscriber { .. }]
+    ));
     assert_eq!(status.floor, GlobalSeq(early.global_sequence + 40));
     drop(subscription);
     // Then a named hold (what followers and backups use).
     let hold = engine.hold_log("follower-b", GlobalSeq(80));
     let status = engine.truncation_status();
-    assert!(matches!(status.holding_back()[..], [Holder::Hold { ref name }] if name == "follower-b"));
+    assert!(
+        matches!(status.holding_back()[..], [Holder::Hold { ref name }] if name == "follower-b")
+    );
     let report = engine.truncate_log().unwrap();
     assert!(!report.removed.removed.is_empty());
-    assert!(report.removed.first_seq <= GlobalSeq(80), "the segment holding 80 stays");
-    assert!(engine.read(1u32, LaneSeq(40)).unwrap().is_some(), "record 80 is readable");
+    assert!(
+        report.removed.first_seq <= GlobalSeq(80),
+        "the segment holding 80 stays"
+    );
+    assert!(
+        engine.read(1u32, LaneSeq(40)).unwrap().is_some(),
+        "record 80 is readable"
+    );
     drop(hold);
     // Only the checkpoint (and the applier, caught up to it) hold now; everything below
     // the checkpoint's segment goes.
@@ -100,10 +117,17 @@ fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below()
     let next = engine.append(9u32, b"again".to_vec()).unwrap();
     assert_eq!(next.lane_seq, LaneSeq(4));
     let next = engine.append(1u32, b"again".to_vec()).unwrap();
-    assert_eq!(next.lane_seq, LaneSeq(60), "59 records 4, 6, ..., 120 before");
+    assert_eq!(
+        next.lane_seq,
+        LaneSeq(60),
+        "59 records 4, 6, ..., 120 before"
+    );
     assert_eq!(next.point.global_sequence, 122);
     let mut all = engine.subscribe(SubscriptionTarget::All, 1);
-    assert!(matches!(all.try_next(), Err(tidelog::SubscribeError::Truncated { .. })));
+    assert!(matches!(
+        all.try_next(),
+        Err(tidelog::SubscribeError::Truncated { .. })
+    ));
 }
 
 #[test]

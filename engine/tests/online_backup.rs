@@ -6,12 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tidelog::{CheckpointOptions, Engine, GlobalSeq, Options};
 
 fn options() -> Options {
-    common::small()
-        .checkpoints(CheckpointOptions {
-            keep_last: 2,
-            log_for_last: 1,
-            auto_truncate: true,
-        })
+    common::small().checkpoints(CheckpointOptions {
+        keep_last: 2,
+        log_for_last: 1,
+        auto_truncate: true,
+    })
 }
 
 fn payload(i: u64) -> Vec<u8> {
@@ -58,7 +57,9 @@ fn a_backup_taken_during_concurrent_appends_opens_and_holds_exactly_the_prefix_u
         assert!(report.point >= point.seq());
         assert!(dest.join(tidelog::checkpoint::BACKUP_MARKER).exists());
         let copy = Engine::open(&dest, options()).unwrap();
-        let recovered = copy.recovered_checkpoint().expect("the checkpoint was copied");
+        let recovered = copy
+            .recovered_checkpoint()
+            .expect("the checkpoint was copied");
         assert_eq!(recovered.point.seq(), point.seq());
         let restored = copy.latest_checkpoint().unwrap().unwrap();
         assert_eq!(restored.state(), b"snapshot-2000");
@@ -72,7 +73,10 @@ fn a_backup_taken_during_concurrent_appends_opens_and_holds_exactly_the_prefix_u
                 r.global_seq().0
             })
             .collect();
-        assert_eq!(seqs, (point.global_sequence + 1..=report.point.0).collect::<Vec<_>>());
+        assert_eq!(
+            seqs,
+            (point.global_sequence + 1..=report.point.0).collect::<Vec<_>>()
+        );
         // The copy is a normal database: it takes appends after its point.
         let next = copy.append(1, b"on the copy".to_vec()).unwrap();
         assert_eq!(next.point.global_sequence, report.point.0 + 1);
@@ -80,5 +84,8 @@ fn a_backup_taken_during_concurrent_appends_opens_and_holds_exactly_the_prefix_u
     }
     // A destination that is already a database is refused.
     let err = engine.backup_to(backups.path().join("copy-0")).unwrap_err();
-    assert!(matches!(err, tidelog::BackupError::DestinationExists { .. }), "{err}");
+    assert!(
+        matches!(err, tidelog::BackupError::DestinationExists { .. }),
+        "{err}"
+    );
 }

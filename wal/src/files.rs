@@ -50,9 +50,7 @@ pub fn create_dir_all<S: Storage>(storage: &S, dir: &Path) -> Result<(), FileErr
 /// # Errors
 /// The OS error.
 pub fn list<S: Storage>(storage: &S, dir: &Path) -> Result<Vec<OsString>, FileError> {
-    let mut names = storage
-        .list(dir)
-        .map_err(FileError::new(IoOp::List, dir))?;
+    let mut names = storage.list(dir).map_err(FileError::new(IoOp::List, dir))?;
     names.sort();
     Ok(names)
 }

@@ -55,9 +55,9 @@ pub mod truncate;
 pub mod writer;
 
 pub use error::{AppendError, OpenError, PoisonCause, SyncError};
+pub use files::FileError;
 pub use ids::{FencingToken, SegmentIndex, SegmentOffset};
 pub use io::{RealStorage, SimDisk, Storage};
-pub use files::FileError;
 pub use reader::{FrameRef, WalReader};
 pub use recovery::{
     verify, verify_with, DurabilityProof, Finding, FindingKind, RecoveryMode, RecoveryReport,

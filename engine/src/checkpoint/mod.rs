@@ -200,7 +200,9 @@ pub enum Holder {
 impl fmt::Display for Holder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Holder::NoCheckpoint => f.write_str("no checkpoint yet (take one to let the log shrink)"),
+            Holder::NoCheckpoint => {
+                f.write_str("no checkpoint yet (take one to let the log shrink)")
+            }
             Holder::Checkpoint { id, point } => write!(f, "{id} at {}", point.global_sequence),
             Holder::Applier { name, point } => {
                 write!(f, "applier \"{name}\" at {}", point.global_sequence)

@@ -332,8 +332,7 @@ impl<S: Storage> Store<S> {
             let decoded = files::read(&self.storage, &path)
                 .map_err(CheckpointError::Io)
                 .and_then(|bytes| {
-                    format::decode(&bytes)
-                        .map_err(|issue| CheckpointError::Corrupt { path, issue })
+                    format::decode(&bytes).map_err(|issue| CheckpointError::Corrupt { path, issue })
                 });
             match decoded {
                 Ok(d) if d.point.global_sequence == key.0 && d.id == key.1 => {
@@ -364,9 +363,11 @@ impl<S: Storage> Store<S> {
     /// Pins or unpins a checkpoint (a `<name>.pin` file records it across reopens).
     pub(crate) fn set_pinned(&self, id: CheckpointId, pinned: bool) -> Result<(), CheckpointError> {
         let mut state = self.state.lock();
-        let Some(entry) = state.entries.values_mut().find(|e| {
-            parse_name(&e.name).is_some_and(|n| n.id == id.0) && e.valid
-        }) else {
+        let Some(entry) = state
+            .entries
+            .values_mut()
+            .find(|e| parse_name(&e.name).is_some_and(|n| n.id == id.0) && e.valid)
+        else {
             return Err(CheckpointError::NotFound { id });
         };
         if entry.pinned == pinned {

@@ -101,10 +101,7 @@ impl StorageOps for RealStorage {
                 "file content longer than the file",
             ));
         }
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
         file.write_all(data)?;
         if len > data.len() as u64 {
             file.set_len(len)?;
