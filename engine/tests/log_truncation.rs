@@ -160,3 +160,35 @@ impl FirstReadable for Engine<SimDisk> {
         self.truncation_status().log_starts_at
     }
 }
+
+#[test]
+fn a_checkpoint_beyond_the_end_of_the_log_is_refused_as_lost_durable_records() {
+    let ahead = tempfile::tempdir().unwrap();
+    let behind = tempfile::tempdir().unwrap();
+    let info = {
+        let engine = Engine::open(ahead.path(), tidelog::Options::default()).unwrap();
+        for i in 0..10u32 {
+            engine.append(1, i.to_le_bytes().to_vec()).unwrap();
+        }
+        let point = engine.sync().unwrap();
+        engine.checkpoint(point, b"ten").unwrap()
+    };
+    {
+        let engine = Engine::open(behind.path(), tidelog::Options::default()).unwrap();
+        for i in 0..5u32 {
+            engine.append(1, i.to_le_bytes().to_vec()).unwrap();
+        }
+        engine.close().unwrap();
+    }
+    // The log holds 5 records, the checkpoint claims 10: durable records are missing.
+    let target = behind
+        .path()
+        .join("checkpoints")
+        .join(info.path.file_name().unwrap());
+    std::fs::copy(&info.path, &target).unwrap();
+    let err = Engine::open(behind.path(), tidelog::Options::default()).unwrap_err();
+    assert!(
+        matches!(err, tidelog::OpenError::CheckpointBeyondLog { .. }),
+        "{err}"
+    );
+}
