@@ -1,6 +1,7 @@
 //! The engine handle: open a database, append from any thread, read, subscribe, close.
 
 use crate::applier::{Applier, ApplierSet};
+use crate::checkpoint;
 use crate::error::WriterFailure;
 use crate::error::{AppendError, OpenError, ReadError, SyncError};
 use crate::forward::{Publisher, Server};
@@ -78,6 +79,7 @@ pub(crate) struct Inner<S: Storage> {
     status: Arc<Status>,
     recovery: RecoveryReport,
     appliers: Arc<Mutex<ApplierSet>>,
+    checkpoints: checkpoint::State<S>,
     writer: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
     holder: Mutex<Option<Holder>>,
@@ -124,8 +126,17 @@ impl<S: Storage> Engine<S> {
             fencing: holder.fencing_token(),
             prepare_in_background: options.prepare_segments_in_background,
         };
-        let (wal, recovered) = Wal::open_with(storage, &dir.join(marker::WAL_DIR), wal_options)?;
+        let (wal, recovered) =
+            Wal::open_with(storage.clone(), &dir.join(marker::WAL_DIR), wal_options)?;
         let reader = wal.reader();
+        let checkpoints = checkpoint::State::open(
+            storage,
+            &dir,
+            options.checkpoints.clone(),
+            &reader,
+            wal.truncator(),
+            &recovered,
+        )?;
         let index = Arc::new(LaneIndex::default());
         let mut keys = HashMap::new();
         let mut last = HlcPoint::ORIGIN;
@@ -139,6 +150,7 @@ impl<S: Storage> Engine<S> {
             lane_last.insert(receipt.lane, receipt.point);
             (receipt.lane, receipt.lane_seq, receipt.point.seq())
         }));
+        checkpoints.bootstrap(&index, &recovered, &mut last, &mut lane_last);
         let mut state = WatermarkState::new(Arc::new(SystemClock::new()));
         let lanes: Vec<(LaneId, HlcPoint)> = lane_last.into_iter().collect();
         state.reset_to_bootstrap_lanes(last, last, lanes.clone(), lanes);
@@ -204,6 +216,7 @@ impl<S: Storage> Engine<S> {
                 status,
                 recovery: recovered.report,
                 appliers,
+                checkpoints,
                 writer: Mutex::new(Some(thread)),
                 closed: AtomicBool::new(false),
                 holder: Mutex::new(Some(holder)),
@@ -414,7 +427,8 @@ impl<S: Storage> Engine<S> {
     /// The visible record `lane_seq` of `lane`, or `None` if there is none (yet).
     ///
     /// # Errors
-    /// [`ReadError::Closed`], [`ReadError::ZeroLaneSeq`].
+    /// [`ReadError::Closed`], [`ReadError::ZeroLaneSeq`], [`ReadError::Truncated`] for a
+    /// record truncated from the log (covered by a checkpoint).
     pub fn read(
         &self,
         lane: impl Into<LaneId>,
@@ -424,27 +438,29 @@ impl<S: Storage> Engine<S> {
         if lane_seq == LaneSeq::ZERO {
             return Err(ReadError::ZeroLaneSeq);
         }
+        let lane = lane.into();
+        self.check_truncated(lane, lane_seq)?;
         Ok(self
             .inner
             .index
-            .lookup(lane.into(), lane_seq)
+            .lookup(lane, lane_seq)
             .and_then(|seq| self.visible_frame(seq)))
     }
 
     /// The visible records of `lane` with lane sequences in `range`, in order.
     ///
     /// # Errors
-    /// [`ReadError::Closed`].
+    /// [`ReadError::Closed`]; [`ReadError::Truncated`] when the range starts before the
+    /// lane's first record still in the log.
     pub fn scan(
         &self,
         lane: impl Into<LaneId>,
         range: RangeInclusive<LaneSeq>,
     ) -> Result<impl Iterator<Item = Record> + '_, ReadError> {
         self.check_open()?;
-        let seqs = self
-            .inner
-            .index
-            .range(lane.into(), *range.start(), *range.end());
+        let lane = lane.into();
+        self.check_truncated(lane, (*range.start()).max(LaneSeq(1)))?;
+        let seqs = self.inner.index.range(lane, *range.start(), *range.end());
         Ok(seqs.into_iter().map_while(|seq| self.visible_frame(seq)))
     }
 
@@ -519,6 +535,14 @@ impl<S: Storage> Engine<S> {
 
     pub(crate) fn index(&self) -> &LaneIndex {
         &self.inner.index
+    }
+
+    pub(crate) fn checkpoint_state(&self) -> &checkpoint::State<S> {
+        &self.inner.checkpoints
+    }
+
+    pub(crate) fn wal_reader(&self) -> &WalReader<S> {
+        &self.inner.reader
     }
 
     pub(crate) fn visible_seq(&self) -> GlobalSeq {
@@ -664,6 +688,7 @@ impl<S: Storage> Drop for Inner<S> {
 
 fn validate(options: &Options) -> Result<(), OpenError> {
     let invalid = |reason: String| Err(OpenError::InvalidOptions { reason });
+    options.checkpoints.validate().or_else(invalid)?;
     if options.channel_capacity == 0 {
         return invalid("channel_capacity must be at least 1".into());
     }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use tidelog_watermarks::{LaneId, LaneSeq};
+use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
 
 /// Why the writer stopped acknowledging: the first failed write or sync. After it the
 /// engine is poisoned; only a close and reopen (which recovers from disk) gets back.
@@ -97,6 +97,32 @@ pub enum OpenError {
     /// Recovering the log failed (corruption, foreign files, fencing, I/O).
     #[error("recovering the log failed: {0}")]
     Wal(#[from] tidelog_wal::OpenError),
+    /// The checkpoint folder could not be read or cleaned.
+    #[error("opening the checkpoints failed: {0}")]
+    Checkpoint(#[source] tidelog_wal::FileError),
+    /// The log starts after the point the newest valid checkpoint covers: records in
+    /// between are missing. Nothing was changed; restore the missing segments or a
+    /// checkpoint from a backup.
+    #[error("the log starts at {log_starts_at} but the newest valid checkpoint ({}) covers only up to {covered}: records in between are missing; restore them or the checkpoint from a backup", checkpoint.as_ref().map_or_else(|| "none".to_string(), |p| p.display().to_string()))]
+    LogGap {
+        /// First sequence the log holds.
+        log_starts_at: GlobalSeq,
+        /// The newest valid checkpoint, if any.
+        checkpoint: Option<PathBuf>,
+        /// The point it covers (0 without one).
+        covered: GlobalSeq,
+    },
+    /// The newest valid checkpoint covers records the log does not hold: durable records
+    /// were lost from the log. Nothing was changed; restore the log from a backup.
+    #[error("checkpoint {} covers up to {covered} but the log ends at {log_ends_at}: durable records are missing from the log; restore it from a backup", checkpoint.display())]
+    CheckpointBeyondLog {
+        /// The checkpoint.
+        checkpoint: PathBuf,
+        /// The point it covers.
+        covered: GlobalSeq,
+        /// The last sequence of the log.
+        log_ends_at: GlobalSeq,
+    },
 }
 
 /// Why an append was not acknowledged. When an append fails, nothing of it was written,
@@ -192,6 +218,19 @@ pub enum ReadError {
     /// The lane sequence 0 names no record (lane sequences start at 1).
     #[error("lane sequence 0 names no record: lane sequences start at 1")]
     ZeroLaneSeq,
+    /// The record was truncated away with the head of the log (it is covered by a
+    /// checkpoint); read the checkpoint instead, or records from `first_readable` on.
+    #[error("record {lane_seq} of lane {lane} was truncated from the log (the log starts at global sequence {log_starts_at}; this lane is readable from {first_readable}); restore it from a checkpoint")]
+    Truncated {
+        /// The lane.
+        lane: LaneId,
+        /// The record asked for.
+        lane_seq: LaneSeq,
+        /// The lane's first record still in the log.
+        first_readable: LaneSeq,
+        /// The first global sequence the log holds.
+        log_starts_at: GlobalSeq,
+    },
 }
 
 /// Why `close` or `sync` could not make everything durable.

@@ -1,49 +1,94 @@
 //! The in-memory lane index: for each lane, the global sequence of each of its records,
 //! in lane order. Rebuilt by scanning the log on open; extended by the writer after each
 //! group; read by `read`, `scan` and lane subscriptions without touching the writer.
+//!
+//! After the head of the log was truncated away, a lane's index starts at the first of
+//! its records the log still held at open (`first`); the lane's head before that comes
+//! from the checkpoint recovery started from (`base`), so lane sequences continue.
 
 use parking_lot::RwLock;
 use std::collections::HashMap;
-use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
+use tidelog_watermarks::{GlobalSeq, HlcPoint, LaneId, LaneSeq};
 
-/// Lane → global sequences of its records (index `lane_seq - 1`).
+#[derive(Debug)]
+struct Lane {
+    /// Lane sequence of `seqs[0]`.
+    first: u64,
+    /// The point of record `first - 1` (origin when `first == 1`).
+    base: HlcPoint,
+    seqs: Vec<GlobalSeq>,
+}
+
+/// Lane → global sequences of its records.
 #[derive(Debug, Default)]
 pub(crate) struct LaneIndex {
-    lanes: RwLock<HashMap<LaneId, Vec<GlobalSeq>>>,
+    lanes: RwLock<HashMap<LaneId, Lane>>,
 }
 
 impl LaneIndex {
-    /// Adds records, which must continue each lane's sequence in order.
+    /// Adds records, which must continue each lane's sequence in order. A lane's first
+    /// record may have any lane sequence (its earlier records were truncated away).
     pub(crate) fn extend(&self, records: impl IntoIterator<Item = (LaneId, LaneSeq, GlobalSeq)>) {
         let mut lanes = self.lanes.write();
         for (lane, lane_seq, seq) in records {
-            let entries = lanes.entry(lane).or_default();
+            let entries = lanes.entry(lane).or_insert_with(|| Lane {
+                first: lane_seq.get(),
+                base: HlcPoint::ORIGIN,
+                seqs: Vec::new(),
+            });
             debug_assert_eq!(
-                entries.len() as u64 + 1,
+                entries.first + entries.seqs.len() as u64,
                 lane_seq.get(),
                 "lane {lane} out of order"
             );
-            entries.push(seq);
+            entries.seqs.push(seq);
         }
     }
 
-    /// The global sequence of `lane`'s record `lane_seq`, if written.
-    pub(crate) fn lookup(&self, lane: LaneId, lane_seq: LaneSeq) -> Option<GlobalSeq> {
-        let index = usize::try_from(lane_seq.get().checked_sub(1)?).ok()?;
-        self.lanes.read().get(&lane)?.get(index).copied()
+    /// Records where a lane stood before the first record the index holds: `head` at
+    /// `point`. Lanes the index already holds records of keep what they have.
+    pub(crate) fn seed(&self, lane: LaneId, head: LaneSeq, point: HlcPoint) {
+        let mut lanes = self.lanes.write();
+        let entry = lanes.entry(lane).or_insert_with(|| Lane {
+            first: head.get() + 1,
+            base: point,
+            seqs: Vec::new(),
+        });
+        if entry.first == head.get() + 1 {
+            entry.base = point;
+        }
     }
 
-    /// The global sequences of `lane`'s records `from..=to` that exist.
+    /// The first lane sequence of `lane` whose record has a global sequence of at least
+    /// `seq` (one past the head if none has).
+    pub(crate) fn first_from(&self, lane: LaneId, seq: GlobalSeq) -> Option<LaneSeq> {
+        let lanes = self.lanes.read();
+        let l = lanes.get(&lane)?;
+        Some(LaneSeq(
+            l.first + l.seqs.partition_point(|s| *s < seq) as u64,
+        ))
+    }
+
+    /// The global sequence of `lane`'s record `lane_seq`, if written and indexed.
+    pub(crate) fn lookup(&self, lane: LaneId, lane_seq: LaneSeq) -> Option<GlobalSeq> {
+        let lanes = self.lanes.read();
+        let entries = lanes.get(&lane)?;
+        let index = usize::try_from(lane_seq.get().checked_sub(entries.first)?).ok()?;
+        entries.seqs.get(index).copied()
+    }
+
+    /// The global sequences of `lane`'s records `from..=to` that are indexed.
     pub(crate) fn range(&self, lane: LaneId, from: LaneSeq, to: LaneSeq) -> Vec<GlobalSeq> {
         let lanes = self.lanes.read();
         let Some(entries) = lanes.get(&lane) else {
             return Vec::new();
         };
-        let start = usize::try_from(from.get().max(1) - 1).unwrap_or(usize::MAX);
-        let end = usize::try_from(to.get())
+        let start = usize::try_from(from.get().saturating_sub(entries.first)).unwrap_or(usize::MAX);
+        let end = usize::try_from(to.get().saturating_add(1).saturating_sub(entries.first))
             .unwrap_or(usize::MAX)
-            .min(entries.len());
+            .min(entries.seqs.len());
         entries
+            .seqs
             .get(start..end)
             .map(<[GlobalSeq]>::to_vec)
             .unwrap_or_default()
@@ -54,7 +99,74 @@ impl LaneIndex {
         self.lanes
             .read()
             .iter()
-            .map(|(lane, entries)| (*lane, LaneSeq(entries.len() as u64)))
+            .map(|(lane, l)| (*lane, LaneSeq(l.first - 1 + l.seqs.len() as u64)))
             .collect()
+    }
+
+    /// Each lane's last lane sequence at global sequence `at`, with that record's global
+    /// sequence (`None` when only the seeded base point is known, which is returned).
+    /// Lanes with no record at or before `at` are left out. Exact for any `at` at or after
+    /// the start of what the index holds.
+    pub(crate) fn heads_at(
+        &self,
+        at: GlobalSeq,
+    ) -> Vec<(LaneId, LaneSeq, Result<GlobalSeq, HlcPoint>)> {
+        self.lanes
+            .read()
+            .iter()
+            .filter_map(|(lane, l)| {
+                let count = l.seqs.partition_point(|s| *s <= at);
+                let head = l.first - 1 + count as u64;
+                if head == 0 {
+                    return None;
+                }
+                let last = match count.checked_sub(1).and_then(|i| l.seqs.get(i)) {
+                    Some(seq) => Ok(*seq),
+                    None => Err(l.base),
+                };
+                Some((*lane, LaneSeq(head), last))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lane_whose_head_was_truncated_continues_its_sequence() {
+        let index = LaneIndex::default();
+        index.extend([
+            (LaneId(1), LaneSeq(5), GlobalSeq(20)),
+            (LaneId(1), LaneSeq(6), GlobalSeq(22)),
+        ]);
+        index.seed(
+            LaneId(2),
+            LaneSeq(3),
+            HlcPoint {
+                wall_ms: 1,
+                global_sequence: 9,
+            },
+        );
+        assert_eq!(index.lookup(LaneId(1), LaneSeq(4)), None);
+        assert_eq!(index.lookup(LaneId(1), LaneSeq(6)), Some(GlobalSeq(22)));
+        assert_eq!(
+            index.range(LaneId(1), LaneSeq(1), LaneSeq(9)),
+            vec![GlobalSeq(20), GlobalSeq(22)]
+        );
+        assert_eq!(
+            index.range(LaneId(1), LaneSeq(6), LaneSeq(6)),
+            vec![GlobalSeq(22)]
+        );
+        let heads = index.heads();
+        assert_eq!(heads[&LaneId(1)], LaneSeq(6));
+        assert_eq!(heads[&LaneId(2)], LaneSeq(3));
+        assert_eq!(index.first_from(LaneId(2), GlobalSeq(1)), Some(LaneSeq(4)));
+        assert_eq!(index.first_from(LaneId(1), GlobalSeq(21)), Some(LaneSeq(6)));
+        let mut at = index.heads_at(GlobalSeq(21));
+        at.sort_by_key(|(lane, _, _)| *lane);
+        assert_eq!(at[0], (LaneId(1), LaneSeq(5), Ok(GlobalSeq(20))));
+        assert_eq!(at[1].1, LaneSeq(3));
     }
 }

@@ -31,6 +31,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod applier;
+pub mod checkpoint;
 mod engine;
 mod error;
 pub mod forward;
@@ -46,6 +47,10 @@ mod subscription;
 mod writer;
 
 pub use applier::Applier;
+pub use checkpoint::{
+    BackupError, BackupReport, Checkpoint, CheckpointError, CheckpointId, CheckpointInfo,
+    CheckpointKind, CheckpointOptions, Holder, LogHold, TruncationStatus,
+};
 pub use engine::{AppendTicket, Engine, MAX_KEY_BYTES};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
 pub use forward::{Database, Follower};

@@ -1,5 +1,6 @@
 //! What a caller can tune when opening a database.
 
+use crate::checkpoint::CheckpointOptions;
 use crate::lease::{Clock, LeaseBackend, BASE_TERM};
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,6 +103,8 @@ pub struct Options {
     /// appenders (default `true`; tests on a simulated disk turn it off for a fixed order
     /// of operations).
     pub prepare_segments_in_background: bool,
+    /// Checkpoint retention and log truncation (see [`CheckpointOptions`]).
+    pub checkpoints: CheckpointOptions,
 }
 
 impl Default for Options {
@@ -121,6 +124,7 @@ impl Default for Options {
             lease: LeaseOptions::default(),
             serve_followers: true,
             prepare_segments_in_background: true,
+            checkpoints: CheckpointOptions::default(),
         }
     }
 }
@@ -186,6 +190,13 @@ impl Options {
     #[must_use]
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease.ttl = ttl;
+        self
+    }
+
+    /// Sets [`Options::checkpoints`].
+    #[must_use]
+    pub fn checkpoints(mut self, checkpoints: CheckpointOptions) -> Self {
+        self.checkpoints = checkpoints;
         self
     }
 

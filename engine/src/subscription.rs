@@ -4,7 +4,9 @@
 //! watermark when it has caught up. The writer never buffers for subscribers, so a slow
 //! one cannot make it grow memory: it just reads further behind, from the log.
 
+use crate::checkpoint::LogHold;
 use crate::engine::Engine;
+use crate::error::ReadError;
 use crate::record::Record;
 use std::time::{Duration, Instant};
 use tidelog_wal::io::Storage;
@@ -29,6 +31,15 @@ pub enum SubscribeError {
     /// The writer is poisoned and nothing more will become visible in this process.
     #[error("the log is poisoned: no more records will become visible; reopen the database")]
     Poisoned,
+    /// The next record was truncated from the log before the subscription reached it
+    /// (it started below the log's first record); resume from a checkpoint.
+    #[error("the subscription's next record ({position}) was truncated from the log, which starts at global sequence {log_starts_at}; restore from a checkpoint and subscribe after it")]
+    Truncated {
+        /// The subscription's position (lane or global sequence).
+        position: u64,
+        /// The first global sequence the log holds.
+        log_starts_at: GlobalSeq,
+    },
 }
 
 /// A cursor over a lane or the whole log. See [`Engine::subscribe`].
@@ -37,14 +48,26 @@ pub struct Subscription<S: Storage> {
     engine: Engine<S>,
     target: SubscriptionTarget,
     next: u64,
+    /// Keeps the log from the next record on from being truncated.
+    hold: LogHold,
 }
 
 impl<S: Storage> Subscription<S> {
     pub(crate) fn new(engine: Engine<S>, target: SubscriptionTarget, from: u64) -> Self {
+        let next = from.max(1);
+        let held = match target {
+            SubscriptionTarget::All => GlobalSeq(next),
+            SubscriptionTarget::Lane(lane) => engine
+                .index()
+                .lookup(lane, LaneSeq(next))
+                .unwrap_or_else(|| engine.visible_seq().next()),
+        };
+        let hold = engine.checkpoint_state().register_subscriber(held);
         Subscription {
             engine,
             target,
-            next: from.max(1),
+            next,
+            hold,
         }
     }
 
@@ -62,13 +85,31 @@ impl<S: Storage> Subscription<S> {
         if self.engine.is_closed() {
             return Err(SubscribeError::Closed);
         }
+        let truncated = |log_starts_at| SubscribeError::Truncated {
+            position: self.next,
+            log_starts_at,
+        };
         let seq = match self.target {
-            SubscriptionTarget::All => Some(GlobalSeq(self.next)),
-            SubscriptionTarget::Lane(lane) => self.engine.index().lookup(lane, LaneSeq(self.next)),
+            SubscriptionTarget::All => {
+                let log_starts_at = self.engine.wal_reader().first_seq();
+                if self.next < log_starts_at.0 {
+                    return Err(truncated(log_starts_at));
+                }
+                Some(GlobalSeq(self.next))
+            }
+            SubscriptionTarget::Lane(lane) => {
+                if let Err(ReadError::Truncated { log_starts_at, .. }) =
+                    self.engine.check_truncated(lane, LaneSeq(self.next))
+                {
+                    return Err(truncated(log_starts_at));
+                }
+                self.engine.index().lookup(lane, LaneSeq(self.next))
+            }
         };
         let record = seq.and_then(|seq| self.engine.visible_frame(seq));
-        if record.is_some() {
+        if let Some(record) = &record {
             self.next += 1;
+            self.hold.advance(record.point().seq().next());
         }
         Ok(record)
     }

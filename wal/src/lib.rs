@@ -43,6 +43,7 @@
 #![allow(clippy::manual_is_multiple_of)]
 
 pub mod error;
+pub mod files;
 pub mod format;
 pub mod fuzzing;
 pub mod ids;
@@ -50,9 +51,11 @@ pub mod io;
 pub mod reader;
 pub mod recovery;
 pub mod segment;
+pub mod truncate;
 pub mod writer;
 
 pub use error::{AppendError, OpenError, PoisonCause, SyncError};
+pub use files::FileError;
 pub use ids::{FencingToken, SegmentIndex, SegmentOffset};
 pub use io::{RealStorage, SimDisk, Storage};
 pub use reader::{FrameRef, WalReader};
@@ -60,6 +63,7 @@ pub use recovery::{
     verify, verify_with, DurabilityProof, Finding, FindingKind, RecoveryMode, RecoveryReport,
     RefusedSegment, RemovalReason, RemovedFile, SkippedRegion, TornTail, Verdict, VerifyReport,
 };
+pub use truncate::{CopyReport, SegmentInfo, TruncateReport, Truncator};
 pub use writer::{NewFrame, Recovered, SyncJob, Wal, WalOptions};
 
 pub use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};

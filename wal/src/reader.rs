@@ -67,7 +67,7 @@ impl OffsetIndex {
 pub(crate) struct SegmentEntry {
     pub(crate) index: SegmentIndex,
     pub(crate) first_seq: GlobalSeq,
-    region: Arc<MappedRegion>,
+    pub(crate) region: Arc<MappedRegion>,
     offsets: OffsetIndex,
     /// Number of sequences (frames or skipped holes) published in this segment.
     published: AtomicU64,
@@ -138,6 +138,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The first sequence the log holds; one past the written end if it holds none.
+    pub(crate) fn first_seq(&self) -> GlobalSeq {
+        let written = GlobalSeq(self.written.load(Ordering::Acquire));
+        self.segments
+            .read()
+            .first()
+            .map_or(written.next(), |s| s.first_seq.min(written.next()))
+    }
+
     fn segment_for(&self, seq: GlobalSeq) -> Option<Arc<SegmentEntry>> {
         let segments = self.segments.read();
         let pos = segments.partition_point(|s| s.first_seq <= seq);
@@ -230,7 +239,7 @@ impl std::fmt::Debug for FrameRef {
 /// which may be ahead of the durable point: a caller that must only show durable records
 /// bounds its reads by [`Wal::last_durable`](crate::Wal::last_durable).
 pub struct WalReader<S: Storage = RealStorage> {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     _storage: PhantomData<fn() -> S>,
 }
 
@@ -267,11 +276,19 @@ impl<S: Storage> WalReader<S> {
         self.shared.segment_for(seq)?.frame(seq)
     }
 
-    /// Frames from `seq` on, in order, up to the written end as it is when each frame is
-    /// reached. Sequences skipped at recovery are passed over.
+    /// The first global sequence the log still holds (sequences below it were truncated
+    /// away); one past the written end if it holds none.
+    #[must_use]
+    pub fn first_seq(&self) -> GlobalSeq {
+        self.shared.first_seq()
+    }
+
+    /// Frames from `seq` (or the first sequence the log still holds, if later) on, in
+    /// order, up to the written end as it is when each frame is reached. Sequences skipped
+    /// at recovery, or truncated away meanwhile, are passed over.
     pub fn iter_from(&self, seq: GlobalSeq) -> impl Iterator<Item = FrameRef> {
         let reader = self.clone();
-        let mut next = seq.max(GlobalSeq(1));
+        let mut next = seq.max(GlobalSeq(1)).max(self.first_seq());
         std::iter::from_fn(move || loop {
             if next > reader.last_written() {
                 return None;

@@ -712,6 +712,18 @@ impl<S: Storage> Wal<S> {
     pub fn reader(&self) -> WalReader<S> {
         WalReader::new(Arc::clone(&self.shared))
     }
+
+    /// A handle that removes the head of the log from any thread while this writer
+    /// appends (see [`Truncator`](crate::Truncator)).
+    #[must_use]
+    pub fn truncator(&self) -> crate::Truncator<S> {
+        crate::Truncator::new(
+            self.storage.clone(),
+            self.dir.clone(),
+            Arc::clone(&self.shared),
+            self.opts.segment_size,
+        )
+    }
 }
 
 impl<S: Storage> Drop for Wal<S> {

@@ -90,6 +90,15 @@ pub(crate) mod sealed {
         fn remove(&self, path: &Path) -> io::Result<()>;
         /// fsync of a directory, making creations, renames and deletions in it durable.
         fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+        /// Creates a new file (the path must not exist) of `len` bytes holding `data`
+        /// then zeros (`len >= data.len()`): one create and one write operation. Neither
+        /// the bytes nor the name are durable until [`sync_file`](Self::sync_file) and
+        /// [`sync_dir`](Self::sync_dir).
+        fn write_new(&self, path: &Path, data: &[u8], len: u64) -> io::Result<()>;
+        /// fsync of a file's data (one sync operation).
+        fn sync_file(&self, path: &Path) -> io::Result<()>;
+        /// The whole content of a file (one open operation).
+        fn read_all(&self, path: &Path) -> io::Result<Vec<u8>>;
     }
 
     /// A mapped segment.

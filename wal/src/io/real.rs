@@ -93,6 +93,29 @@ impl StorageOps for RealStorage {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
     }
+
+    fn write_new(&self, path: &Path, data: &[u8], len: u64) -> io::Result<()> {
+        if (data.len() as u64) > len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "file content longer than the file",
+            ));
+        }
+        let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        file.write_all(data)?;
+        if len > data.len() as u64 {
+            file.set_len(len)?;
+        }
+        Ok(())
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
+    }
+
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
+    }
 }
 
 impl SegmentOps for RealSegment {

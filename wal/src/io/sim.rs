@@ -457,6 +457,75 @@ impl StorageOps for SimDisk {
         st.durable_names.extend(current);
         Ok(())
     }
+
+    fn write_new(&self, path: &Path, data: &[u8], len: u64) -> io::Result<()> {
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l >= data.len())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad file length"))?;
+        let mut st = self.state.lock();
+        st.op(OpKind::Create)?;
+        if st.names.contains_key(path) {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
+        }
+        let id = st.next_file;
+        st.next_file += 1;
+        // The name exists (unsynced) with nothing durable in it: a crash before the data
+        // sync leaves zeros or damaged sectors, never the new content for certain.
+        st.files.insert(
+            id,
+            SimFile {
+                cache: Arc::new(MappedRegion::anonymous(len)?),
+                len,
+                durable: vec![0; len],
+                dirty: BTreeSet::new(),
+            },
+        );
+        st.names.insert(path.to_path_buf(), id);
+        st.op(OpKind::Write)?;
+        if let Some(file) = st.files.get_mut(&id) {
+            file.cache.write_at(0, &[data])?;
+            file.dirty.extend(sectors(0, len));
+        }
+        Ok(())
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        let mut st = self.state.lock();
+        let result = st.op(OpKind::Sync);
+        let crashed = st.crashed;
+        let (_, file) = st.file(path)?;
+        let dirty: Vec<usize> = std::mem::take(&mut file.dirty).into_iter().collect();
+        match result {
+            Ok(()) => {
+                let cache = file.cache.bytes(0, file.len).unwrap_or(&[]);
+                for sector in dirty {
+                    let start = sector * SECTOR;
+                    let end = (start + SECTOR).min(file.len);
+                    if let (Some(dst), Some(src)) =
+                        (file.durable.get_mut(start..end), cache.get(start..end))
+                    {
+                        dst.copy_from_slice(src);
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if crashed {
+                    // The machine died: the sectors stay dirty for the crash image.
+                    file.dirty.extend(dirty);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let mut st = self.state.lock();
+        st.op(OpKind::Open)?;
+        let (_, file) = st.file(path)?;
+        Ok(file.cache.bytes(0, file.len).unwrap_or(&[]).to_vec())
+    }
 }
 
 impl SegmentOps for SimSegment {

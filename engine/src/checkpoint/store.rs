@@ -1,0 +1,487 @@
+//! The checkpoint folder: naming, atomic writes, verification, readers, pins, retention.
+//!
+//! Invariants:
+//! - A checkpoint file exists under its final name only complete and synced
+//!   ([`tidelog_wal::files::write_atomic`]); a crash leaves at most a `*.tmp`, removed at
+//!   the next open.
+//! - Names never collide: `<point:020>-<id:020>-<random:016x>-<kind>.ckpt`, where `id`
+//!   comes from an atomic counter that starts above every id on disk, and 64 random bits
+//!   guard against another process; the rename never replaces a file, so even a collision
+//!   could not overwrite one.
+//! - Only a checkpoint that verifies is ever returned; one that fails is marked invalid,
+//!   skipped in favour of the previous one, and removed by the next prune.
+//! - Pruning never removes a checkpoint a reader has open, the first one (baseline), the
+//!   last `keep_last`, a milestone or a pinned one.
+
+use super::format::{self, LaneHead};
+use super::{CheckpointError, CheckpointId, CheckpointInfo, CheckpointOptions};
+use parking_lot::Mutex;
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tidelog_wal::files::{self, FileError};
+use tidelog_wal::io::Storage;
+use tidelog_watermarks::{GlobalSeq, HlcPoint};
+
+const SUFFIX: &str = ".ckpt";
+const TEMP_SUFFIX: &str = ".tmp";
+const PIN_SUFFIX: &str = ".pin";
+
+/// A checkpoint file name, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Name {
+    pub(crate) seq: u64,
+    pub(crate) id: u64,
+    pub(crate) milestone: bool,
+}
+
+/// The file name of a checkpoint.
+pub(crate) fn file_name(seq: u64, id: u64, random: u64, milestone: bool) -> String {
+    let kind = if milestone { 'm' } else { 'n' };
+    format!("{seq:020}-{id:020}-{random:016x}-{kind}{SUFFIX}")
+}
+
+/// Parses a checkpoint file name; `None` for anything else.
+pub(crate) fn parse_name(name: &str) -> Option<Name> {
+    let stem = name.strip_suffix(SUFFIX)?;
+    let mut parts = stem.split('-');
+    let (seq, id, random, kind) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || seq.len() != 20
+        || id.len() != 20
+        || random.len() != 16
+        || !random.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    let milestone = match kind {
+        "m" => true,
+        "n" => false,
+        _ => return None,
+    };
+    Some(Name {
+        seq: seq.parse().ok()?,
+        id: id.parse().ok()?,
+        milestone,
+    })
+}
+
+/// 64 bits no other process will pick: a randomly keyed hash of time, pid and id.
+fn random_bits(id: u64) -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(id);
+    hasher.finish()
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    name: String,
+    point: HlcPoint,
+    milestone: bool,
+    pinned: bool,
+    valid: bool,
+    bytes: u64,
+}
+
+#[derive(Debug, Default)]
+struct StoreState {
+    /// By (point, id): the order checkpoints were taken in.
+    entries: BTreeMap<(u64, u64), Entry>,
+    /// Open readers per checkpoint id.
+    readers: HashMap<u64, usize>,
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Checkpoints removed by retention.
+    pub removed: Vec<CheckpointInfo>,
+    /// Checkpoints removed because they failed verification.
+    pub removed_invalid: Vec<PathBuf>,
+    /// Checkpoints retention would remove but a reader has open.
+    pub kept_open: Vec<CheckpointId>,
+}
+
+/// A checkpoint read back and verified. Keeps the file from being pruned while it lives.
+#[derive(Debug)]
+pub struct Checkpoint {
+    info: CheckpointInfo,
+    lanes: Vec<LaneHead>,
+    state: Vec<u8>,
+    _guard: ReaderGuard,
+}
+
+impl Checkpoint {
+    /// Which checkpoint this is.
+    #[must_use]
+    pub fn info(&self) -> &CheckpointInfo {
+        &self.info
+    }
+    /// The point it covers: the caller's state includes every record up to it.
+    #[must_use]
+    pub fn point(&self) -> HlcPoint {
+        self.info.point
+    }
+    /// The caller's state, as handed to the engine.
+    #[must_use]
+    pub fn state(&self) -> &[u8] {
+        &self.state
+    }
+    /// Each lane's head at the point.
+    #[must_use]
+    pub fn lane_heads(&self) -> &[LaneHead] {
+        &self.lanes
+    }
+}
+
+#[derive(Debug)]
+struct ReaderGuard {
+    state: Arc<Mutex<StoreState>>,
+    id: u64,
+}
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        let mut state = self.state.lock();
+        if let Some(count) = state.readers.get_mut(&self.id) {
+            *count -= 1;
+            if *count == 0 {
+                state.readers.remove(&self.id);
+            }
+        }
+    }
+}
+
+/// The checkpoint folder of one database.
+pub(crate) struct Store<S: Storage> {
+    storage: S,
+    dir: PathBuf,
+    options: CheckpointOptions,
+    next_id: AtomicU64,
+    state: Arc<Mutex<StoreState>>,
+}
+
+impl<S: Storage> Store<S> {
+    /// Opens the folder: removes interrupted writes (`*.tmp`), verifies every checkpoint.
+    pub(crate) fn open(
+        storage: S,
+        dir: PathBuf,
+        options: CheckpointOptions,
+    ) -> Result<Self, FileError> {
+        files::create_dir_all(&storage, &dir)?;
+        let names = files::list(&storage, &dir)?;
+        let mut state = StoreState::default();
+        let mut pins = BTreeSet::new();
+        let mut temps = Vec::new();
+        let mut max_id = 0;
+        for name in &names {
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(TEMP_SUFFIX) {
+                temps.push(dir.join(name));
+            } else if let Some(target) = name.strip_suffix(PIN_SUFFIX) {
+                pins.insert(target.to_string());
+            } else if let Some(parsed) = parse_name(name) {
+                let path = dir.join(name);
+                let bytes = files::read(&storage, &path)?;
+                let decoded = format::decode(&bytes).ok().filter(|d| {
+                    d.point.global_sequence == parsed.seq
+                        && d.id == parsed.id
+                        && d.milestone == parsed.milestone
+                });
+                max_id = max_id.max(parsed.id);
+                state.entries.insert(
+                    (parsed.seq, parsed.id),
+                    Entry {
+                        name: name.to_string(),
+                        point: decoded.as_ref().map_or(
+                            HlcPoint {
+                                wall_ms: 0,
+                                global_sequence: parsed.seq,
+                            },
+                            |d| d.point,
+                        ),
+                        milestone: parsed.milestone,
+                        pinned: false,
+                        valid: decoded.is_some(),
+                        bytes: bytes.len() as u64,
+                    },
+                );
+            }
+        }
+        for entry in state.entries.values_mut() {
+            entry.pinned = pins.contains(&entry.name);
+        }
+        if !temps.is_empty() {
+            for temp in &temps {
+                files::remove(&storage, temp)?;
+            }
+            files::sync_dir(&storage, &dir)?;
+        }
+        Ok(Store {
+            storage,
+            dir,
+            options,
+            next_id: AtomicU64::new(max_id + 1),
+            state: Arc::new(Mutex::new(state)),
+        })
+    }
+
+    pub(crate) fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn options(&self) -> &CheckpointOptions {
+        &self.options
+    }
+
+    /// Writes a new checkpoint atomically and records it.
+    pub(crate) fn write(
+        &self,
+        point: HlcPoint,
+        milestone: bool,
+        lanes: &[LaneHead],
+        state: &[u8],
+    ) -> Result<CheckpointInfo, CheckpointError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let name = file_name(point.global_sequence, id, random_bits(id), milestone);
+        let temp = format!("{name}{TEMP_SUFFIX}");
+        let bytes = format::encode(point, id, milestone, lanes, state);
+        if let Err(e) = files::write_atomic(&self.storage, &self.dir, &temp, &name, &bytes) {
+            // Best effort; the next open removes it otherwise.
+            let _ = files::remove(&self.storage, &self.dir.join(&temp));
+            return Err(CheckpointError::Io(e));
+        }
+        let entry = Entry {
+            name,
+            point,
+            milestone,
+            pinned: false,
+            valid: true,
+            bytes: bytes.len() as u64,
+        };
+        let info = self.info(id, &entry);
+        self.state
+            .lock()
+            .entries
+            .insert((point.global_sequence, id), entry);
+        Ok(info)
+    }
+
+    fn info(&self, id: u64, entry: &Entry) -> CheckpointInfo {
+        CheckpointInfo {
+            id: CheckpointId(id),
+            point: entry.point,
+            milestone: entry.milestone,
+            pinned: entry.pinned,
+            path: self.dir.join(&entry.name),
+            bytes: entry.bytes,
+        }
+    }
+
+    /// Every valid checkpoint, oldest first.
+    pub(crate) fn list(&self) -> Vec<CheckpointInfo> {
+        let state = self.state.lock();
+        state
+            .entries
+            .iter()
+            .filter(|(_, e)| e.valid)
+            .map(|((_, id), e)| self.info(*id, e))
+            .collect()
+    }
+
+    /// The newest checkpoint covering at most `seq` that verifies; invalid ones on the way
+    /// are marked and skipped.
+    pub(crate) fn open_at_or_before(
+        &self,
+        seq: GlobalSeq,
+    ) -> Result<Option<Checkpoint>, CheckpointError> {
+        let mut bound = (seq.0, u64::MAX);
+        loop {
+            let (key, entry) = {
+                let mut state = self.state.lock();
+                let Some((key, entry)) = state
+                    .entries
+                    .range(..=bound)
+                    .rev()
+                    .find(|(_, e)| e.valid)
+                    .map(|(k, e)| (*k, e.clone()))
+                else {
+                    return Ok(None);
+                };
+                *state.readers.entry(key.1).or_default() += 1;
+                (key, entry)
+            };
+            let guard = ReaderGuard {
+                state: Arc::clone(&self.state),
+                id: key.1,
+            };
+            let path = self.dir.join(&entry.name);
+            let decoded = files::read(&self.storage, &path)
+                .map_err(CheckpointError::Io)
+                .and_then(|bytes| {
+                    format::decode(&bytes).map_err(|issue| CheckpointError::Corrupt { path, issue })
+                });
+            match decoded {
+                Ok(d) if d.point.global_sequence == key.0 && d.id == key.1 => {
+                    return Ok(Some(Checkpoint {
+                        info: self.info(key.1, &entry),
+                        lanes: d.lanes,
+                        state: d.state,
+                        _guard: guard,
+                    }))
+                }
+                Err(CheckpointError::Io(e)) => return Err(CheckpointError::Io(e)),
+                _ => {
+                    if let Some(e) = self.state.lock().entries.get_mut(&key) {
+                        e.valid = false;
+                    }
+                    bound = match key.1.checked_sub(1) {
+                        Some(id) => (key.0, id),
+                        None => match key.0.checked_sub(1) {
+                            Some(seq) => (seq, u64::MAX),
+                            None => return Ok(None),
+                        },
+                    };
+                }
+            }
+        }
+    }
+
+    /// Pins or unpins a checkpoint (a `<name>.pin` file records it across reopens).
+    pub(crate) fn set_pinned(&self, id: CheckpointId, pinned: bool) -> Result<(), CheckpointError> {
+        let mut state = self.state.lock();
+        let Some(entry) = state
+            .entries
+            .values_mut()
+            .find(|e| parse_name(&e.name).is_some_and(|n| n.id == id.0) && e.valid)
+        else {
+            return Err(CheckpointError::NotFound { id });
+        };
+        if entry.pinned == pinned {
+            return Ok(());
+        }
+        let pin = format!("{}{PIN_SUFFIX}", entry.name);
+        if pinned {
+            let temp = format!("{pin}{TEMP_SUFFIX}");
+            files::write_atomic(&self.storage, &self.dir, &temp, &pin, &[])?;
+        } else {
+            files::remove(&self.storage, &self.dir.join(&pin))?;
+            files::sync_dir(&self.storage, &self.dir)?;
+        }
+        entry.pinned = pinned;
+        Ok(())
+    }
+
+    /// Removes every checkpoint retention does not keep (see the module docs) and every
+    /// invalid one; syncs the folder once.
+    pub(crate) fn prune(&self) -> Result<PruneReport, CheckpointError> {
+        let mut state = self.state.lock();
+        let valid: Vec<(u64, u64)> = state
+            .entries
+            .iter()
+            .filter(|(_, e)| e.valid)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut keep: BTreeSet<(u64, u64)> = valid
+            .iter()
+            .rev()
+            .take(self.options.keep_last)
+            .copied()
+            .collect();
+        keep.extend(valid.first().copied());
+        let mut report = PruneReport::default();
+        let mut doomed = Vec::new();
+        for (key, entry) in &state.entries {
+            if entry.valid && (keep.contains(key) || entry.milestone || entry.pinned) {
+                continue;
+            }
+            if entry.valid && state.readers.contains_key(&key.1) {
+                report.kept_open.push(CheckpointId(key.1));
+                continue;
+            }
+            doomed.push(*key);
+        }
+        for key in doomed {
+            let Some(entry) = state.entries.get(&key).cloned() else {
+                continue;
+            };
+            let path = self.dir.join(&entry.name);
+            files::remove(&self.storage, &path)?;
+            state.entries.remove(&key);
+            if entry.valid {
+                report.removed.push(self.info(key.1, &entry));
+            } else {
+                report.removed_invalid.push(path);
+            }
+        }
+        if !report.removed.is_empty() || !report.removed_invalid.is_empty() {
+            files::sync_dir(&self.storage, &self.dir)?;
+        }
+        Ok(report)
+    }
+
+    /// The checkpoint the log must be kept for: the oldest of the newest
+    /// `log_for_last` valid ones (recovery falls back to it if newer ones are damaged).
+    pub(crate) fn log_holder(&self) -> Option<CheckpointInfo> {
+        let state = self.state.lock();
+        state
+            .entries
+            .iter()
+            .rev()
+            .filter(|(_, e)| e.valid)
+            .take(self.options.log_for_last.max(1))
+            .last()
+            .map(|((_, id), e)| self.info(*id, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format::CheckpointIssue;
+    use super::*;
+
+    #[test]
+    fn names_parse_back_and_sort_by_point_then_id() {
+        let a = file_name(9, 1, 0xabc, false);
+        let b = file_name(10, 0, 0x1, true);
+        assert!(a < b);
+        assert_eq!(
+            parse_name(&a),
+            Some(Name {
+                seq: 9,
+                id: 1,
+                milestone: false
+            })
+        );
+        assert_eq!(parse_name(&b).map(|n| n.milestone), Some(true));
+        for other in ["x.ckpt", &format!("{a}.tmp"), &format!("{a}.pin")] {
+            assert_eq!(parse_name(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_random_part_differs_between_calls_with_the_same_id() {
+        assert_ne!(random_bits(1), random_bits(1));
+    }
+
+    #[test]
+    fn a_corrupt_issue_is_reported_by_the_decoder() {
+        assert_eq!(
+            format::decode(&[0; 10]),
+            Err(CheckpointIssue::TooShort { len: 10 })
+        );
+    }
+}
