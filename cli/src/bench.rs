@@ -3,6 +3,7 @@
 //! `pwrite` + `fdatasync` baseline measured in the same run on the same disk, each workload
 //! bounded in time. Runs in temporary directories (under `--dir` if given), removed after.
 
+use crate::database;
 use crate::error::{CliError, Exit};
 use crate::output::Progress;
 use serde_json::json;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-use tidelog::{Engine, Options};
+use tidelog::Engine;
 
 /// Payload of the latency figure.
 const LATENCY_BYTES: usize = 256;
@@ -51,6 +52,10 @@ pub struct Args {
     /// Record size of the `concurrent` workload, in bytes.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=(1 << 20)))]
     size: u32,
+    /// Segment size of the benchmark databases, in bytes (the default's; preparing
+    /// segments happens before the timed loops).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    segment_size: u64,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -99,16 +104,22 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     progress.message("raw pwrite + fdatasync, 256 B".into());
     let raw = percentiles(raw_write_fdatasync(&base, LATENCY_BYTES, limit)?);
     progress.step("1 writer, 256 B, durable each".into());
-    let ours = percentiles(one_writer_latency(&base, limit)?);
+    let ours = percentiles(one_writer_latency(&base, args.segment_size, limit)?);
     progress.step(format!(
         "{} writers, {} B, durable",
         args.writers, args.size
     ));
-    let (rate, per_sync) = concurrent_durable(&base, args.writers, args.size as usize, limit)?;
+    let (rate, per_sync) = concurrent_durable(
+        &base,
+        args.segment_size,
+        args.writers,
+        args.size as usize,
+        limit,
+    )?;
     progress.step("raw pwrite + fdatasync, concurrent size".into());
     let raw_concurrent = percentiles(raw_write_fdatasync(&base, args.size as usize, limit)?);
     progress.step("pipelined 64 B submits".into());
-    let (accepted, durable) = pipelined(&base, limit)?;
+    let (accepted, durable) = pipelined(&base, args.segment_size, limit)?;
     progress.finish();
     let raw_syncs_per_s = raw_concurrent.rate_per_s;
     if args.json {
@@ -216,14 +227,18 @@ fn raw_write_fdatasync(
     Ok(samples)
 }
 
-fn open(dir: &Path) -> Result<Engine, CliError> {
-    Ok(Engine::open(dir, Options::default())?)
+fn open(dir: &Path, segment_size: u64) -> Result<Engine, CliError> {
+    Ok(Engine::open(dir, database::engine_options(segment_size))?)
 }
 
 /// One writer, 256 B records, each waited durable.
-fn one_writer_latency(base: &Path, limit: Duration) -> Result<Vec<Duration>, CliError> {
+fn one_writer_latency(
+    base: &Path,
+    segment_size: u64,
+    limit: Duration,
+) -> Result<Vec<Duration>, CliError> {
     let dir = temp_in(base)?;
-    let engine = open(dir.path())?;
+    let engine = open(dir.path(), segment_size)?;
     let payload = vec![7u8; LATENCY_BYTES];
     let mut samples = Vec::new();
     let started = Instant::now();
@@ -240,12 +255,13 @@ fn one_writer_latency(base: &Path, limit: Duration) -> Result<Vec<Duration>, Cli
 /// time limit. Returns (records/s, records per fdatasync).
 fn concurrent_durable(
     base: &Path,
+    segment_size: u64,
     writers: u32,
     size: usize,
     limit: Duration,
 ) -> Result<(f64, f64), CliError> {
     let dir = temp_in(base)?;
-    let engine = Arc::new(open(dir.path())?);
+    let engine = Arc::new(open(dir.path(), segment_size)?);
     let per_writer = RECORDS_MAX / writers as usize;
     let started = Instant::now();
     let threads: Vec<_> = (0..writers)
@@ -279,9 +295,9 @@ fn concurrent_durable(
 
 /// One thread submits 64 B records without waiting for the time limit, then waits for
 /// each answer and for the last to be durable. Returns (accepted/s, durable/s).
-fn pipelined(base: &Path, limit: Duration) -> Result<(f64, f64), CliError> {
+fn pipelined(base: &Path, segment_size: u64, limit: Duration) -> Result<(f64, f64), CliError> {
     let dir = temp_in(base)?;
-    let engine = open(dir.path())?;
+    let engine = open(dir.path(), segment_size)?;
     let started = Instant::now();
     let mut tickets = Vec::new();
     let mut i = 0u32;
