@@ -227,8 +227,24 @@ fn raw_write_fdatasync(
     Ok(samples)
 }
 
+/// Opens a benchmark database and waits (at most 60 s) until the engine has prepared
+/// its next segment in the background: that one-off zero-fill and fsync of a whole
+/// segment would otherwise compete with the first timed appends.
 fn open(dir: &Path, segment_size: u64) -> Result<Engine, CliError> {
-    Ok(Engine::open(dir, database::engine_options(segment_size))?)
+    let engine = Engine::open(dir, database::engine_options(segment_size))?;
+    let wal = database::wal_dir(dir);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        let preparing = std::fs::read_dir(&wal)
+            .map_err(io("listing", &wal))?
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().ends_with(".seg.tmp"));
+        if !preparing {
+            break;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    Ok(engine)
 }
 
 /// One writer, 256 B records, each waited durable.
