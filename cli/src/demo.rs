@@ -1,8 +1,8 @@
 //! `tidelog demo`: the README's first command. Appenders on several threads and lanes
 //! wait for durability while a monitor prints the watermarks as they move.
 
+use crate::error::{CliError, Exit};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -30,19 +30,20 @@ pub struct Args {
 }
 
 /// Runs the demo.
-pub fn run(args: &Args) -> Result<ExitCode, String> {
+pub fn run(args: &Args) -> Result<Exit, CliError> {
     let temp = match &args.dir {
         Some(_) => None,
-        None => Some(
-            tempfile::tempdir()
-                .map_err(|e| format!("creating a temporary directory failed: {e}"))?,
-        ),
+        None => Some(tempfile::tempdir().map_err(|source| CliError::Io {
+            what: "creating a temporary directory in",
+            path: std::env::temp_dir(),
+            source,
+        })?),
     };
-    let dir = args
-        .dir
-        .clone()
-        .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()));
-    let dir = dir.ok_or("no directory")?;
+    let dir = match (&args.dir, &temp) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(temp)) => temp.path().to_path_buf(),
+        (None, None) => std::env::temp_dir(),
+    };
     let lanes = args.lanes.max(1);
     println!(
         "tidelog demo: {} threads append {} durable records of {} B each across {} lanes in {}",
@@ -52,7 +53,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         lanes,
         dir.display()
     );
-    let engine = Engine::open(&dir, Options::default()).map_err(|e| e.to_string())?;
+    // An existing database (--dir) keeps its segment size.
+    let options = crate::database::engine_options_for(&dir, Options::default().segment_size)?;
+    let engine = Engine::open(&dir, options)?;
     let done = Arc::new(AtomicBool::new(false));
     let monitor = {
         let (engine, done) = (engine.clone(), done.clone());
@@ -68,14 +71,12 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         .map(|t| {
             let engine = engine.clone();
             let (records, size) = (args.records, args.size);
-            thread::spawn(move || -> Result<Vec<Duration>, String> {
+            thread::spawn(move || -> Result<Vec<Duration>, CliError> {
                 let mut latencies = Vec::with_capacity(records as usize);
                 for i in 0..records {
                     let payload = vec![b'a' + (i % 26) as u8; size];
                     let t0 = Instant::now();
-                    engine
-                        .append_durable(t % lanes, payload)
-                        .map_err(|e| e.to_string())?;
+                    engine.append_durable(t % lanes, payload)?;
                     latencies.push(t0.elapsed());
                 }
                 Ok(latencies)
@@ -84,19 +85,25 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         .collect();
     let mut latencies = Vec::new();
     for worker in workers {
-        latencies.extend(worker.join().map_err(|_| "an appender thread panicked")??);
+        latencies.extend(
+            worker
+                .join()
+                .map_err(|_| CliError::ThreadPanicked("appender"))??,
+        );
     }
     let elapsed = started.elapsed();
     done.store(true, Ordering::Release);
-    monitor.join().map_err(|_| "the monitor thread panicked")?;
+    monitor
+        .join()
+        .map_err(|_| CliError::ThreadPanicked("monitor"))?;
     print_watermarks(&engine);
     let (syncs, groups) = engine.io_counters();
     let total = latencies.len();
     let readback = engine
         .scan_all(GlobalSeq(1))
-        .map_err(|e| e.to_string())?
+        .map_err(CliError::Read)?
         .count();
-    engine.close().map_err(|e| e.to_string())?;
+    engine.close()?;
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies
@@ -124,7 +131,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     if args.dir.is_some() {
         println!("  database kept in {}", dir.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
 fn print_watermarks(engine: &Engine) {

@@ -1,19 +1,42 @@
-//! The `tidelog` command: look inside a database, append to it, or watch a demo.
+//! The `tidelog` command: look inside a database, append to it, check and repair it,
+//! measure the engine, or watch a demo.
 //!
-//! Exit codes: 0 success; 1 an operation failed (the message says which and why);
-//! 2 bad arguments (clap) or, for `verify`, a torn tail that opening would repair;
-//! 3 corrupted durable data (`verify`).
+//! Exit codes (also in `cli/README.md` and `tidelog --help`): 0 success; 1 the operation
+//! failed; 2 `verify` found only a torn tail; 3 durable data is corrupt; 4 another process
+//! has the database open for writing; 5 `append --expect` conflict; 64 bad command line.
 
 use clap::{Parser, Subcommand};
+use error::{CliError, Exit};
 use std::process::ExitCode;
 
 mod append;
+mod bench;
+mod database;
 mod demo;
+mod dump;
+mod error;
+mod output;
+mod recover;
+mod stats;
 mod verify;
 
-/// tidelog: an embeddable write-ahead log. This command looks inside databases.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   success
+  1   the operation failed (the message on standard error says why and what to do)
+  2   verify: the only damage is a torn tail that opening the database repairs
+  3   durable data is corrupt (verify, dump, stats, recover)
+  4   another process has the database open for writing (append, recover)
+  5   append --expect: the lane is at another sequence; nothing more was written
+  64  bad command line (unknown command or option, bad value)
+
+Read-only commands (dump, stats, verify) take no lock and change nothing: they work while
+another process appends. A database is a directory holding TIDELOG, LOCK and wal/.";
+
+/// tidelog: an embeddable write-ahead log. This command appends to, reads, checks,
+/// repairs and measures tidelog databases.
 #[derive(Debug, Parser)]
-#[command(name = "tidelog", version, about)]
+#[command(name = "tidelog", version, about, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,29 +44,56 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Several threads append across lanes on a temporary directory (or --dir) while the
-    /// watermarks are shown moving; ends with a summary.
+    /// Several threads append durable records across lanes on a temporary directory (or
+    /// --dir) while the watermarks are shown moving; ends with a summary.
+    #[command(
+        after_help = "Examples:\n  tidelog demo\n  tidelog demo --threads 16 --records 10000 --dir /tmp/demo-db"
+    )]
     Demo(demo::Args),
-    /// Appends standard input, one record per line, to a lane; prints each receipt once
-    /// the record is durable.
+    /// Appends standard input, one record per line, to a lane; prints each receipt as
+    /// soon as the record is durable.
     Append(append::Args),
+    /// Prints the records in global order, one per line (or JSON); read-only.
+    Dump(dump::Args),
     /// Checks every segment without changing anything. Exit 0 clean, 2 torn tail only,
     /// 3 corrupted durable data.
     Verify(verify::Args),
+    /// Shows what the log holds: sequences, lanes, segments; read-only.
+    Stats(stats::Args),
+    /// Runs recovery with a recovery mode and reports what it truncated or skipped.
+    Recover(recover::Args),
+    /// Measures the engine on this machine's disk beside the raw write+fdatasync cost.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print to standard output and succeed; every other
+            // parse failure is a usage error (64, not clap's 2, which `verify` uses).
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Ok.into()
+            };
+        }
+    };
+    let result: Result<Exit, CliError> = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Append(args) => append::run(&args),
+        Command::Dump(args) => dump::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Stats(args) => stats::run(&args),
+        Command::Recover(args) => recover::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
-        Ok(code) => code,
-        Err(message) => {
-            eprintln!("tidelog: {message}");
-            ExitCode::from(1)
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("tidelog: {e}");
+            e.exit().into()
         }
     }
 }

@@ -1,11 +1,26 @@
-//! `tidelog verify DIR`: a read-only check of every segment.
+//! `tidelog verify DIR`: a full check of every segment, changing nothing (segments are
+//! mapped read-only; no lock is taken, so it also runs beside a writer).
 
+use crate::database::Database;
+use crate::error::{CliError, Exit};
+use crate::output::Progress;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use tidelog::wal::{verify, FindingKind, Verdict, WalOptions};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Exit codes: 0 clean; 2 the only damage is a torn tail (or the leftover of an interrupted
+segment preparation) that opening the database repairs; 3 durable data is corrupt, or the
+log is not a valid log (bad header, missing segment, foreign file). Each problem is
+reported with its file, offset and what is wrong.
+
+While another process writes the database, a record being written at that moment may show
+as a torn tail.
+
+Examples:
+  tidelog verify /var/lib/app/log
+  tidelog verify /var/lib/app/log --json | jq .findings")]
 pub struct Args {
     /// The database directory.
     dir: PathBuf,
@@ -15,21 +30,16 @@ pub struct Args {
 }
 
 /// Runs `verify`.
-pub fn run(args: &Args) -> Result<ExitCode, String> {
-    if !args.dir.join("TIDELOG").is_file() {
-        return Err(format!(
-            "{} is not a tidelog database (no TIDELOG file)",
-            args.dir.display()
-        ));
-    }
-    let report =
-        verify(&args.dir.join("wal"), &WalOptions::default()).map_err(|e| e.to_string())?;
+pub fn run(args: &Args) -> Result<Exit, CliError> {
+    let db = Database::existing(&args.dir)?;
+    let progress = Progress::spinner(format!("verifying {}", db.dir.display()));
+    let report = verify(&db.wal_dir(), &WalOptions::default()).map_err(CliError::Verify)?;
+    progress.finish();
     let verdict = match report.verdict {
         Verdict::Clean => "clean",
         Verdict::TornTailOnly => "torn-tail",
         Verdict::Corrupt => "corrupt",
     };
-    let describe = |kind: &FindingKind| format!("{kind:?}");
     if args.json {
         let findings: Vec<_> = report
             .findings
@@ -38,6 +48,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                 serde_json::json!({
                     "file": f.path.display().to_string(),
                     "offset": f.offset,
+                    "kind": kind_name(&f.kind),
                     "problem": describe(&f.kind),
                 })
             })
@@ -65,8 +76,48 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         }
     }
     Ok(match report.verdict {
-        Verdict::Clean => ExitCode::SUCCESS,
-        Verdict::TornTailOnly => ExitCode::from(2),
-        Verdict::Corrupt => ExitCode::from(3),
+        Verdict::Clean => Exit::Ok,
+        Verdict::TornTailOnly => Exit::TornTail,
+        Verdict::Corrupt => Exit::Corrupt,
     })
+}
+
+fn kind_name(kind: &FindingKind) -> &'static str {
+    match kind {
+        FindingKind::TornTail { .. } => "torn-tail",
+        FindingKind::CorruptFrame { .. } => "corrupt-frame",
+        FindingKind::BadHeader(_) => "bad-header",
+        FindingKind::SegmentGap { .. } => "segment-gap",
+        FindingKind::SequenceMismatch { .. } => "sequence-mismatch",
+        FindingKind::StaleFencing { .. } => "stale-fencing",
+        FindingKind::ForeignFile => "foreign-file",
+        FindingKind::InterruptedPreparation => "interrupted-preparation",
+        _ => "other",
+    }
+}
+
+fn describe(kind: &FindingKind) -> String {
+    match kind {
+        FindingKind::TornTail { bytes, issue } => format!(
+            "torn tail: {issue}; opening the database cuts the log here and drops {bytes} bytes that were never durable"
+        ),
+        FindingKind::CorruptFrame { issue, proof } => format!(
+            "corrupt durable data: {issue} (it had been durable: {proof}); restore from a backup, or `tidelog recover --mode tolerate-tail|skip-corrupted` to drop it knowingly"
+        ),
+        FindingKind::BadHeader(issue) => format!("bad segment header: {issue}"),
+        FindingKind::SegmentGap { missing } => {
+            format!("segment {missing} is missing before this one")
+        }
+        FindingKind::SequenceMismatch { expected, found } => format!(
+            "segment starts at global sequence {found} but the log continues at {expected}"
+        ),
+        FindingKind::StaleFencing { token, fenced_by } => format!(
+            "written by a fenced writer ({token}, fenced by {fenced_by}); its records are refused"
+        ),
+        FindingKind::ForeignFile => "not a tidelog segment: move it out of the log folder".into(),
+        FindingKind::InterruptedPreparation => {
+            "leftover of an interrupted segment preparation; opening the database removes it".into()
+        }
+        other => format!("{other:?}"),
+    }
 }

@@ -295,10 +295,21 @@ impl SegmentHeader {
     /// (its length is checked against the header). `expected` is the index from the file
     /// name. Never panics.
     pub fn decode(buf: &[u8], expected: SegmentIndex) -> Result<SegmentHeader, HeaderIssue> {
-        let too_short = HeaderIssue::TooShort {
-            len: buf.len() as u64,
-        };
-        let head = buf.get(..SEGMENT_HEADER_LEN).ok_or(too_short)?;
+        Self::decode_head(buf, buf.len() as u64, expected)
+    }
+
+    /// As [`decode`](Self::decode), for a reader that holds only the first bytes of the
+    /// file (at least [`SEGMENT_HEADER_LEN`]) and knows the file's length. Never panics.
+    pub fn decode_head(
+        head: &[u8],
+        file_len: u64,
+        expected: SegmentIndex,
+    ) -> Result<SegmentHeader, HeaderIssue> {
+        let too_short = HeaderIssue::TooShort { len: file_len };
+        if file_len < SEGMENT_HEADER_LEN as u64 {
+            return Err(too_short);
+        }
+        let head = head.get(..SEGMENT_HEADER_LEN).ok_or(too_short)?;
         if head.iter().all(|&b| b == 0) {
             return Err(HeaderIssue::Unused);
         }
@@ -326,9 +337,9 @@ impl SegmentHeader {
             });
         }
         let segment_size = get_u64(head, SEGMENT_SIZE_AT).ok_or(too_short)?;
-        if segment_size != buf.len() as u64 {
+        if segment_size != file_len {
             return Err(HeaderIssue::WrongSize {
-                file_len: buf.len() as u64,
+                file_len,
                 found: segment_size,
             });
         }
@@ -512,6 +523,18 @@ impl fmt::Display for FrameIssue {
             }
         }
     }
+}
+
+/// Whether the header bytes `head` could start a frame of at most `max_len` bytes: its
+/// length is in bounds and its flags are known. Verifies nothing else; a scan looking for
+/// frames among arbitrary bytes uses it to pass over positions before reading a whole
+/// frame (which [`decode_frame`] then verifies).
+#[must_use]
+pub fn could_start_frame(head: &[u8], max_len: u64) -> bool {
+    let (Some(len), Some(flags)) = (get_u32(head, FRAME_LEN_AT), get_u16(head, FLAGS_AT)) else {
+        return false;
+    };
+    len as usize >= FRAME_HEADER_LEN && u64::from(len) <= max_len && flags & !KNOWN_FLAGS == 0
 }
 
 /// A verified frame, borrowing its key and payload from the buffer it was decoded from.
@@ -719,6 +742,15 @@ mod tests {
         assert!(matches!(
             SegmentHeader::decode(&file[..2048], SegmentIndex(7)),
             Err(HeaderIssue::WrongSize { .. })
+        ));
+        assert_eq!(
+            SegmentHeader::decode_head(&file[..SEGMENT_HEADER_LEN], 4096, SegmentIndex(7)),
+            Ok(h),
+            "the header alone decodes when the file length is known"
+        );
+        assert!(matches!(
+            SegmentHeader::decode_head(&file[..SEGMENT_HEADER_LEN], 8192, SegmentIndex(7)),
+            Err(HeaderIssue::WrongSize { file_len: 8192, .. })
         ));
         file[30] ^= 1;
         assert!(matches!(

@@ -5,6 +5,8 @@
 //! them durable (see `io/real.rs` for why the writer uses `pwrite` rather than stores
 //! through the mapping); recovery reads the segments back and classifies every anomaly
 //! (see `docs/recovery.md`). The format is defined in [`format`] and `docs/format.md`.
+//! Tools that read a log while another process writes it use [`scan`]: read-only,
+//! unmapped, lock-free snapshots.
 //!
 //! Guarantees: the log never returns a byte that was not written, never loses a frame that
 //! was synced (or says exactly what it lost, in a tolerant [`RecoveryMode`]), never lets a
@@ -50,6 +52,7 @@ pub mod ids;
 pub mod io;
 pub mod reader;
 pub mod recovery;
+pub mod scan;
 pub mod segment;
 pub mod truncate;
 pub mod writer;
@@ -63,7 +66,11 @@ pub use recovery::{
     verify, verify_with, DurabilityProof, Finding, FindingKind, RecoveryMode, RecoveryReport,
     RefusedSegment, RemovalReason, RemovedFile, SkippedRegion, TornTail, Verdict, VerifyReport,
 };
-pub use truncate::{CopyReport, SegmentInfo, TruncateReport, Truncator};
+pub use scan::{
+    LogEnd, LogRecords, LogSnapshot, ScanError, ScanOptions, ScannedRecord, SegmentInfo,
+    SegmentRole, SegmentSummary,
+};
+pub use truncate::{CopyReport, LiveSegment, TruncateReport, Truncator};
 pub use writer::{NewFrame, Recovered, SyncJob, Wal, WalOptions};
 
 pub use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};

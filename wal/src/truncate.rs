@@ -31,7 +31,7 @@ use tidelog_watermarks::GlobalSeq;
 
 /// One segment of the log as the truncator sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SegmentInfo {
+pub struct LiveSegment {
     /// Its index.
     pub index: SegmentIndex,
     /// Its first global sequence.
@@ -92,12 +92,12 @@ impl<S: Storage> Truncator<S> {
 
     /// The segments of the log, oldest first (the last is the writer's).
     #[must_use]
-    pub fn segments(&self) -> Vec<SegmentInfo> {
+    pub fn segments(&self) -> Vec<LiveSegment> {
         self.shared
             .segments
             .read()
             .iter()
-            .map(|s| SegmentInfo {
+            .map(|s| LiveSegment {
                 index: s.index,
                 first_seq: s.first_seq,
                 path: segment_path(&self.dir, s.index),

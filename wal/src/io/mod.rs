@@ -34,6 +34,8 @@ pub enum IoOp {
     Allocate,
     /// Opening and mapping a segment.
     Open,
+    /// Reading a segment's bytes (read-only scans from outside the writer).
+    Read,
     /// Storing bytes into a mapped segment.
     Write,
     /// fdatasync/msync of a segment.
@@ -53,6 +55,7 @@ impl fmt::Display for IoOp {
             IoOp::Create => "creating",
             IoOp::Allocate => "allocating",
             IoOp::Open => "opening",
+            IoOp::Read => "reading",
             IoOp::Write => "writing",
             IoOp::Sync => "syncing",
             IoOp::Rename => "renaming",

@@ -1,0 +1,183 @@
+//! The database directory as the read-only commands see it, checked before anything is
+//! read: the directory exists, holds a tidelog marker of a format this build reads.
+//!
+//! The layout is the engine's (`engine/src/marker.rs`): `<dir>/TIDELOG` (the marker),
+//! `<dir>/LOCK` (held by the writer), `<dir>/wal/` (the segments). Nothing here creates,
+//! locks or writes anything.
+
+use crate::error::CliError;
+use std::path::{Path, PathBuf};
+
+const MARKER: &str = "TIDELOG";
+const MARKER_HEADER: &str = "tidelog database";
+const WAL_DIR: &str = "wal";
+
+/// An existing tidelog database directory.
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The format version its marker names.
+    pub format_version: u32,
+}
+
+impl Database {
+    /// Checks that `dir` is a tidelog database this build reads, changing nothing.
+    pub fn existing(dir: &Path) -> Result<Database, CliError> {
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(CliError::NotADatabase(dir.to_path_buf())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CliError::Missing(dir.to_path_buf()))
+            }
+            Err(source) => {
+                return Err(CliError::Io {
+                    what: "inspecting",
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+        let marker = dir.join(MARKER);
+        let bytes = match std::fs::read(&marker) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CliError::NotADatabase(dir.to_path_buf()))
+            }
+            Err(source) => {
+                return Err(CliError::Io {
+                    what: "reading",
+                    path: marker,
+                    source,
+                })
+            }
+        };
+        let format_version = parse_marker(&marker, &bytes)?;
+        if format_version > tidelog::FORMAT_VERSION {
+            return Err(CliError::NewerFormat {
+                path: dir.to_path_buf(),
+                found: format_version,
+                supported: tidelog::FORMAT_VERSION,
+            });
+        }
+        Ok(Database {
+            dir: dir.to_path_buf(),
+            format_version,
+        })
+    }
+
+    /// The log folder.
+    pub fn wal_dir(&self) -> PathBuf {
+        wal_dir(&self.dir)
+    }
+}
+
+/// The log folder of a database directory.
+pub fn wal_dir(dir: &Path) -> PathBuf {
+    dir.join(WAL_DIR)
+}
+
+fn parse_marker(path: &Path, bytes: &[u8]) -> Result<u32, CliError> {
+    let bad = |reason| CliError::BadMarker {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(MARKER_HEADER) {
+        return Err(bad("first line is not \"tidelog database\""));
+    }
+    lines
+        .find_map(|line| line.strip_prefix("format_version = "))
+        .ok_or_else(|| bad("no format_version line"))?
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| bad("format_version is not a number"))
+}
+
+/// The size of the segments of the log in `dir`, if it has any: every segment of a log
+/// has the size the log was created with, and the writer must keep using it.
+pub fn segment_size(dir: &Path) -> Result<Option<u64>, CliError> {
+    let wal = wal_dir(dir);
+    let entries = match std::fs::read_dir(&wal) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(CliError::Io {
+                what: "listing",
+                path: wal,
+                source,
+            })
+        }
+    };
+    let newest = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".seg")))
+        .max_by_key(|e| e.file_name());
+    match newest {
+        None => Ok(None),
+        Some(entry) => entry
+            .metadata()
+            .map(|m| Some(m.len()))
+            .map_err(|source| CliError::Io {
+                what: "inspecting",
+                path: entry.path(),
+                source,
+            }),
+    }
+}
+
+/// Engine options for a log of `segment_size`-byte segments: the record and batch limits
+/// are lowered to half a segment when the default (4 MiB, 16 MiB) would not fit in one,
+/// since neither ever spans two segments.
+pub fn engine_options(segment_size: u64) -> tidelog::Options {
+    let options = tidelog::Options::default().segment_size(segment_size);
+    let half = segment_size / 2;
+    let max_record = u64::from(options.max_record_bytes).min(half);
+    let max_batch = options.max_batch_bytes.min(half);
+    options
+        .max_record_bytes(u32::try_from(max_record).unwrap_or(u32::MAX))
+        .max_batch_bytes(max_batch)
+}
+
+/// Engine options for the database in `dir`: its own segment size if it has segments
+/// (every segment of a log has the size the log was created with, and the writer must
+/// keep it), else `new_segment_size`.
+pub fn engine_options_for(dir: &Path, new_segment_size: u64) -> Result<tidelog::Options, CliError> {
+    Ok(engine_options(
+        segment_size(dir)?.unwrap_or(new_segment_size),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engines_marker_parses_and_others_are_refused() {
+        let p = Path::new("TIDELOG");
+        assert_eq!(
+            parse_marker(p, b"tidelog database\nformat_version = 1\n").unwrap(),
+            1
+        );
+        assert!(matches!(
+            parse_marker(p, b"something else\n"),
+            Err(CliError::BadMarker { .. })
+        ));
+        assert!(matches!(
+            parse_marker(p, b"tidelog database\nformat_version = x\n"),
+            Err(CliError::BadMarker { .. })
+        ));
+    }
+
+    #[test]
+    fn small_segments_get_limits_that_fit_in_them() {
+        let small = engine_options(64 * 1024);
+        assert_eq!(small.max_record_bytes, 32 * 1024);
+        assert_eq!(small.max_batch_bytes, 32 * 1024);
+        let default = engine_options(64 * 1024 * 1024);
+        let plain = tidelog::Options::default();
+        assert_eq!(default.max_record_bytes, plain.max_record_bytes);
+        assert_eq!(default.max_batch_bytes, plain.max_batch_bytes);
+    }
+}

@@ -1,0 +1,170 @@
+//! What can go wrong in a command, and the exit code each failure gives scripts.
+//!
+//! | code | meaning |
+//! |---:|---|
+//! | 0 | success |
+//! | 1 | the operation failed: I/O error, not a database, poisoned writer, bad input, ... |
+//! | 2 | `verify`: the only damage is a torn tail (or a leftover) that opening repairs |
+//! | 3 | durable data is corrupt (`verify`, `dump`, `stats`, `recover`) |
+//! | 4 | another process has the database open for writing (`append`, `recover`) |
+//! | 5 | `append --expect`: the lane is not at the expected sequence; nothing was written |
+//! | 64 | usage: unknown command or option, bad option value (clap's usage errors) |
+//!
+//! Clap exits 2 on usage errors by default, which would collide with `verify`'s 2; usage
+//! errors exit 64 (`EX_USAGE` of sysexits.h) instead.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tidelog::wal::format::HeaderIssue;
+use tidelog::wal::scan::ScanError;
+
+/// Exit codes (see the module docs and `cli/README.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// The operation failed.
+    Failure = 1,
+    /// `verify`: only a torn tail that opening repairs.
+    TornTail = 2,
+    /// Durable data is corrupt.
+    Corrupt = 3,
+    /// Another process has the database open for writing.
+    Busy = 4,
+    /// `append --expect` found the lane elsewhere.
+    Conflict = 5,
+    /// Bad command line.
+    Usage = 64,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// Why a command failed. Each message says what happened and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The directory does not exist.
+    #[error("{} does not exist; nothing was created: check the path (only `append` and `demo` create a database)", .0.display())]
+    Missing(PathBuf),
+    /// The directory is not a tidelog database.
+    #[error("{} is not a tidelog database (no TIDELOG marker file); nothing was changed: point at a database directory", .0.display())]
+    NotADatabase(PathBuf),
+    /// The marker file cannot be parsed.
+    #[error("the tidelog marker {} is damaged ({reason}); nothing was changed: restore it from a backup or inspect it by hand", path.display())]
+    BadMarker {
+        /// The marker file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The database was written by a newer tidelog.
+    #[error("{} uses tidelog format version {found}, newer than this build reads ({supported}); nothing was changed: use a newer tidelog", path.display())]
+    NewerFormat {
+        /// The directory.
+        path: PathBuf,
+        /// Version on disk.
+        found: u32,
+        /// Newest version this build reads.
+        supported: u32,
+    },
+    /// An existing database has segments of another size than `--segment-size`.
+    #[error("{} has segments of {existing} bytes; --segment-size {asked} applies only to a new database: drop the option", path.display())]
+    SegmentSizeMismatch {
+        /// The database.
+        path: PathBuf,
+        /// Size of its segments.
+        existing: u64,
+        /// What was asked for.
+        asked: u64,
+    },
+    /// Opening the database failed.
+    #[error(transparent)]
+    Open(#[from] tidelog::OpenError),
+    /// An append was refused or failed.
+    #[error(transparent)]
+    Append(#[from] tidelog::AppendError),
+    /// A sync or close failed.
+    #[error(transparent)]
+    Sync(#[from] tidelog::SyncError),
+    /// Reading through the engine failed.
+    #[error(transparent)]
+    Read(tidelog::ReadError),
+    /// Waiting for a watermark failed.
+    #[error(transparent)]
+    Wait(#[from] tidelog::WaitError),
+    /// Reading the log read-only failed.
+    #[error("reading the log failed: {0}")]
+    Scan(#[from] ScanError),
+    /// `verify` could not read the log at all.
+    #[error("checking the log failed: {0}")]
+    Verify(#[source] tidelog::wal::OpenError),
+    /// A line of standard input is longer than a record may be.
+    #[error("line {line} of standard input is longer than the largest record ({max} bytes); it and the lines after it were not appended")]
+    LineTooLong {
+        /// 1-based line number.
+        line: u64,
+        /// Largest payload accepted.
+        max: u32,
+    },
+    /// Reading standard input failed.
+    #[error("reading standard input failed: {0}; the lines after the last receipt printed were not appended")]
+    Stdin(#[source] std::io::Error),
+    /// Writing standard output failed.
+    #[error("writing standard output failed: {0}")]
+    Stdout(#[source] std::io::Error),
+    /// A file operation of the command itself failed.
+    #[error("{what} {} failed: {source}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A worker thread of `demo` or `bench` panicked.
+    #[error("a {0} thread panicked; its results are lost")]
+    ThreadPanicked(&'static str),
+}
+
+impl CliError {
+    /// The exit code this failure gives.
+    #[must_use]
+    pub fn exit(&self) -> Exit {
+        match self {
+            CliError::Open(
+                tidelog::OpenError::Lease(tidelog::lease::LeaseError::Held { .. })
+                | tidelog::OpenError::NoWriter { .. },
+            ) => Exit::Busy,
+            CliError::Open(tidelog::OpenError::Wal(e)) | CliError::Verify(e) => {
+                if wal_open_is_corruption(e) {
+                    Exit::Corrupt
+                } else {
+                    Exit::Failure
+                }
+            }
+            CliError::Append(tidelog::AppendError::Conflict { .. }) => Exit::Conflict,
+            CliError::Scan(e) if e.is_corruption() => Exit::Corrupt,
+            _ => Exit::Failure,
+        }
+    }
+}
+
+/// Whether the log's own open error means its data is damaged.
+fn wal_open_is_corruption(e: &tidelog::wal::OpenError) -> bool {
+    use tidelog::wal::OpenError as W;
+    match e {
+        W::BadSegmentHeader { issue, .. } => {
+            !matches!(issue, HeaderIssue::UnsupportedVersion { .. })
+        }
+        W::ForeignFile { .. }
+        | W::SegmentGap { .. }
+        | W::SequenceMismatch { .. }
+        | W::CorruptDurableData { .. } => true,
+        _ => false,
+    }
+}

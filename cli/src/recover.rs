@@ -1,0 +1,166 @@
+//! `tidelog recover DIR [--mode MODE]`: opens the database with a recovery mode, which
+//! repairs what recovery repairs (cuts a torn tail, removes leftovers, and in a tolerant
+//! mode drops damaged durable data), reports what it truncated or skipped, and closes.
+//! It changes the database, so it needs it to itself: it refuses while another process
+//! holds it open (exit 4).
+
+use crate::database::{self, Database};
+use crate::error::{CliError, Exit};
+use crate::output::Progress;
+use serde_json::json;
+use std::path::PathBuf;
+use tidelog::wal::RemovalReason;
+use tidelog::{Engine, Options, RecoveryMode, RecoveryReport};
+
+/// How recovery treats damage to durable data (`tidelog::RecoveryMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Refuse: nothing durable is ever dropped; damaged durable data is an error (exit 3).
+    #[value(alias = "absolute-consistency")]
+    Absolute,
+    /// Cut the log at the first damaged durable frame; everything after it is dropped.
+    #[value(alias = "tolerate-corrupted-tail")]
+    TolerateTail,
+    /// Skip damaged regions and keep every valid record after them.
+    SkipCorrupted,
+}
+
+impl From<Mode> for RecoveryMode {
+    fn from(mode: Mode) -> RecoveryMode {
+        match mode {
+            Mode::Absolute => RecoveryMode::AbsoluteConsistency,
+            Mode::TolerateTail => RecoveryMode::TolerateCorruptedTail,
+            Mode::SkipCorrupted => RecoveryMode::SkipCorrupted,
+        }
+    }
+}
+
+/// Arguments of `recover`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+A torn tail (what a crash leaves) is cut in every mode: it was never durable. Damage to
+data that had been durable is refused by the default mode (exit 3, nothing changed);
+`tolerate-tail` and `skip-corrupted` drop it and report exactly what they dropped. A log
+recovered with `skip-corrupted` keeps the damaged bytes on disk: open it with the same
+mode again (and read it with `tidelog dump --skip-corrupted`).
+
+Examples:
+  tidelog recover /var/lib/app/log
+  tidelog verify /var/lib/app/log || tidelog recover /var/lib/app/log --mode skip-corrupted --json")]
+pub struct Args {
+    /// The database directory.
+    dir: PathBuf,
+    /// What to do with damaged durable data.
+    #[arg(long, value_enum, default_value_t = Mode::Absolute)]
+    mode: Mode,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `recover`.
+pub fn run(args: &Args) -> Result<Exit, CliError> {
+    let db = Database::existing(&args.dir)?;
+    let options = database::engine_options_for(&db.dir, Options::default().segment_size)?
+        .recovery_mode(args.mode.into());
+    let progress = Progress::spinner(format!("recovering {}", db.dir.display()));
+    let engine = Engine::open(&db.dir, options)?;
+    let report = engine.recovery_report().clone();
+    let last = engine.watermarks().global.durable_hlc.global_sequence;
+    engine.close()?;
+    progress.finish();
+    if args.json {
+        println!("{}", to_json(&report, last));
+    } else {
+        print_text(&report, last);
+    }
+    Ok(Exit::Ok)
+}
+
+fn removal(reason: RemovalReason) -> &'static str {
+    match reason {
+        RemovalReason::InterruptedPreparation => "interrupted-preparation",
+        RemovalReason::AfterCut => "after-cut",
+        RemovalReason::TornUnusedHeader => "torn-unused-header",
+        _ => "other",
+    }
+}
+
+fn to_json(report: &RecoveryReport, last: u64) -> serde_json::Value {
+    json!({
+        "clean": report.is_clean(),
+        "segments": report.segments,
+        "records": report.frames,
+        "last_global_seq": last,
+        "torn_tail": report.torn_tail.as_ref().map(|t| json!({
+            "file": t.path.display().to_string(),
+            "offset": t.offset,
+            "bytes_dropped": t.bytes_dropped,
+            "problem": t.issue.to_string(),
+        })),
+        "skipped": report.skipped.iter().map(|s| json!({
+            "file": s.path.display().to_string(),
+            "offset": s.offset,
+            "bytes": s.len,
+            "first_lost_global_seq": s.first_lost.get(),
+            "resumed_at_global_seq": s.resumed_at.map(tidelog::GlobalSeq::get),
+            "problem": s.issue.to_string(),
+            "durable_proof": s.proof.to_string(),
+        })).collect::<Vec<_>>(),
+        "refused_segments": report.refused_segments.iter().map(|r| json!({
+            "file": r.path.display().to_string(),
+            "token": r.token.to_string(),
+            "fenced_by": r.fenced_by.to_string(),
+        })).collect::<Vec<_>>(),
+        "removed_files": report.removed_files.iter().map(|f| json!({
+            "file": f.path.display().to_string(),
+            "reason": removal(f.reason),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_text(report: &RecoveryReport, last: u64) {
+    println!(
+        "{}: {} segments, {} records, last global sequence {last}",
+        if report.is_clean() {
+            "clean"
+        } else {
+            "repaired"
+        },
+        report.segments,
+        report.frames
+    );
+    if let Some(t) = &report.torn_tail {
+        println!(
+            "  truncated a torn tail in {} at offset {}: {} bytes dropped that were never durable ({})",
+            t.path.display(),
+            t.offset,
+            t.bytes_dropped,
+            t.issue
+        );
+    }
+    for s in &report.skipped {
+        println!(
+            "  skipped damaged durable data in {} at offset {}: {} bytes lost from global sequence {}{} ({}; durable: {})",
+            s.path.display(),
+            s.offset,
+            s.len,
+            s.first_lost,
+            s.resumed_at
+                .map_or_else(String::new, |r| format!(", the log resumes at {r}")),
+            s.issue,
+            s.proof
+        );
+    }
+    for r in &report.refused_segments {
+        println!(
+            "  refused {}: written by a fenced writer ({}, fenced by {})",
+            r.path.display(),
+            r.token,
+            r.fenced_by
+        );
+    }
+    for f in &report.removed_files {
+        println!("  removed {} ({})", f.path.display(), removal(f.reason));
+    }
+}

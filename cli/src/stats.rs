@@ -1,0 +1,221 @@
+//! `tidelog stats DIR`: what the log holds, from disk, read-only (works while another
+//! process writes). The durable point is what the log holds: every fully verified frame.
+
+use crate::database::Database;
+use crate::error::{CliError, Exit};
+use crate::output::{utc, Progress};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tidelog::wal::scan::{LogEnd, LogSnapshot, ScanOptions, SegmentRole, SegmentSummary};
+use tidelog::GlobalSeq;
+
+/// Arguments of `stats`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Reports the format version; the last global sequence and its wall time; per lane the
+record count and last lane sequence; the segments (count, bytes, each one's first and
+last global sequence) and how the log ends (clean, sealed, or a torn or in-progress tail).
+Reads every segment; exits 3 if durable data is damaged.
+
+Examples:
+  tidelog stats /var/lib/app/log
+  tidelog stats /var/lib/app/log --json | jq .lanes")]
+pub struct Args {
+    /// The database directory.
+    dir: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Default)]
+struct LaneStats {
+    records: u64,
+    last_lane_seq: u64,
+    last_global_seq: u64,
+}
+
+/// Runs `stats`.
+pub fn run(args: &Args) -> Result<Exit, CliError> {
+    let db = Database::existing(&args.dir)?;
+    let snapshot = LogSnapshot::take(&db.wal_dir())?;
+    let progress = Progress::bytes(snapshot.data_bytes(), "stats");
+    let mut records = snapshot.records(GlobalSeq(1), ScanOptions::default());
+    let mut lanes: BTreeMap<u32, LaneStats> = BTreeMap::new();
+    let mut total = 0u64;
+    let mut first = None;
+    while let Some(record) = records.next() {
+        let record = record?;
+        total += 1;
+        first.get_or_insert(record.global_seq.get());
+        let lane = lanes.entry(record.lane.get()).or_default();
+        lane.records += 1;
+        lane.last_lane_seq = record.lane_seq.get();
+        lane.last_global_seq = record.global_seq.get();
+        if total.is_multiple_of(4096) {
+            progress.set(records.bytes_read());
+        }
+    }
+    progress.finish();
+    let summaries: BTreeMap<u64, &SegmentSummary> = records
+        .summaries()
+        .iter()
+        .map(|s| (s.index.get(), s))
+        .collect();
+    let segments: Vec<serde_json::Value> = snapshot
+        .segments()
+        .iter()
+        .map(|info| {
+            let summary = summaries.get(&info.index.get());
+            json!({
+                "index": info.index.get(),
+                "file": info.path.display().to_string(),
+                "bytes": info.len_bytes,
+                "role": role_name(info.role),
+                "first_global_seq": summary.and_then(|s| s.first_seq).map(GlobalSeq::get),
+                "last_global_seq": summary.and_then(|s| s.last_seq).map(GlobalSeq::get),
+                "records": summary.map_or(0, |s| s.records),
+                "sealed": summary.is_some_and(|s| s.sealed),
+            })
+        })
+        .collect();
+    let (end, end_text) = describe_end(records.end());
+    let bytes: u64 = snapshot.segments().iter().map(|s| s.len_bytes).sum();
+    let last_seq = records.last_seq().map(GlobalSeq::get);
+    let last_wall_ms = records.last_wall_ms();
+    if args.json {
+        let lanes: Vec<serde_json::Value> = lanes
+            .iter()
+            .map(|(lane, s)| {
+                json!({
+                    "lane": lane,
+                    "records": s.records,
+                    "last_lane_seq": s.last_lane_seq,
+                    "last_global_seq": s.last_global_seq,
+                })
+            })
+            .collect();
+        let value = json!({
+            "dir": db.dir.display().to_string(),
+            "format_version": db.format_version,
+            "records": total,
+            "first_global_seq": first,
+            "last_global_seq": last_seq,
+            "last_wall_ms": last_wall_ms,
+            "end": end,
+            "lanes": lanes,
+            "segments": segments,
+            "segment_count": snapshot.segments().len(),
+            "bytes": bytes,
+        });
+        println!("{value}");
+        return Ok(Exit::Ok);
+    }
+    println!(
+        "database    {} (format version {})",
+        db.dir.display(),
+        db.format_version
+    );
+    match (first, last_seq, last_wall_ms) {
+        (Some(first), Some(last), Some(wall)) => println!(
+            "records     {total}, global sequences {first} to {last}; last written {} (wall_ms {wall})",
+            utc(wall)
+        ),
+        _ => println!("records     0"),
+    }
+    println!("log end     {end_text}");
+    let with_data = snapshot
+        .segments()
+        .iter()
+        .filter(|s| matches!(s.role, SegmentRole::Final | SegmentRole::Newest))
+        .count();
+    println!(
+        "segments    {} files, {bytes} bytes ({with_data} holding data)",
+        snapshot.segments().len()
+    );
+    for info in snapshot.segments() {
+        let summary = summaries.get(&info.index.get());
+        let range = match summary.and_then(|s| s.first_seq.zip(s.last_seq)) {
+            Some((a, b)) => format!("global {a} to {b}"),
+            None => "no records".to_owned(),
+        };
+        println!(
+            "  {}  {:<8} {:>11} bytes  {range}{}",
+            info.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            role_name(info.role),
+            info.len_bytes,
+            if summary.is_some_and(|s| s.sealed) {
+                ", sealed"
+            } else {
+                ""
+            }
+        );
+    }
+    println!("lanes       {}", lanes.len());
+    for (lane, s) in &lanes {
+        println!(
+            "  lane {lane}: {} records, last lane sequence {} (global {})",
+            s.records, s.last_lane_seq, s.last_global_seq
+        );
+    }
+    for refused in records.refused() {
+        println!(
+            "refused     {} (written by fenced writer {}, fenced by {})",
+            refused.path.display(),
+            refused.token,
+            refused.fenced_by
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+fn role_name(role: SegmentRole) -> &'static str {
+    match role {
+        SegmentRole::Final => "final",
+        SegmentRole::Newest => "newest",
+        SegmentRole::Refused { .. } => "refused",
+        SegmentRole::Prepared => "prepared",
+        _ => "other",
+    }
+}
+
+/// How the log ends, as JSON and as text.
+fn describe_end(end: Option<&LogEnd>) -> (serde_json::Value, String) {
+    match end {
+        Some(LogEnd::Clean { path, offset }) => (
+            json!({"kind": "clean", "file": path.display().to_string(), "offset": offset.get()}),
+            format!("clean, next record at {} offset {offset}", path.display()),
+        ),
+        Some(LogEnd::Sealed { path }) => (
+            json!({"kind": "sealed", "file": path.display().to_string()}),
+            format!("{} is sealed", path.display()),
+        ),
+        Some(LogEnd::Tail {
+            path,
+            offset,
+            issue,
+        }) => (
+            json!({
+                "kind": "tail",
+                "file": path.display().to_string(),
+                "offset": offset.get(),
+                "problem": issue.to_string(),
+            }),
+            format!(
+                "a torn tail (recovery would cut it) or a record being written, at {} offset {offset}: {issue}",
+                path.display()
+            ),
+        ),
+        Some(LogEnd::Skipped { path }) => (
+            json!({"kind": "skipped", "file": path.display().to_string()}),
+            format!("damaged durable data skipped at the end of {}", path.display()),
+        ),
+        Some(LogEnd::Empty) | None => (json!({"kind": "empty"}), "empty".to_owned()),
+        // A kind of end this build does not know how to describe.
+        Some(other) => (json!({"kind": "unknown"}), format!("{other:?}")),
+    }
+}

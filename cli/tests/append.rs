@@ -1,0 +1,142 @@
+//! `tidelog append` run as a user would. What could go wrong: a receipt printed for a
+//! record that is not durable, or only when standard input closes; a failure that exits 0
+//! or hides which records were acknowledged; an existing database reopened with another
+//! segment size.
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+
+#[test]
+fn append_prints_one_receipt_per_line_and_continues_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let out = tidelog(&["append", s(&db), "--lane", "3"], b"one\r\ntwo\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "lane=3 lane_seq=1 global_seq=1\nlane=3 lane_seq=2 global_seq=2\n"
+    );
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let out = tidelog(&["append", s(&db), "--lane", "4", "--json"], b"three");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let receipt: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        receipt,
+        serde_json::json!({"lane": 4, "lane_seq": 1, "global_seq": 3})
+    );
+    let dump = tidelog(&["dump", s(&db)], b"");
+    assert_eq!(payloads(&dump.stdout), ["one", "two", "three"]);
+}
+
+#[test]
+fn a_receipt_arrives_while_standard_input_is_still_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    for sync in ["group", "1", "5ms"] {
+        let mut child = spawn(&["append", s(&db), "--lane", "1", "--sync", sync]);
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdin.write_all(b"hello\n").unwrap();
+        stdin.flush().unwrap();
+        let mut receipt = String::new();
+        stdout.read_line(&mut receipt).unwrap();
+        assert!(
+            receipt.starts_with("lane=1 lane_seq="),
+            "--sync {sync}: {receipt:?}"
+        );
+        drop(stdin);
+        assert!(child.wait().unwrap().success());
+    }
+}
+
+#[test]
+fn with_sync_never_receipts_come_after_the_final_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let out = tidelog(
+        &["append", s(&db), "--lane", "2", "--sync", "never"],
+        b"a\nb\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+}
+
+#[test]
+fn a_stale_expectation_exits_5_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    assert!(tidelog(&["append", s(&db), "--lane", "1"], b"a\n")
+        .status
+        .success());
+    let out = tidelog(&["append", s(&db), "--lane", "1", "--expect", "0"], b"b\n");
+    assert_eq!(out.status.code(), Some(5));
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("conflict on lane 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(payloads(&tidelog(&["dump", s(&db)], b"").stdout), ["a"]);
+    // With the right expectation, each later line expects the receipt before it.
+    let out = tidelog(
+        &["append", s(&db), "--lane", "1", "--expect", "1"],
+        b"b\nc\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "lane=1 lane_seq=2 global_seq=2\nlane=1 lane_seq=3 global_seq=3\n"
+    );
+}
+
+#[test]
+fn a_line_longer_than_a_record_stops_after_acknowledging_the_lines_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    // 64 KiB segments take records of up to half a segment.
+    let mut input = b"fine\n".to_vec();
+    input.extend(vec![b'y'; 40 * 1024]);
+    input.extend(b"\nnever\n");
+    let out = tidelog(
+        &["append", s(&db), "--lane", "1", "--segment-size", "65536"],
+        &input,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "lane=1 lane_seq=1 global_seq=1\n");
+    assert!(
+        text(&out.stderr).contains("line 2 of standard input is longer"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(payloads(&tidelog(&["dump", s(&db)], b"").stdout), ["fine"]);
+}
+
+#[test]
+fn an_existing_database_keeps_its_segment_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 10);
+    let before = segments(&db)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .collect::<Vec<_>>();
+    assert!(before.iter().all(|l| *l == SEGMENT));
+    // Enough to rotate several times: every new segment has the database's size.
+    let out = tidelog(
+        &["append", s(&db), "--lane", "2"],
+        lines(11..=2000).as_bytes(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after: Vec<u64> = segments(&db)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .collect();
+    assert!(after.len() > 3, "{after:?}");
+    assert!(after.iter().all(|l| *l == SEGMENT), "{after:?}");
+    let out = tidelog(
+        &["append", s(&db), "--lane", "2", "--segment-size", "1048576"],
+        b"z\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("applies only to a new database"));
+    assert!(out.stdout.is_empty());
+}

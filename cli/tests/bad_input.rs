@@ -1,0 +1,155 @@
+//! Bad command lines, missing and foreign directories. What could go wrong: a usage
+//! error that exits with a code scripts read as something else (clap's 2 is `verify`'s
+//! torn tail), a command that creates or changes a directory it was wrongly pointed at,
+//! a command without help.
+mod common;
+use common::*;
+
+#[test]
+fn bad_command_lines_exit_64_with_a_usage_message() {
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["dump"],
+        &["append", "/tmp/x"],
+        &["append", "/tmp/x", "--lane", "one"],
+        &["append", "/tmp/x", "--lane", "1", "--sync", "sometimes"],
+        &["recover", "/tmp/x", "--mode", "yolo"],
+        &["bench", "--seconds", "0"],
+        &["dump", "/tmp/x", "--from", "-3"],
+    ] {
+        let out = tidelog(args, b"");
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+    let out = tidelog(
+        &["append", "/tmp/x", "--lane", "1", "--sync", "sometimes"],
+        b"",
+    );
+    assert!(text(&out.stderr).contains("expected `group`, `never`, N or Nms"));
+}
+
+#[test]
+fn every_command_has_help_with_examples_and_the_exit_codes_are_listed() {
+    let out = tidelog(&["--help"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for needle in [
+        "Exit codes:",
+        "64",
+        "demo",
+        "append",
+        "dump",
+        "verify",
+        "stats",
+        "recover",
+        "bench",
+    ] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+    for command in [
+        "demo", "append", "dump", "verify", "stats", "recover", "bench",
+    ] {
+        let out = tidelog(&[command, "--help"], b"");
+        assert_eq!(out.status.code(), Some(0), "{command}");
+        assert!(
+            text(&out.stdout).contains("Examples:"),
+            "{command}: {}",
+            text(&out.stdout)
+        );
+    }
+    assert_eq!(tidelog(&["--version"], b"").status.code(), Some(0));
+}
+
+#[test]
+fn a_missing_directory_is_refused_and_not_created_by_read_only_commands_and_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    for command in ["dump", "stats", "verify", "recover"] {
+        let out = tidelog(&[command, s(&missing)], b"");
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        assert!(
+            text(&out.stderr).contains("does not exist"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+        assert!(!missing.exists(), "{command} created it");
+    }
+}
+
+#[test]
+fn a_foreign_directory_is_refused_by_every_command_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("photos");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("cat.jpg"), b"not a database").unwrap();
+    let before = snapshot(&foreign);
+    let runs: [&[&str]; 6] = [
+        &["dump", s(&foreign)],
+        &["stats", s(&foreign)],
+        &["verify", s(&foreign)],
+        &["recover", s(&foreign)],
+        &["append", s(&foreign), "--lane", "1"],
+        &[
+            "demo",
+            "--dir",
+            s(&foreign),
+            "--threads",
+            "1",
+            "--records",
+            "1",
+        ],
+    ];
+    for args in runs {
+        let out = tidelog(args, b"record\n");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("is not a tidelog database"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stdout).contains("lane="), "{args:?}");
+        assert_eq!(snapshot(&foreign), before, "{args:?} changed it");
+    }
+}
+
+#[test]
+fn a_database_of_a_newer_format_is_refused_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 3);
+    std::fs::write(
+        db.join("TIDELOG"),
+        "tidelog database\nformat_version = 99\n",
+    )
+    .unwrap();
+    let before = snapshot(&db);
+    for args in [
+        &["dump", s(&db)][..],
+        &["stats", s(&db)],
+        &["verify", s(&db)],
+        &["recover", s(&db)],
+        &["append", s(&db), "--lane", "1"],
+    ] {
+        let out = tidelog(args, b"x\n");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("99"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(snapshot(&db), before);
+}
