@@ -128,6 +128,7 @@ impl<S: Storage> Engine<S> {
         };
         let (wal, recovered) =
             Wal::open_with(storage.clone(), &dir.join(marker::WAL_DIR), wal_options)?;
+        let options = adopt_segment_size(options, wal.options().segment_size);
         let reader = wal.reader();
         let checkpoints = checkpoint::State::open(
             storage,
@@ -684,6 +685,21 @@ impl<S: Storage> Drop for Inner<S> {
         // Errors have nowhere to go from a drop; `close()` reports them.
         let _ = self.close();
     }
+}
+
+/// An existing log keeps the segment size it was created with; limits that would not fit
+/// its segments shrink to half a segment, so an oversized record is refused up front
+/// (`RecordTooLarge`) instead of failing in the log.
+fn adopt_segment_size(mut options: Options, actual: u64) -> Options {
+    if actual != options.segment_size {
+        options.segment_size = actual;
+        let fit = actual / 2;
+        options.max_record_bytes = options
+            .max_record_bytes
+            .min(u32::try_from(fit).unwrap_or(u32::MAX));
+        options.max_batch_bytes = options.max_batch_bytes.min(fit);
+    }
+    options
 }
 
 fn validate(options: &Options) -> Result<(), OpenError> {

@@ -17,6 +17,15 @@ struct Lane {
     /// The point of record `first - 1` (origin when `first == 1`).
     base: HlcPoint,
     seqs: Vec<GlobalSeq>,
+    /// Lane sequences with no record (skipped as corrupt by recovery), ascending. Their
+    /// slots in `seqs` repeat the previous global sequence so `seqs` stays sorted.
+    holes: Vec<u64>,
+}
+
+impl Lane {
+    fn is_hole(&self, lane_seq: u64) -> bool {
+        self.holes.binary_search(&lane_seq).is_ok()
+    }
 }
 
 /// Lane → global sequences of its records.
@@ -26,8 +35,10 @@ pub(crate) struct LaneIndex {
 }
 
 impl LaneIndex {
-    /// Adds records, which must continue each lane's sequence in order. A lane's first
-    /// record may have any lane sequence (its earlier records were truncated away).
+    /// Adds records in log order. A lane's first record may have any lane sequence (its
+    /// earlier records were truncated away); a later gap in a lane (records recovery
+    /// skipped as corrupt) is kept as holes that read as absent, so lane sequences are
+    /// never handed out twice. A record at or below a lane's head is ignored.
     pub(crate) fn extend(&self, records: impl IntoIterator<Item = (LaneId, LaneSeq, GlobalSeq)>) {
         let mut lanes = self.lanes.write();
         for (lane, lane_seq, seq) in records {
@@ -35,12 +46,22 @@ impl LaneIndex {
                 first: lane_seq.get(),
                 base: HlcPoint::ORIGIN,
                 seqs: Vec::new(),
+                holes: Vec::new(),
             });
-            debug_assert_eq!(
-                entries.first + entries.seqs.len() as u64,
-                lane_seq.get(),
-                "lane {lane} out of order"
-            );
+            let mut next = entries.first + entries.seqs.len() as u64;
+            if lane_seq.get() < next {
+                continue;
+            }
+            while next < lane_seq.get() {
+                let filler = entries
+                    .seqs
+                    .last()
+                    .copied()
+                    .unwrap_or(GlobalSeq(entries.base.global_sequence));
+                entries.holes.push(next);
+                entries.seqs.push(filler);
+                next += 1;
+            }
             entries.seqs.push(seq);
         }
     }
@@ -53,6 +74,7 @@ impl LaneIndex {
             first: head.get() + 1,
             base: point,
             seqs: Vec::new(),
+            holes: Vec::new(),
         });
         if entry.first == head.get() + 1 {
             entry.base = point;
@@ -73,6 +95,9 @@ impl LaneIndex {
     pub(crate) fn lookup(&self, lane: LaneId, lane_seq: LaneSeq) -> Option<GlobalSeq> {
         let lanes = self.lanes.read();
         let entries = lanes.get(&lane)?;
+        if entries.is_hole(lane_seq.get()) {
+            return None;
+        }
         let index = usize::try_from(lane_seq.get().checked_sub(entries.first)?).ok()?;
         entries.seqs.get(index).copied()
     }
@@ -87,11 +112,15 @@ impl LaneIndex {
         let end = usize::try_from(to.get().saturating_add(1).saturating_sub(entries.first))
             .unwrap_or(usize::MAX)
             .min(entries.seqs.len());
-        entries
-            .seqs
-            .get(start..end)
-            .map(<[GlobalSeq]>::to_vec)
-            .unwrap_or_default()
+        let Some(slots) = entries.seqs.get(start..end) else {
+            return Vec::new();
+        };
+        slots
+            .iter()
+            .zip(entries.first + start as u64..)
+            .filter(|(_, lane_seq)| !entries.is_hole(*lane_seq))
+            .map(|(seq, _)| *seq)
+            .collect()
     }
 
     /// The last lane sequence of every lane.
@@ -133,6 +162,24 @@ impl LaneIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lane_with_a_skipped_record_reads_it_as_absent_and_never_reuses_its_sequence() {
+        let index = LaneIndex::default();
+        index.extend([
+            (LaneId(1), LaneSeq(1), GlobalSeq(1)),
+            (LaneId(1), LaneSeq(3), GlobalSeq(4)),
+            (LaneId(1), LaneSeq(3), GlobalSeq(5)),
+        ]);
+        assert_eq!(index.lookup(LaneId(1), LaneSeq(2)), None);
+        assert_eq!(index.lookup(LaneId(1), LaneSeq(3)), Some(GlobalSeq(4)));
+        assert_eq!(
+            index.range(LaneId(1), LaneSeq(1), LaneSeq(3)),
+            vec![GlobalSeq(1), GlobalSeq(4)]
+        );
+        assert_eq!(index.heads()[&LaneId(1)], LaneSeq(3));
+        assert_eq!(index.first_from(LaneId(1), GlobalSeq(2)), Some(LaneSeq(3)));
+    }
 
     #[test]
     fn a_lane_whose_head_was_truncated_continues_its_sequence() {

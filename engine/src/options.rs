@@ -69,7 +69,11 @@ pub enum Visibility {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Options {
-    /// Size of each log segment file, in bytes (default 64 MiB).
+    /// Size of each log segment file, in bytes (default 64 MiB), for a new database. An
+    /// existing database keeps the size it was created with ([`Engine::options`] shows
+    /// it); record and batch limits that would not fit shrink to half a segment.
+    ///
+    /// [`Engine::options`]: crate::Engine::options
     pub segment_size: u64,
     /// When to sync (default [`SyncPolicy::EveryGroup`]).
     pub sync_policy: SyncPolicy,

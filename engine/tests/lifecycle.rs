@@ -141,3 +141,99 @@ fn dropping_the_last_handle_drains_and_syncs() {
     let engine = Engine::open(dir.path(), Options::default()).unwrap();
     assert_eq!(engine.scan_all(GlobalSeq(1)).unwrap().count(), 50);
 }
+
+#[test]
+fn a_database_reopened_with_another_segment_size_keeps_its_own_and_stays_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = Options::default()
+        .segment_size(64 * 1024)
+        .max_record_bytes(8 * 1024)
+        .max_batch_bytes(16 * 1024);
+    let engine = Engine::open(dir.path(), small).unwrap();
+    engine.append_durable(1, b"first".to_vec()).unwrap();
+    engine.close().unwrap();
+    drop(engine);
+    // Default options ask for 64 MiB segments; the log's 64 KiB ones are kept, and
+    // writing well past 64 KiB rotates instead of storing past a segment's end.
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(engine.options().segment_size, 64 * 1024);
+    assert!(matches!(
+        engine.append(1, vec![0u8; 40 * 1024]),
+        Err(tidelog::AppendError::RecordTooLarge { .. })
+    ));
+    let payload = vec![7u8; 1000];
+    for _ in 0..300 {
+        engine.append_durable(1, payload.clone()).unwrap();
+    }
+    engine.close().unwrap();
+    drop(engine);
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(
+        engine.read(1, LaneSeq(1)).unwrap().unwrap().payload(),
+        b"first"
+    );
+    assert_eq!(
+        engine.read(1, LaneSeq(301)).unwrap().unwrap().payload(),
+        &payload[..]
+    );
+    let sizes: std::collections::BTreeSet<u64> = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    assert_eq!(
+        sizes,
+        [64 * 1024].into(),
+        "segments of another size appeared"
+    );
+}
+
+#[test]
+fn a_record_skipped_as_corrupt_reads_as_absent_and_its_lane_sequence_is_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = || {
+        Options::default()
+            .segment_size(64 * 1024)
+            .max_record_bytes(8 * 1024)
+            .max_batch_bytes(16 * 1024)
+    };
+    let engine = Engine::open(dir.path(), small()).unwrap();
+    for i in 1..=200u32 {
+        let payload = format!("rec-{i:04}-{}", "x".repeat(900));
+        engine.append_durable(1, payload.into_bytes()).unwrap();
+    }
+    engine.close().unwrap();
+    drop(engine);
+    // Damage record 50's payload, in a sealed segment.
+    let needle = b"rec-0050-";
+    let (path, at) = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find_map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            let at = bytes.windows(needle.len()).position(|w| w == needle)?;
+            Some((path, at))
+        })
+        .expect("record 50 on disk");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[at + 20] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+
+    let mut options = small();
+    options.recovery_mode = tidelog::RecoveryMode::SkipCorrupted;
+    let engine = Engine::open(dir.path(), options).unwrap();
+    assert!(engine.read(1, LaneSeq(50)).unwrap().is_none());
+    let after = engine.read(1, LaneSeq(51)).unwrap().unwrap();
+    assert!(after.payload().starts_with(b"rec-0051-"));
+    let scanned: Vec<u64> = engine
+        .scan(1, LaneSeq(49)..=LaneSeq(51))
+        .unwrap()
+        .map(|r| r.receipt().lane_seq.get())
+        .collect();
+    assert_eq!(scanned, [49, 51]);
+    let next = engine.append_durable(1, b"next".to_vec()).unwrap();
+    assert_eq!(
+        next.lane_seq,
+        LaneSeq(201),
+        "a lane sequence was handed out twice"
+    );
+}

@@ -33,8 +33,9 @@ use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
 /// Options of a [`Wal`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalOptions {
-    /// Size of every segment file in bytes (default 64 MiB; a multiple of 8 between 4 KiB
-    /// and 4 GiB). The segments of one log must all have the size they were created with.
+    /// Size of every segment file in bytes (default 64 MiB; a multiple of 512 between
+    /// 4 KiB and 4 GiB), for a new log. An existing log keeps the size of its segments
+    /// whatever is asked here; [`Wal::options`] shows the size in use.
     pub segment_size: u64,
     /// Largest key plus payload of one record, in bytes (default 8 MiB).
     pub max_record_bytes: u32,
@@ -212,6 +213,30 @@ impl Wal<RealStorage> {
     }
 }
 
+/// The size of the log's existing segments: the length of its oldest segment file, or
+/// `None` for a log with none yet.
+fn existing_segment_size<S: Storage>(storage: &S, dir: &Path) -> Result<Option<u64>, OpenError> {
+    let names = storage
+        .list(dir)
+        .map_err(|e| IoFailure::new(IoOp::List, dir, e))?;
+    let oldest = names
+        .iter()
+        .filter_map(|name| match crate::segment::classify(name) {
+            Some(crate::segment::EntryKind::Segment(index)) => Some(index),
+            _ => None,
+        })
+        .min();
+    let Some(index) = oldest else {
+        return Ok(None);
+    };
+    let path = crate::segment::segment_path(dir, index);
+    // A segment that cannot even be opened (empty, unreadable) is recovery's to report.
+    Ok(storage
+        .open_segment(&path, false)
+        .ok()
+        .map(|segment| segment.region().len() as u64))
+}
+
 impl<S: Storage> Wal<S> {
     /// Opens (creating if needed) the log in `dir` on `storage`: recovers it (see
     /// `docs/recovery.md`), repairs a torn tail, refuses to open if a segment carries a
@@ -226,6 +251,19 @@ impl<S: Storage> Wal<S> {
         storage
             .create_dir_all(dir)
             .map_err(|e| IoFailure::new(IoOp::Create, dir, e))?;
+        let mut opts = opts;
+        if let Some(existing) = existing_segment_size(&storage, dir)? {
+            // The segment size is fixed when a log is created: an existing log keeps its
+            // own, whatever the caller configured (segments of one log all share it). A
+            // size no log could have been created with is left to recovery to judge.
+            let adopted = WalOptions {
+                segment_size: existing,
+                ..opts.clone()
+            };
+            if adopted.validate().is_ok() {
+                opts = adopted;
+            }
+        }
         let mut scan = recovery::scan(&storage, dir, &opts, ScanMode::Recover(opts.recovery_mode))?;
         recovery::apply(&storage, dir, &scan)?;
         sync_recovered(&scan)?;
