@@ -167,3 +167,34 @@ fn a_followers_watermarks_follow_what_the_writer_made_durable() {
         assert_eq!(published.global, engine.watermarks().global);
     }
 }
+
+#[test]
+fn a_follower_reads_what_the_writer_made_visible_and_nothing_beyond() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default().sync_policy(tidelog::SyncPolicy::Never);
+    let writer = Database::open(dir.path(), options).unwrap();
+    let engine = writer.engine().unwrap();
+    let follower = Follower::connect(dir.path()).unwrap();
+    let first = engine.append_durable(1, b"one".to_vec()).unwrap();
+    let pending = engine.append(2, b"not yet durable".to_vec()).unwrap();
+
+    let seen = follower.records_from(tidelog::GlobalSeq(1), 100).unwrap();
+    assert_eq!(
+        seen.len(),
+        1,
+        "a record the writer had not made visible was returned"
+    );
+    assert_eq!(seen[0].global_seq, first.point.seq());
+    assert_eq!(seen[0].payload, b"one");
+
+    engine.sync().unwrap();
+    let seen = follower.records_from(tidelog::GlobalSeq(1), 100).unwrap();
+    let payloads: Vec<&[u8]> = seen.iter().map(|r| r.payload.as_slice()).collect();
+    assert_eq!(payloads, [&b"one"[..], &b"not yet durable"[..]]);
+    assert_eq!(seen[1].lane_seq, pending.lane_seq);
+    assert_eq!(
+        follower.records_from(pending.point.seq(), 1).unwrap().len(),
+        1,
+        "reading from a sequence starts there"
+    );
+}

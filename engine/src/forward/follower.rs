@@ -11,7 +11,8 @@ use std::io::BufReader;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use tidelog_watermarks::{LaneId, LaneSeq};
+use tidelog_wal::{LogSnapshot, ScanError, ScanOptions, ScannedRecord};
+use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
 
 /// A connection to the writer of a database, for forwarding appends.
 #[derive(Debug)]
@@ -38,6 +39,35 @@ impl Follower {
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Up to `max` records from global sequence `from` on, in order, that the writer has
+    /// made visible: read from the log files directly, never asking the writer, and never
+    /// past the visible watermark it published (nothing a crash could take back under the
+    /// default visibility).
+    ///
+    /// # Errors
+    /// [`FollowError`] if the published watermarks or the log cannot be read, or the log
+    /// holds damaged durable data.
+    pub fn records_from(
+        &self,
+        from: GlobalSeq,
+        max: usize,
+    ) -> Result<Vec<ScannedRecord>, FollowError> {
+        let visible = read_published(&self.dir)?.global.visible_hlc.seq();
+        if from > visible {
+            return Ok(Vec::new());
+        }
+        let snapshot = LogSnapshot::take(&self.dir.join(crate::marker::WAL_DIR))?;
+        let mut out = Vec::new();
+        for record in snapshot.records(from, ScanOptions::default()) {
+            let record = record?;
+            if record.global_seq > visible || out.len() >= max {
+                break;
+            }
+            out.push(record);
+        }
+        Ok(out)
     }
 
     /// The writer's global watermarks, as it last published them (after its last sync).
@@ -158,6 +188,18 @@ impl Follower {
             }),
         }
     }
+}
+
+/// Why a follower could not read the log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FollowError {
+    /// The writer's published watermarks are missing or damaged.
+    #[error(transparent)]
+    Published(#[from] PublishedError),
+    /// The log could not be read, or holds damaged durable data.
+    #[error("reading the log as a follower failed: {0}")]
+    Scan(#[from] ScanError),
 }
 
 fn request(lane: LaneId, payload: Vec<u8>, durable: bool) -> AppendRequest {

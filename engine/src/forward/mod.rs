@@ -15,7 +15,7 @@ mod server;
 mod wire;
 
 pub use database::Database;
-pub use follower::Follower;
+pub use follower::{FollowError, Follower};
 pub(crate) use published::Publisher;
 pub use published::{read_published, PublishedError, PublishedWatermarks, WATERMARKS_FILE};
 pub(crate) use server::Server;
