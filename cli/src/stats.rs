@@ -84,6 +84,33 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     let bytes: u64 = snapshot.segments().iter().map(|s| s.len_bytes).sum();
     let last_seq = records.last_seq().map(GlobalSeq::get);
     let last_wall_ms = records.last_wall_ms();
+    let lease = writer_lease(&db.dir);
+    let published = tidelog::forward::read_published(&db.dir).ok();
+    let lease_json = lease.as_ref().map(|(lease, now_ms)| {
+        json!({
+            "holder_id": lease.holder_id,
+            "term": lease.term,
+            "generation": lease.generation,
+            "acquired_at_ms": lease.acquired_at_ms,
+            "expires_at_ms": lease.expires_at_ms,
+            "released": lease.released,
+            "live": lease.is_live(*now_ms),
+        })
+    });
+    let published_json = published.map(|p| {
+        let point =
+            |h: tidelog::HlcPoint| json!({"global_seq": h.global_sequence, "wall_ms": h.wall_ms});
+        json!({
+            "term": p.token.term,
+            "generation": p.token.generation,
+            "accepted": point(p.global.accepted_hlc),
+            "written": point(p.global.written_hlc),
+            "durable": point(p.global.durable_hlc),
+            "visible": point(p.global.visible_hlc),
+            "applied": point(p.global.applied_hlc),
+            "emitted": point(p.global.emitted_hlc),
+        })
+    });
     if args.json {
         let lanes: Vec<serde_json::Value> = lanes
             .iter()
@@ -108,6 +135,8 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             "segments": segments,
             "segment_count": snapshot.segments().len(),
             "bytes": bytes,
+            "lease": lease_json,
+            "published_watermarks": published_json,
         });
         println!("{value}");
         return Ok(Exit::Ok);
@@ -125,6 +154,37 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         _ => println!("records     0"),
     }
     println!("log end     {end_text}");
+    match &lease {
+        Some((lease, now_ms)) => println!(
+            "lease       {} by {}, fencing token (term {}, generation {}), {}",
+            if lease.released {
+                "released"
+            } else if lease.is_live(*now_ms) {
+                "held"
+            } else {
+                "expired"
+            },
+            lease.holder_id,
+            lease.term,
+            lease.generation,
+            if lease.is_live(*now_ms) {
+                format!("expires in {} ms", lease.remaining_ms(*now_ms))
+            } else {
+                format!("expired at {}", utc(lease.expires_at_ms))
+            }
+        ),
+        None => println!("lease       never taken"),
+    }
+    if let Some(p) = published {
+        println!(
+            "watermarks  published by generation {}: written {}, durable {}, visible {}, applied {}",
+            p.token.generation,
+            p.global.written_hlc.global_sequence,
+            p.global.durable_hlc.global_sequence,
+            p.global.visible_hlc.global_sequence,
+            p.global.applied_hlc.global_sequence
+        );
+    }
     let with_data = snapshot
         .segments()
         .iter()
@@ -218,4 +278,19 @@ fn describe_end(end: Option<&LogEnd>) -> (serde_json::Value, String) {
         // A kind of end this build does not know how to describe.
         Some(other) => (json!({"kind": "unknown"}), format!("{other:?}")),
     }
+}
+
+/// The writer lease of the database, read without creating anything (the file backend
+/// in `<dir>/lease`), with the clock reading it was judged at.
+fn writer_lease(dir: &std::path::Path) -> Option<(tidelog::lease::WriterLease, u64)> {
+    let lease_dir = dir.join("lease");
+    if !lease_dir.is_dir() {
+        return None;
+    }
+    let backend = tidelog::lease::FileBackend::open(lease_dir).ok()?;
+    let manager = tidelog::lease::LeaseManager::new(std::sync::Arc::new(backend));
+    let lease = manager
+        .current(&tidelog::LeaseOptions::default().key)
+        .ok()??;
+    Some((lease, manager.now_ms()))
 }

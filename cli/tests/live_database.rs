@@ -39,6 +39,9 @@ fn read_only_commands_work_recover_is_refused_and_append_forwards_while_another_
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stats["records"], 1);
+    assert_eq!(stats["lease"]["live"], true, "{stats}");
+    assert_eq!(stats["lease"]["generation"], 1);
+    assert_eq!(stats["published_watermarks"]["durable"]["global_seq"], 1);
 
     // The writer prepares its next segment in the background; a preparation in
     // progress is reported as a leftover, so check once it is done.
