@@ -198,3 +198,47 @@ fn a_follower_reads_what_the_writer_made_visible_and_nothing_beyond() {
         "reading from a sequence starts there"
     );
 }
+
+#[test]
+fn log_truncation_keeps_what_a_follower_still_reads_and_frees_it_when_the_follower_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default()
+        .segment_size(64 * 1024)
+        .max_record_bytes(8 * 1024)
+        .max_batch_bytes(16 * 1024);
+    let writer = Database::open(dir.path(), options).unwrap();
+    let engine = writer.engine().unwrap();
+    let follower = Follower::connect(dir.path()).unwrap();
+    let first = engine.append_durable(1, b"first".to_vec()).unwrap();
+    assert_eq!(
+        follower.records_from(first.point.seq(), 1).unwrap().len(),
+        1
+    );
+    let mut last = first;
+    for _ in 0..300 {
+        last = engine.append_durable(1, vec![7u8; 1000]).unwrap();
+    }
+    engine.checkpoint(last.point, b"state").unwrap();
+
+    let status = engine.truncation_status();
+    assert_eq!(status.floor, first.point.seq(), "{status:?}");
+    assert!(
+        status
+            .holding_back()
+            .iter()
+            .any(|h| matches!(h, tidelog::checkpoint::Holder::Follower { .. })),
+        "the follower is not named as what holds truncation back: {status:?}"
+    );
+    engine.truncate_log().unwrap();
+    assert_eq!(
+        follower.records_from(first.point.seq(), 1).unwrap()[0].payload,
+        b"first",
+        "truncation removed what the follower still reads"
+    );
+
+    drop(follower);
+    let status = engine.truncation_status();
+    assert!(status.floor > first.point.seq(), "{status:?}");
+    let removed = engine.truncate_log().unwrap();
+    assert!(removed.status.removable_segments > 0, "{removed:?}");
+}

@@ -190,10 +190,16 @@ pub enum Holder {
         /// Its registration id.
         id: u64,
     },
-    /// A [`LogHold`] (a backup in progress, a follower, or a caller's own).
+    /// A [`LogHold`] (a backup in progress, or a caller's own).
     Hold {
         /// The name it was taken with.
         name: String,
+    },
+    /// A follower, possibly in another process, still reading (its cursor file in
+    /// `<dir>/followers/`).
+    Follower {
+        /// The follower's id (its cursor file's name).
+        id: String,
     },
 }
 
@@ -209,6 +215,7 @@ impl fmt::Display for Holder {
             }
             Holder::Subscriber { id } => write!(f, "subscriber #{id}"),
             Holder::Hold { name } => write!(f, "log hold \"{name}\""),
+            Holder::Follower { id } => write!(f, "follower {id}"),
         }
     }
 }
@@ -533,6 +540,9 @@ impl<S: Storage> Engine<S> {
                 HoldKind::Subscriber => Holder::Subscriber { id },
             };
             holders.push((holder, from));
+        }
+        for (id, from) in crate::forward::live_cursors(self.dir()) {
+            holders.push((Holder::Follower { id }, from));
         }
         holders.sort_by_key(|(_, from)| *from);
         let floor = holders.first().map_or(GlobalSeq(1), |(_, from)| *from);

@@ -2,6 +2,7 @@
 //! appends are forwarded to the writer over the socket and answered with the writer's
 //! receipt, so they land in the writer's one total order.
 
+use super::cursor::Cursor;
 use super::published::{read_published, PublishedError, PublishedWatermarks};
 use super::server::SOCKET_NAME;
 use super::wire::{Answer, AppendRequest, RefusalReason};
@@ -19,6 +20,8 @@ use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
 pub struct Follower {
     dir: PathBuf,
     connection: Mutex<Option<UnixStream>>,
+    /// Where this follower reads, published so the writer's log truncation keeps it.
+    cursor: Mutex<Option<Cursor>>,
 }
 
 impl Follower {
@@ -32,6 +35,7 @@ impl Follower {
         Ok(Follower {
             dir,
             connection: Mutex::new(Some(stream)),
+            cursor: Mutex::new(None),
         })
     }
 
@@ -44,7 +48,9 @@ impl Follower {
     /// Up to `max` records from global sequence `from` on, in order, that the writer has
     /// made visible: read from the log files directly, never asking the writer, and never
     /// past the visible watermark it published (nothing a crash could take back under the
-    /// default visibility).
+    /// default visibility). From the first call on, the writer's log truncation keeps
+    /// everything from the lowest `from` this follower still reads (its cursor moves
+    /// forward with each call and goes when the follower is dropped or its process dies).
     ///
     /// # Errors
     /// [`FollowError`] if the published watermarks or the log cannot be read, or the log
@@ -54,6 +60,7 @@ impl Follower {
         from: GlobalSeq,
         max: usize,
     ) -> Result<Vec<ScannedRecord>, FollowError> {
+        self.hold_from(from)?;
         let visible = read_published(&self.dir)?.global.visible_hlc.seq();
         if from > visible {
             return Ok(Vec::new());
@@ -68,6 +75,22 @@ impl Follower {
             out.push(record);
         }
         Ok(out)
+    }
+
+    /// Publishes (or moves forward) this follower's cursor.
+    fn hold_from(&self, from: GlobalSeq) -> Result<(), FollowError> {
+        let mut cursor = self.cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let io = |source| FollowError::Cursor {
+            path: self.dir.join(super::cursor::FOLLOWERS_DIR),
+            source,
+        };
+        match &*cursor {
+            Some(existing) => existing.advance(from).map_err(io),
+            None => {
+                *cursor = Some(Cursor::create(&self.dir, from).map_err(io)?);
+                Ok(())
+            }
+        }
     }
 
     /// The writer's global watermarks, as it last published them (after its last sync).
@@ -200,6 +223,16 @@ pub enum FollowError {
     /// The log could not be read, or holds damaged durable data.
     #[error("reading the log as a follower failed: {0}")]
     Scan(#[from] ScanError),
+    /// The follower's cursor (which keeps the writer from truncating what it still
+    /// reads) could not be written.
+    #[error("cannot publish the follower's read position in {path}: {source}")]
+    Cursor {
+        /// The followers folder.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn request(lane: LaneId, payload: Vec<u8>, durable: bool) -> AppendRequest {

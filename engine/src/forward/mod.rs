@@ -8,12 +8,15 @@
 //! back is reported as [`AppendError::Unanswered`](crate::AppendError::Unanswered), never
 //! silently dropped or retried; an idempotency key makes the caller's retry safe.
 
+mod cursor;
 mod database;
 mod follower;
 mod published;
 mod server;
 mod wire;
 
+pub(crate) use cursor::live_cursors;
+pub use cursor::FOLLOWERS_DIR;
 pub use database::Database;
 pub use follower::{FollowError, Follower};
 pub(crate) use published::Publisher;
