@@ -133,6 +133,16 @@ fn a_writer_whose_refresh_stalls_stops_acknowledging_and_its_successor_owns_the_
     let ttl = Duration::from_millis(600);
     let old = Engine::open(dir.path(), with_backend(stalling, ttl)).unwrap();
     old.append_durable(1, b"before".to_vec()).unwrap();
+    // Let the old writer finish preparing its next segment first: a deposed writer that
+    // is still preparing one makes its successor's open fail (safely) until it is done,
+    // which is not what this test is about.
+    let wal = dir.path().join("wal");
+    let prepared = |name: &str| wal.join(name).exists();
+    let started = Instant::now();
+    while prepared("00000000000000000002.seg.tmp") || !prepared("00000000000000000002.seg") {
+        assert!(started.elapsed() < Duration::from_secs(60), "no segment prepared");
+        std::thread::yield_now();
+    }
     stalled.store(true, Ordering::SeqCst);
 
     // The old writer must refuse durability before anyone else can take the lease.
