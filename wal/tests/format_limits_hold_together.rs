@@ -8,10 +8,13 @@ use tidelog_wal::{OpenError, RecoveryMode, SimDisk, Wal, WalOptions};
 
 #[test]
 fn the_largest_segment_is_frame_aligned_and_its_offsets_fit_in_u32() {
-    assert_eq!(MAX_SEGMENT_SIZE % FRAME_ALIGN as u64, 0);
-    assert!(MAX_SEGMENT_SIZE <= u64::from(u32::MAX));
-    assert!(MAX_SEGMENT_SIZE > u64::from(u32::MAX) - FRAME_ALIGN as u64);
-    assert!(MIN_SEGMENT_SIZE < MAX_SEGMENT_SIZE);
+    // Read at run time (not in a const block): a changed constant must fail this test,
+    // not the build.
+    let max = std::hint::black_box(MAX_SEGMENT_SIZE);
+    assert_eq!(max % FRAME_ALIGN as u64, 0);
+    assert!(max <= u64::from(u32::MAX));
+    assert!(max > u64::from(u32::MAX) - FRAME_ALIGN as u64);
+    assert!(std::hint::black_box(MIN_SEGMENT_SIZE) < max);
 }
 
 #[test]
