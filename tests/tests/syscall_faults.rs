@@ -165,13 +165,13 @@ fn sigkill_at_each_fdatasync_in_turn_loses_no_acknowledged_record() {
 
 /// One EIO case on a fresh database: the child must stop, name the failure, print no
 /// receipt past it, and the reopened database must hold every receipt.
-fn eio_case(syscalls: &str, n: u64) -> bool {
+fn eio_case(syscalls: &str, n: u64, limit: u64) -> bool {
     let base = tempfile::tempdir().expect("tempdir");
     let dir = base.path().join("db");
     let output = run_injected(
         &dir,
         n,
-        60,
+        limit,
         &format!("inject={syscalls}:error=EIO:when={n}"),
     );
     let mut acked = BTreeMap::new();
@@ -202,7 +202,8 @@ fn eio_from_fdatasync_fsync_or_msync_stops_acknowledgements_and_reopen_recovers(
     let mut faults = 0;
     for syscalls in ["fdatasync", "fsync", "fdatasync,fsync,msync"] {
         for n in 1..=n_max {
-            if eio_case(syscalls, n) {
+            // Enough records that the writer reaches its n-th fdatasync.
+            if eio_case(syscalls, n, 2 * n_max + 40) {
                 faults += 1;
             } else {
                 // fsync runs only at segment creation and directory syncs: a few per run.
