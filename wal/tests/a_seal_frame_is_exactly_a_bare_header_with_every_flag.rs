@@ -66,3 +66,12 @@ fn a_record_frame_with_a_body_decodes() {
     let flags = FLAG_FIRST | FLAG_LAST;
     assert_eq!(decode(&frame(flags, b"body")), Ok(flags));
 }
+
+#[test]
+fn a_record_frame_with_an_unknown_flag_is_refused() {
+    let flags = FLAG_FIRST | FLAG_LAST | 1 << 7;
+    assert!(matches!(
+        decode(&frame(flags, b"body")),
+        Err(FrameIssue::BadFlags { .. })
+    ));
+}
