@@ -113,8 +113,8 @@ pub(crate) fn create(dir: &Path) -> Result<(), OpenError> {
     let temp = dir.join(format!("{MARKER}.tmp"));
     let mut file = File::create(&temp).map_err(io_error("creating", &temp))?;
     write!(file, "{MARKER_HEADER}\nformat_version = {FORMAT_VERSION}\n")
-        .and_then(|()| file.sync_all())
         .map_err(io_error("writing", &temp))?;
+    file.sync_all().map_err(io_error("syncing", &temp))?;
     let marker = dir.join(MARKER);
     fs::rename(&temp, &marker).map_err(io_error("renaming", &temp))?;
     sync_dir(dir)
