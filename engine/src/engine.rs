@@ -303,7 +303,10 @@ impl<S: Storage> Engine<S> {
 
     /// As [`Engine::append`], but answers only once the record is durable: the receipt
     /// comes back after the sync that covers it. The sync is the one the policy runs
-    /// next; under [`SyncPolicy::Never`](crate::SyncPolicy::Never) the writer runs one for it.
+    /// next (the next group, or the interval's); under policies with no time bound
+    /// ([`SyncPolicy::Never`](crate::SyncPolicy::Never),
+    /// [`SyncPolicy::EveryRecords`](crate::SyncPolicy::EveryRecords)) the writer runs one
+    /// for it rather than leave it waiting for ever.
     /// One hand-off instead of an append and then a watermark wait.
     ///
     /// # Errors

@@ -48,16 +48,34 @@ pub(crate) fn inspect(dir: &Path) -> Result<bool, OpenError> {
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
                 Err(err) => return Err(io_error("listing", dir)(err)),
             };
-            if entries.next().is_some() {
-                return Err(OpenError::NotADatabase {
-                    path: dir.to_path_buf(),
-                    marker: MARKER,
-                });
+            // Only what an interrupted `create` leaves (an empty log folder, a marker
+            // temp file) may be there: creating again completes it. Anything else, a
+            // log folder with files in it included, is not ours to touch.
+            for entry in entries.by_ref() {
+                let entry = entry.map_err(io_error("listing", dir))?;
+                if !is_creation_leftover(&entry) {
+                    return Err(OpenError::NotADatabase {
+                        path: dir.to_path_buf(),
+                        marker: MARKER,
+                    });
+                }
             }
             Ok(false)
         }
         Err(err) => Err(io_error("reading", &marker)(err)),
     }
+}
+
+/// Whether `entry` is something [`create`] makes before the marker exists: the empty
+/// log folder or the marker's temp file.
+fn is_creation_leftover(entry: &fs::DirEntry) -> bool {
+    let name = entry.file_name();
+    if name.as_os_str() == format!("{MARKER}.tmp").as_str() {
+        return entry.file_type().is_ok_and(|t| t.is_file());
+    }
+    name == WAL_DIR
+        && entry.file_type().is_ok_and(|t| t.is_dir())
+        && fs::read_dir(entry.path()).is_ok_and(|mut wal| wal.next().is_none())
 }
 
 fn parse_marker(path: &Path, bytes: &[u8]) -> Result<u32, OpenError> {
@@ -87,8 +105,9 @@ fn parse_marker(path: &Path, bytes: &[u8]) -> Result<u32, OpenError> {
 }
 
 /// Makes `dir` a tidelog database: creates it, the log folder and the marker (temp file,
-/// fsync, rename, fsync directory), in an order where a crash leaves either no marker
-/// (an empty directory, created again next time) or a complete one.
+/// fsync, rename, fsync directory), in an order where a crash or an I/O error leaves
+/// either a complete marker or no marker with only an empty log folder and a temp file,
+/// which [`inspect`] accepts so that the next open creates the marker again.
 pub(crate) fn create(dir: &Path) -> Result<(), OpenError> {
     fs::create_dir_all(dir).map_err(io_error("creating", dir))?;
     let wal = dir.join(WAL_DIR);
@@ -96,8 +115,8 @@ pub(crate) fn create(dir: &Path) -> Result<(), OpenError> {
     let temp = dir.join(format!("{MARKER}.tmp"));
     let mut file = File::create(&temp).map_err(io_error("creating", &temp))?;
     write!(file, "{MARKER_HEADER}\nformat_version = {FORMAT_VERSION}\n")
-        .and_then(|()| file.sync_all())
         .map_err(io_error("writing", &temp))?;
+    file.sync_all().map_err(io_error("syncing", &temp))?;
     let marker = dir.join(MARKER);
     fs::rename(&temp, &marker).map_err(io_error("renaming", &temp))?;
     sync_dir(dir)

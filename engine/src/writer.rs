@@ -447,6 +447,15 @@ impl<S: Storage> Writer<S> {
         }
     }
 
+    /// Policies under which a record may wait for a sync for ever: a durable append
+    /// there gets a sync of its own rather than hang.
+    fn policy_has_no_deadline(&self) -> bool {
+        matches!(
+            self.options.sync_policy,
+            SyncPolicy::Never | SyncPolicy::EveryRecords(_)
+        )
+    }
+
     fn policy_wants_sync(&self) -> bool {
         match self.options.sync_policy {
             SyncPolicy::EveryGroup => true,
@@ -469,7 +478,7 @@ impl<S: Storage> Writer<S> {
         }
         let forced = self.closing.is_some()
             || !self.sync_waiters.is_empty()
-            || (self.options.sync_policy == SyncPolicy::Never && !self.durable_replies.is_empty());
+            || (!self.durable_replies.is_empty() && self.policy_has_no_deadline());
         if !forced && (!self.policy_wants_sync() || self.gathering()) {
             return;
         }

@@ -140,7 +140,10 @@ fn a_writer_whose_refresh_stalls_stops_acknowledging_and_its_successor_owns_the_
     let prepared = |name: &str| wal.join(name).exists();
     let started = Instant::now();
     while prepared("00000000000000000002.seg.tmp") || !prepared("00000000000000000002.seg") {
-        assert!(started.elapsed() < Duration::from_secs(60), "no segment prepared");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no segment prepared"
+        );
         std::thread::yield_now();
     }
     stalled.store(true, Ordering::SeqCst);
