@@ -37,7 +37,9 @@ fn files(dir: &Path) -> Result<Vec<(PathBuf, SystemTime)>, BenchError> {
             if meta.is_dir() {
                 stack.push(path);
             } else if meta.is_file() && meta.len() > 0 {
-                let modified = meta.modified().map_err(|e| BenchError::io("stat", &path, e))?;
+                let modified = meta
+                    .modified()
+                    .map_err(|e| BenchError::io("stat", &path, e))?;
                 out.push((path, modified));
             }
         }

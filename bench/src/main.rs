@@ -152,8 +152,15 @@ fn run(args: &Args) -> Result<(), BenchError> {
             for system in &order {
                 if case.baseline_applies || !system.baseline {
                     eprintln!("  {} on {}", case.name, system.name);
-                    let figures = case.run(system, &base, bounds, recovery_bytes)?;
-                    results.add(&case.name, system.name, figures);
+                    // A system that fails a case (e.g. refuses to open a torn log) is
+                    // reported as failing it; the other systems still run.
+                    match case.run(system, &base, bounds, recovery_bytes) {
+                        Ok(figures) => results.add(&case.name, system.name, figures),
+                        Err(err) => {
+                            eprintln!("    failed: {err}");
+                            results.fail(&case.name, system.name, err.to_string());
+                        }
+                    }
                 }
             }
         }
@@ -168,6 +175,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
             "recovery_mib": args.recovery_mib,
             "dir": base,
             "results": results.json_rows(),
+            "failures": results.failures(),
         });
         let text = serde_json::to_string_pretty(&json).unwrap_or_default();
         std::fs::write(path, text).map_err(|e| BenchError::io("write", path, e))?;
@@ -219,7 +227,11 @@ fn cases(wanted: &[&str]) -> Vec<Case> {
     };
     if wanted.contains(&"1") {
         for size in [256, 1024, 4096] {
-            out.push(case(format!("w1 1 writer {size}B"), Kind::OneWriter(size), true));
+            out.push(case(
+                format!("w1 1 writer {size}B"),
+                Kind::OneWriter(size),
+                true,
+            ));
         }
     }
     if wanted.contains(&"2") {
@@ -239,8 +251,16 @@ fn cases(wanted: &[&str]) -> Vec<Case> {
         out.push(case("w4 1000 lanes 1KiB".to_owned(), Kind::Lanes, false));
     }
     if wanted.contains(&"5") {
-        out.push(case("w5 recover clean".to_owned(), Kind::Recovery { torn: false }, true));
-        out.push(case("w5 recover torn".to_owned(), Kind::Recovery { torn: true }, true));
+        out.push(case(
+            "w5 recover clean".to_owned(),
+            Kind::Recovery { torn: false },
+            true,
+        ));
+        out.push(case(
+            "w5 recover torn".to_owned(),
+            Kind::Recovery { torn: true },
+            true,
+        ));
     }
     out
 }

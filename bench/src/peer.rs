@@ -27,6 +27,15 @@ pub trait Peer: Send + Sync {
     /// The system's error, wrapped.
     fn count(&self) -> Result<u64, BenchError>;
 
+    /// Returns once one-off work the system started at open in the background is done,
+    /// so that the timed loop measures the steady state. Most systems have none.
+    ///
+    /// # Errors
+    /// The system's error, wrapped.
+    fn settle(&self) -> Result<(), BenchError> {
+        Ok(())
+    }
+
     /// Flushes and closes; the handle must not be used afterwards.
     ///
     /// # Errors

@@ -27,6 +27,8 @@ struct Row {
 pub struct Results {
     rows: BTreeMap<RowKey, Row>,
     cases: Vec<String>,
+    /// (case, system) → the first error, for systems that failed a case.
+    failed: BTreeMap<(String, &'static str), String>,
 }
 
 /// One (case, metric, system) result in the JSON output.
@@ -73,6 +75,22 @@ impl Results {
         }
     }
 
+    /// Records that `system` failed `case` (its figures, if any, are not comparable).
+    pub fn fail(&mut self, case: &str, system: &'static str, error: String) {
+        self.failed
+            .entry((case.to_owned(), system))
+            .or_insert(error);
+    }
+
+    /// Every failure as `(case, system, error)`.
+    #[must_use]
+    pub fn failures(&self) -> Vec<(String, &'static str, String)> {
+        self.failed
+            .iter()
+            .map(|((case, system), error)| (case.clone(), *system, error.clone()))
+            .collect()
+    }
+
     /// Every row for the JSON output.
     #[must_use]
     pub fn json_rows(&self) -> Vec<JsonRow> {
@@ -110,12 +128,18 @@ impl Results {
             let reference = row.samples.get("tidelog").and_then(|s| median(s));
             let mut line = format!("{:<18} {:<12} {:<6}", key.case, key.metric, row.unit);
             for s in systems {
+                let failed = self.failed.contains_key(&(key.case.clone(), *s));
                 let cell = match row.samples.get(s).and_then(|v| median(v)) {
+                    _ if failed => "FAILED".to_owned(),
                     None => "-".to_owned(),
                     Some(v) if *s == "tidelog" => format_value(v),
                     Some(v) => match reference {
                         Some(t) => {
-                            format!("{} ({:.2}x)", format_value(v), lead(t, v, row.higher_is_better))
+                            format!(
+                                "{} ({:.2}x)",
+                                format_value(v),
+                                lead(t, v, row.higher_is_better)
+                            )
                         }
                         None => format_value(v),
                     },
@@ -123,6 +147,9 @@ impl Results {
                 let _ = write!(line, " {cell:>22}");
             }
             let _ = writeln!(out, "{line}");
+        }
+        for ((case, system), error) in &self.failed {
+            let _ = writeln!(out, "FAILED {case} on {system}: {error}");
         }
         out.push_str("(Nx) = tidelog's lead over that system on medians: above 1 tidelog is better, below 1 behind.\n");
         out
@@ -183,5 +210,17 @@ mod tests {
         let json = results.json_rows();
         assert_eq!(json.len(), 2);
         assert_eq!(json[0].samples.len(), 3);
+    }
+
+    #[test]
+    fn a_system_that_failed_a_case_shows_failed_not_a_figure() {
+        let mut results = Results::default();
+        results.add("w5 recover torn", "tidelog", vec![f("open", 5.0, false)]);
+        results.add("w5 recover torn", "other", vec![f("open", 1.0, false)]);
+        results.fail("w5 recover torn", "other", "crc check failed".to_owned());
+        let table = results.table(&["tidelog", "other"]);
+        assert!(table.contains("FAILED"), "{table}");
+        assert!(!table.contains("1.00 ("), "{table}");
+        assert!(table.contains("crc check failed"), "{table}");
     }
 }

@@ -48,6 +48,21 @@ fn scratch(base: &Path) -> Result<tempfile::TempDir, BenchError> {
         .map_err(|e| BenchError::io("create a directory in", base, e))
 }
 
+/// Records appended, untimed, after open and before timing starts.
+pub const WARM_UP_RECORDS: usize = 20;
+
+/// Opens `system` in `dir`, lets it settle, and appends [`WARM_UP_RECORDS`] untimed
+/// records of `size` bytes to lane 1, so every system is timed in its steady state.
+fn open_warm(system: &System, dir: &Path, size: usize) -> Result<Box<dyn Peer>, BenchError> {
+    let peer = (system.open)(dir)?;
+    peer.settle()?;
+    let record = vec![0x11u8; size];
+    for _ in 0..WARM_UP_RECORDS {
+        peer.append_durable(1, &record)?;
+    }
+    Ok(peer)
+}
+
 /// Workload 1: one writer, each record durable before the next; latency percentiles.
 ///
 /// # Errors
@@ -59,7 +74,7 @@ pub fn one_writer(
     bounds: Bounds,
 ) -> Result<Vec<Figure>, BenchError> {
     let dir = scratch(base)?;
-    let peer = (system.open)(dir.path())?;
+    let peer = open_warm(system, dir.path(), size)?;
     let record = vec![0xA5u8; size];
     let mut micros = Vec::new();
     let started = Instant::now();
@@ -109,7 +124,10 @@ fn closed_loop(
             .into_iter()
             .try_for_each(|h| h.join().unwrap_or(Ok(())))
     })?;
-    Ok((total.load(Ordering::Relaxed), started.elapsed().as_secs_f64()))
+    Ok((
+        total.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+    ))
 }
 
 /// Workload 2: `writers` concurrent writers of durable 128-byte records; records/s.
@@ -123,10 +141,15 @@ pub fn concurrent(
     bounds: Bounds,
 ) -> Result<Vec<Figure>, BenchError> {
     let dir = scratch(base)?;
-    let peer = (system.open)(dir.path())?;
+    let peer = open_warm(system, dir.path(), 128)?;
     let (records, seconds) = closed_loop(&*peer, writers, 128, bounds, |thread, _| thread + 1)?;
     peer.close()?;
-    Ok(vec![figure("records/s", records as f64 / seconds, "rec/s", true)])
+    Ok(vec![figure(
+        "records/s",
+        records as f64 / seconds,
+        "rec/s",
+        true,
+    )])
 }
 
 /// Records per batch and batches in workload 3.
@@ -143,7 +166,7 @@ pub const BATCH_RECORD_BYTES: usize = 170;
 /// The first failed batch.
 pub fn batches(system: &System, base: &Path, bounds: Bounds) -> Result<Vec<Figure>, BenchError> {
     let dir = scratch(base)?;
-    let peer = (system.open)(dir.path())?;
+    let peer = open_warm(system, dir.path(), BATCH_RECORD_BYTES)?;
     let batch: Vec<Vec<u8>> = (0..BATCH_RECORDS)
         .map(|i| vec![(i % 251) as u8; BATCH_RECORD_BYTES])
         .collect();
@@ -159,7 +182,12 @@ pub fn batches(system: &System, base: &Path, bounds: Bounds) -> Result<Vec<Figur
     let records = (millis.len() * BATCH_RECORDS) as f64;
     Ok(vec![
         figure("records/s", records / seconds, "rec/s", true),
-        figure("batch p50", quantile(&millis, 0.5).unwrap_or(f64::NAN), "ms", false),
+        figure(
+            "batch p50",
+            quantile(&millis, 0.5).unwrap_or(f64::NAN),
+            "ms",
+            false,
+        ),
     ])
 }
 
@@ -175,7 +203,7 @@ pub const LANE_WRITERS: u32 = 16;
 /// The first failed append.
 pub fn lanes(system: &System, base: &Path, bounds: Bounds) -> Result<Vec<Figure>, BenchError> {
     let dir = scratch(base)?;
-    let peer = (system.open)(dir.path())?;
+    let peer = open_warm(system, dir.path(), 1024)?;
     let (records, seconds) = closed_loop(&*peer, LANE_WRITERS, 1024, bounds, |thread, i| {
         // Thread t walks lanes t, t+16, t+32, ...: every lane is written, no two threads
         // share one.
@@ -190,7 +218,7 @@ pub fn lanes(system: &System, base: &Path, bounds: Bounds) -> Result<Vec<Figure>
         figure("records/s", records as f64 / seconds, "rec/s", true),
         figure(
             "disk/record",
-            allocated as f64 / records.max(1) as f64,
+            allocated as f64 / (records + WARM_UP_RECORDS as u64) as f64,
             "B",
             false,
         ),
@@ -264,7 +292,12 @@ pub fn recovery(
     }
     Ok(vec![
         figure("open", millis, "ms", false),
-        figure("MiB/s", bytes as f64 / (1 << 20) as f64 / (millis / 1e3), "MiB/s", true),
+        figure(
+            "MiB/s",
+            bytes as f64 / (1 << 20) as f64 / (millis / 1e3),
+            "MiB/s",
+            true,
+        ),
     ])
 }
 

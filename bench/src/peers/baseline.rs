@@ -153,7 +153,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path()).unwrap();
         log.append_durable(1, &[7u8; 100]).unwrap();
-        log.append_batch_durable(1, &[vec![1u8; 10], vec![2u8; 20]]).unwrap();
+        log.append_batch_durable(1, &[vec![1u8; 10], vec![2u8; 20]])
+            .unwrap();
         log.close().unwrap();
         drop(log);
         let log = open(dir.path()).unwrap();

@@ -39,7 +39,11 @@ impl RaftEngine {
         let mut batch = LogBatch::with_capacity(records.len());
         for (seq, record) in (first..).zip(records) {
             batch
-                .put(u64::from(lane) + 1, seq.to_be_bytes().to_vec(), record.to_vec())
+                .put(
+                    u64::from(lane) + 1,
+                    seq.to_be_bytes().to_vec(),
+                    record.to_vec(),
+                )
                 .map_err(err)?;
         }
         self.engine.write(&mut batch, true).map_err(err)?;

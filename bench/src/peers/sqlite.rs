@@ -21,8 +21,10 @@ struct Sqlite {
 pub fn open(dir: &Path) -> Result<Box<dyn Peer>, BenchError> {
     let err = |e| BenchError::system(NAME, "opening", e);
     let conn = Connection::open(dir.join("log.sqlite")).map_err(err)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(err)?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, lane INTEGER NOT NULL, payload BLOB NOT NULL)",
     )

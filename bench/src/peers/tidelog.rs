@@ -4,12 +4,24 @@
 use crate::error::BenchError;
 use crate::peer::Peer;
 use std::path::Path;
+use std::time::{Duration, Instant};
 use tidelog::{BatchEntry, Engine, GlobalSeq, Options};
 
 const NAME: &str = "tidelog";
 
+/// How long [`Peer::settle`] waits at most for the background segment preparation.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+
 struct Tidelog {
     engine: Engine,
+}
+
+/// Whether a segment is being prepared (`*.seg.tmp`) in `dir`.
+fn preparing(dir: &Path) -> Result<bool, BenchError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| BenchError::io("list", dir, e))?;
+    Ok(entries
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().ends_with(".seg.tmp")))
 }
 
 /// Opens (or recovers) a tidelog engine in `dir`.
@@ -17,8 +29,8 @@ struct Tidelog {
 /// # Errors
 /// The engine's open error.
 pub fn open(dir: &Path) -> Result<Box<dyn Peer>, BenchError> {
-    let engine =
-        Engine::open(dir, Options::default()).map_err(|e| BenchError::system(NAME, "opening", e))?;
+    let engine = Engine::open(dir, Options::default())
+        .map_err(|e| BenchError::system(NAME, "opening", e))?;
     Ok(Box::new(Tidelog { engine }))
 }
 
@@ -50,6 +62,17 @@ impl Peer for Tidelog {
             .scan_all(GlobalSeq(1))
             .map_err(|e| BenchError::system(NAME, "scanning", e))?;
         Ok(records.count() as u64)
+    }
+
+    /// The engine prepares its next segment (a zero-fill and fsync of 64 MiB) in the
+    /// background right after open; waits for that, as `tidelog bench` does, by watching
+    /// for the temporary file to be renamed (the engine offers no wait for it).
+    fn settle(&self) -> Result<(), BenchError> {
+        let started = Instant::now();
+        while preparing(self.engine.dir())? && started.elapsed() < SETTLE_LIMIT {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
     }
 
     fn close(&self) -> Result<(), BenchError> {
