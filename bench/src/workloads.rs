@@ -258,6 +258,10 @@ pub fn fill(system: &System, dir: &Path, bytes: u64, clean: bool) -> Result<u64,
     Ok(written)
 }
 
+/// Fills a log for the recovery workload: `(system, dir, bytes, clean)` to records
+/// written, as [`fill`] does (the harness runs it in a child process).
+pub type FillFn = dyn Fn(&System, &Path, u64, bool) -> Result<u64, BenchError>;
+
 /// Workload 5: recovery time of a log of `bytes`, after a clean close or after a crash
 /// with the last write torn. The log is filled by a child process (`fill_child`), the
 /// open is timed here, then (untimed) the records are counted: fewer than acknowledged
@@ -270,7 +274,7 @@ pub fn recovery(
     base: &Path,
     bytes: u64,
     torn: bool,
-    fill_child: &dyn Fn(&System, &Path, u64, bool) -> Result<u64, BenchError>,
+    fill_child: &FillFn,
 ) -> Result<Vec<Figure>, BenchError> {
     let dir = scratch(base)?;
     let written = fill_child(system, dir.path(), bytes, !torn)?;

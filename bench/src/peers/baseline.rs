@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// Zeros added at a time when the file runs out of pre-filled room.
 const PREFILL_BYTES: u64 = 64 * 1024 * 1024;
-const ZEROS: [u8; 1 << 20] = [0; 1 << 20];
+static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
 const LEN_BYTES: u64 = 4;
 
 struct State {
