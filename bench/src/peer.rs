@@ -68,6 +68,8 @@ impl std::fmt::Debug for System {
 /// the peers whose features are on.
 #[must_use]
 pub fn built_systems() -> Vec<System> {
+    // `mut` is unused only in a build without peers.
+    #[allow(unused_mut)]
     let mut systems = vec![
         System {
             name: "tidelog",
@@ -139,6 +141,7 @@ pub fn select(names: Option<&str>) -> Result<Vec<System>, BenchError> {
 
 /// A key that sorts records of a lane in append order, for the key-value peers:
 /// lane (4 bytes) then sequence (8 bytes), big-endian.
+#[cfg(any(feature = "fjall", feature = "rocksdb", test))]
 #[must_use]
 pub fn lane_key(lane: u32, seq: u64) -> [u8; 12] {
     let mut key = [0u8; 12];
