@@ -1,1 +1,0 @@
-//! Peer comparison harness for tidelog (not written yet).
