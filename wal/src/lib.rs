@@ -54,6 +54,7 @@ pub mod reader;
 pub mod recovery;
 pub mod scan;
 pub mod segment;
+pub mod takeover;
 pub mod truncate;
 pub mod writer;
 
@@ -70,6 +71,7 @@ pub use scan::{
     LogEnd, LogRecords, LogSnapshot, ScanError, ScanOptions, ScannedRecord, SegmentInfo,
     SegmentRole, SegmentSummary,
 };
+pub use takeover::FenceReport;
 pub use truncate::{CopyReport, LiveSegment, TruncateReport, Truncator};
 pub use writer::{NewFrame, Recovered, SyncJob, Wal, WalOptions};
 

@@ -1,6 +1,8 @@
 //! Segment files: naming, preparation ahead of need, headers.
 //!
-//! A segment is prepared under a temporary name (`<index>.seg.tmp`): created, its blocks
+//! A segment is prepared under a temporary name (`<index>.<pid>-<n>.seg.tmp`, unique to the
+//! process and the preparation, so two writers, one of them deposed, never fill the same
+//! file): created, its blocks
 //! reserved with fallocate and written with zeros, its data synced; then renamed to
 //! `<index>.seg` and the directory synced. Only then is it mapped and used, so a full disk
 //! fails here with `ENOSPC`, never with a SIGBUS in the middle of an append, and a sync of
@@ -17,6 +19,7 @@ use crate::io::sealed::SegmentOps;
 use crate::io::{IoOp, Storage};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 const SEGMENT_SUFFIX: &str = ".seg";
@@ -36,10 +39,15 @@ pub fn segment_path(dir: &Path, index: SegmentIndex) -> PathBuf {
     dir.join(segment_file_name(index))
 }
 
-fn temp_path(dir: &Path, index: SegmentIndex) -> PathBuf {
+/// A fresh temporary path to prepare segment `index` under: the index, then a tag unique
+/// to this process and this preparation.
+pub(crate) fn temp_path(dir: &Path, index: SegmentIndex) -> PathBuf {
+    static PREPARATIONS: AtomicU64 = AtomicU64::new(0);
     dir.join(format!(
-        "{:0width$}{TEMP_SUFFIX}",
+        "{:0width$}.{}-{}{TEMP_SUFFIX}",
         index.0,
+        std::process::id(),
+        PREPARATIONS.fetch_add(1, Ordering::Relaxed),
         width = INDEX_DIGITS
     ))
 }
@@ -57,7 +65,8 @@ pub(crate) enum EntryKind {
 pub(crate) fn classify(name: &OsStr) -> Option<EntryKind> {
     let name = name.to_str()?;
     let (digits, temp) = if let Some(d) = name.strip_suffix(TEMP_SUFFIX) {
-        (d, true)
+        // `<index>.<tag>.seg.tmp`, or `<index>.seg.tmp` from older builds.
+        (d.split_once('.').map_or(d, |(index, _)| index), true)
     } else {
         (name.strip_suffix(SEGMENT_SUFFIX)?, false)
     };
@@ -219,6 +228,20 @@ mod tests {
             classify(OsStr::new("00000000000000000009.seg.tmp")),
             Some(EntryKind::Temp(SegmentIndex(9)))
         );
+        let temp = temp_path(Path::new("/log"), SegmentIndex(9));
+        assert_eq!(
+            classify(temp.file_name().unwrap()),
+            Some(EntryKind::Temp(SegmentIndex(9)))
+        );
+    }
+
+    #[test]
+    fn two_preparations_of_one_segment_never_share_a_temporary_file() {
+        let dir = Path::new("/log");
+        assert_ne!(
+            temp_path(dir, SegmentIndex(3)),
+            temp_path(dir, SegmentIndex(3))
+        );
     }
 
     #[test]
@@ -229,6 +252,7 @@ mod tests {
             "0000000000000000000a.seg",
             "00000000000000000000.seg",
             "00000000000000000001.seg.bak",
+            "0000000000000000000x.7-1.seg.tmp",
         ] {
             assert_eq!(classify(OsStr::new(name)), None, "{name}");
         }

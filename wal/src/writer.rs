@@ -23,6 +23,7 @@ use crate::io::{IoOp, RealStorage, Storage};
 use crate::reader::{SegmentEntry, Shared, WalReader};
 use crate::recovery::{self, RecoveryMode, RecoveryReport, ScanMode, SegmentState};
 use crate::segment::{segment_path, write_header, NextSegment};
+use crate::takeover::FenceReport;
 use parking_lot::RwLock;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,10 @@ pub struct WalOptions {
     /// Prepare the next segment on a background thread (default `true`). Tests on a
     /// [`SimDisk`](crate::io::SimDisk) set `false` so operations happen in a fixed order.
     pub prepare_in_background: bool,
+    /// The previous writer may still be running (its lease was taken, not released, and
+    /// nothing proves its process gone): before reading the log, move it out of that
+    /// writer's reach (see [`takeover`](crate::takeover)). Default `false`.
+    pub fence_off_predecessor: bool,
 }
 
 impl Default for WalOptions {
@@ -56,6 +61,7 @@ impl Default for WalOptions {
             recovery_mode: RecoveryMode::default(),
             fencing: FencingToken::INITIAL,
             prepare_in_background: true,
+            fence_off_predecessor: false,
         }
     }
 }
@@ -114,6 +120,9 @@ pub struct Recovered {
     pub last_seq: GlobalSeq,
     /// Wall clock of the last record (0 if empty).
     pub last_wall_ms: u64,
+    /// What was done to keep a previous writer out, when
+    /// [`WalOptions::fence_off_predecessor`] asked for it.
+    pub fenced_off: Option<FenceReport>,
 }
 
 /// The segment being appended to.
@@ -264,6 +273,11 @@ impl<S: Storage> Wal<S> {
                 opts = adopted;
             }
         }
+        let fenced_off = if opts.fence_off_predecessor {
+            Some(crate::takeover::fence_off(&storage, dir)?)
+        } else {
+            None
+        };
         let mut scan = recovery::scan(&storage, dir, &opts, ScanMode::Recover(opts.recovery_mode))?;
         recovery::apply(&storage, dir, &scan)?;
         sync_recovered(&scan)?;
@@ -388,6 +402,7 @@ impl<S: Storage> Wal<S> {
             report: scan.report,
             last_seq,
             last_wall_ms: wall,
+            fenced_off,
         };
         let wal = Wal {
             storage,

@@ -89,6 +89,10 @@ pub(crate) mod sealed {
         fn open_segment(&self, path: &Path, writable: bool) -> io::Result<Self::Segment>;
         /// Renames a file (replacing nothing: the target must not exist).
         fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+        /// Renames a file over an existing one in one atomic step (rename(2)): whoever
+        /// opens `to` afterwards gets the new file; whoever had the old one open keeps a
+        /// file that no name reaches any more.
+        fn replace(&self, from: &Path, to: &Path) -> io::Result<()>;
         /// Deletes a file.
         fn remove(&self, path: &Path) -> io::Result<()>;
         /// fsync of a directory, making creations, renames and deletions in it durable.

@@ -77,12 +77,22 @@ impl StorageOps for RealStorage {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        if to.exists() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "rename target exists",
-            ));
-        }
+        // A hard link fails atomically when the target exists, where a check followed by
+        // rename(2) would let a racing writer's file be replaced.
+        fs::hard_link(from, to).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                io::Error::new(io::ErrorKind::AlreadyExists, "rename target exists")
+            } else {
+                e
+            }
+        })?;
+        // The file is in place under its new name; a temporary name left behind by a
+        // failed removal is cleaned by the next recovery.
+        let _ = fs::remove_file(from);
+        Ok(())
+    }
+
+    fn replace(&self, from: &Path, to: &Path) -> io::Result<()> {
         fs::rename(from, to)
     }
 

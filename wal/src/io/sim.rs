@@ -438,6 +438,14 @@ impl StorageOps for SimDisk {
         Ok(())
     }
 
+    fn replace(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut st = self.state.lock();
+        st.op(OpKind::Rename)?;
+        let id = st.names.remove(from).ok_or_else(not_found)?;
+        st.names.insert(to.to_path_buf(), id);
+        Ok(())
+    }
+
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut st = self.state.lock();
         st.op(OpKind::Remove)?;

@@ -1,0 +1,184 @@
+//! What could go wrong: a writer that lost its lease while paused between its last lease
+//! check and its store (SIGSTOP, a VM freeze) wakes up and completes its stores into the
+//! files it still has open. Without fencing off, such a store overwrites the seal its
+//! successor put on the segment; the next recovery then finds a segment that never ends
+//! where the next one begins and refuses the log, or cuts away the successor's
+//! acknowledged records. With it, everything the old writer stores after the hand-off
+//! lands in files no name leads to, and nothing of it is ever read.
+mod common;
+use common::*;
+use std::path::Path;
+use tidelog_wal::{
+    FencingToken, GlobalSeq, LaneId, LaneSeq, NewFrame, RecoveryMode, Wal, WalOptions,
+};
+
+const OLD: FencingToken = FencingToken::new(1, 1);
+const NEW: FencingToken = FencingToken::new(1, 2);
+
+fn with(token: FencingToken, fence_off_predecessor: bool) -> WalOptions {
+    WalOptions {
+        fencing: token,
+        fence_off_predecessor,
+        ..opts(RecoveryMode::AbsoluteConsistency)
+    }
+}
+
+/// Appends records `from..from + count` whose payloads say who wrote them.
+fn append_marked<S: tidelog_wal::Storage>(wal: &mut Wal<S>, from: u64, count: u64, who: &str) {
+    for seq in from..from + count {
+        let payload = format!("{who}-{seq}-{}", "x".repeat(300));
+        wal.append(&[NewFrame {
+            global_seq: GlobalSeq(seq),
+            lane: LaneId(1),
+            lane_seq: LaneSeq(seq),
+            wall_ms: 1_000 + seq,
+            key: b"",
+            payload: payload.as_bytes(),
+        }])
+        .unwrap();
+        wal.sync().unwrap();
+    }
+}
+
+/// Every record of the log in `dir` as (global sequence, payload), after a recovery.
+fn recovered(dir: &Path) -> Vec<(u64, String)> {
+    let (wal, _) = Wal::open(dir, with(FencingToken::new(1, 3), false)).unwrap();
+    let reader = wal.reader();
+    (1..=wal.last_written().0)
+        .map(|seq| {
+            let frame = reader.get(GlobalSeq(seq)).expect("no gaps");
+            (seq, String::from_utf8(frame.payload().to_vec()).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn stores_of_a_deposed_writer_after_the_hand_off_are_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut old, _) = Wal::open(dir.path(), with(OLD, false)).unwrap();
+    append_marked(&mut old, 1, 4, "old");
+
+    // The successor takes over while the old writer's process still holds its files.
+    let (mut new, took_over) = Wal::open(dir.path(), with(NEW, true)).unwrap();
+    assert_eq!(took_over.last_seq, GlobalSeq(4));
+    let fenced = took_over.fenced_off.expect("fenced off");
+    assert!(fenced.copied.is_some(), "{fenced:?}");
+    assert!(
+        !fenced.removed.is_empty(),
+        "the old writer's prepared segment"
+    );
+    append_marked(&mut new, 5, 3, "new");
+
+    // The old writer wakes up and completes what it had set out to do, and more: enough
+    // to rotate into the segment it had prepared.
+    append_marked(&mut old, 5, 40, "stale");
+    append_marked(&mut new, 8, 2, "new");
+    drop((old, new));
+
+    let records = recovered(dir.path());
+    let expected: Vec<(u64, String)> = (1..=9)
+        .map(|seq| {
+            let who = if seq <= 4 { "old" } else { "new" };
+            (seq, format!("{who}-{seq}-{}", "x".repeat(300)))
+        })
+        .collect();
+    assert_eq!(records, expected);
+}
+
+/// The inode of every segment file in `dir`, by name.
+fn inodes(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    segment_files(dir)
+        .into_iter()
+        .map(|path| {
+            let ino = std::fs::metadata(&path).unwrap().ino();
+            (path, ino)
+        })
+        .collect()
+}
+
+#[test]
+fn a_log_is_copied_only_when_a_predecessor_may_still_write() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut first, _) = Wal::open(dir.path(), with(OLD, false)).unwrap();
+        append_marked(&mut first, 1, 2, "old");
+    }
+    let before = inodes(dir.path());
+    let (_, reopened) = Wal::open(dir.path(), with(NEW, false)).unwrap();
+    assert_eq!(reopened.fenced_off, None);
+    assert_eq!(reopened.last_seq, GlobalSeq(2));
+    let after = inodes(dir.path());
+    assert_eq!(
+        after.first(),
+        before.first(),
+        "the used segment stays the same file"
+    );
+
+    let (_, taken_over) = Wal::open(dir.path(), with(FencingToken::new(1, 3), true)).unwrap();
+    assert_eq!(taken_over.last_seq, GlobalSeq(2));
+    let copied = inodes(dir.path());
+    let last_used = &taken_over
+        .fenced_off
+        .expect("fenced off")
+        .copied
+        .expect("copied");
+    let ino =
+        |list: &[(std::path::PathBuf, u64)]| list.iter().find(|(p, _)| p == last_used).map(|e| e.1);
+    assert_ne!(
+        ino(&copied),
+        ino(&after),
+        "the last used segment is a new file"
+    );
+}
+
+/// A log of six synced records on a simulated disk, its writer still open, as a paused
+/// old writer would leave it.
+fn old_log(disk: &tidelog_wal::SimDisk) -> Wal<tidelog_wal::SimDisk> {
+    let (mut old, _) = Wal::open_with(disk.clone(), Path::new("/db/wal"), with(OLD, false))
+        .expect("the workload runs before any crash");
+    append_marked(&mut old, 1, 6, "old");
+    old
+}
+
+#[test]
+fn a_power_loss_at_any_step_of_fencing_off_keeps_every_synced_record() {
+    let takeover = |disk: tidelog_wal::SimDisk| {
+        Wal::open_with(disk, Path::new("/db/wal"), with(NEW, true)).map(|(wal, _)| wal)
+    };
+    let (base, steps) = {
+        let disk = tidelog_wal::SimDisk::new();
+        let _old = old_log(&disk);
+        let base = disk.ops();
+        drop(takeover(disk.clone()).expect("takeover"));
+        (base, disk.ops() - base)
+    };
+    assert!(
+        steps > 4,
+        "copy, sync, rename, removals, directory sync: {steps}"
+    );
+    let mut crashes = 0;
+    for k in base + 1..=base + steps {
+        let disk = tidelog_wal::SimDisk::new();
+        let old = old_log(&disk);
+        assert_eq!(disk.ops(), base);
+        disk.crash_at(k);
+        drop(takeover(disk.clone()));
+        assert!(disk.is_crashed(), "step {k}: the crash did not fire");
+        drop(old);
+        for seed in 0..3u64 {
+            let image = disk.crash_image(seed * 7_919 + k);
+            let (wal, rec) = Wal::open_with(image, Path::new("/db/wal"), with(NEW, true))
+                .unwrap_or_else(|e| panic!("crash at step {k}: reopen failed: {e}"));
+            assert_eq!(rec.last_seq, GlobalSeq(6), "crash at step {k}");
+            let reader = wal.reader();
+            for seq in 1..=6 {
+                let frame = reader.get(GlobalSeq(seq)).expect("every synced record");
+                let expected = format!("old-{seq}-{}", "x".repeat(300));
+                assert_eq!(frame.payload(), expected.as_bytes(), "crash at step {k}");
+            }
+            crashes += 1;
+        }
+    }
+    assert!(crashes >= 12, "{crashes} simulated crashes");
+}
