@@ -8,7 +8,7 @@ use crate::forward::{Publisher, Server};
 use crate::handoff::{oneshot, Pending};
 use crate::holder::Holder;
 use crate::index::LaneIndex;
-use crate::marker::{self, DirLock};
+use crate::marker;
 use crate::options::Options;
 use crate::record::{BatchEntry, Receipt, Record};
 use crate::subscription::{Subscription, SubscriptionTarget};
@@ -85,7 +85,6 @@ pub(crate) struct Inner<S: Storage> {
     holder: Mutex<Option<Holder>>,
     /// The forwarding socket, while serving followers.
     server: Mutex<Option<Server>>,
-    _lock: Option<DirLock>,
 }
 
 impl Engine<RealStorage> {
@@ -115,8 +114,7 @@ impl<S: Storage> Engine<S> {
         if !marker::inspect(&dir)? {
             marker::create(&dir)?;
         }
-        let lock = marker::lock(&dir)?;
-        let holder = Holder::acquire(&dir, &options.lease, lock.is_some())?;
+        let holder = Holder::acquire(&dir, &options.lease)?;
         let wal_options = WalOptions {
             segment_size: options.segment_size,
             max_record_bytes: options
@@ -125,6 +123,7 @@ impl<S: Storage> Engine<S> {
             recovery_mode: options.recovery_mode,
             fencing: holder.fencing_token(),
             prepare_in_background: options.prepare_segments_in_background,
+            fence_off_predecessor: holder.predecessor_may_write(),
         };
         let (wal, recovered) =
             Wal::open_with(storage.clone(), &dir.join(marker::WAL_DIR), wal_options)?;
@@ -181,11 +180,13 @@ impl<S: Storage> Engine<S> {
             sync_started: None,
             closing: None,
             validity: holder.validity(),
-            publisher: Publisher::create(&dir, holder.lease().fencing_token()).ok(),
+            publisher: Publisher::create(
+                &dir,
+                holder.lease().fencing_token(),
+                marks.lock().snapshot(),
+            )
+            .ok(),
         };
-        if let Some(publisher) = &writer.publisher {
-            publisher.publish(marks.lock().snapshot());
-        }
         let thread = std::thread::Builder::new()
             .name("tidelog-writer".into())
             .spawn(move || writer.run(receiver))
@@ -222,7 +223,6 @@ impl<S: Storage> Engine<S> {
                 closed: AtomicBool::new(false),
                 holder: Mutex::new(Some(holder)),
                 server: Mutex::new(None),
-                _lock: lock,
             }),
         };
         if engine.inner.options.serve_followers {
@@ -258,6 +258,13 @@ impl<S: Storage> Engine<S> {
     #[must_use]
     pub fn options(&self) -> &Options {
         &self.inner.options
+    }
+
+    /// The failure that poisoned this engine, if one did: from then on it refuses every
+    /// append and sync; reopen the database to recover.
+    #[must_use]
+    pub fn failure(&self) -> Option<Arc<WriterFailure>> {
+        self.inner.status.poison.get().cloned()
     }
 
     /// What recovery found and did when this engine opened.

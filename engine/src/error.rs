@@ -31,6 +31,18 @@ pub enum WriterFailure {
     LeaseExpired,
 }
 
+impl WriterFailure {
+    /// Whether this process stopped being the writer (its lease was lost or ran out),
+    /// as opposed to a failed write or sync: another process may now be the writer.
+    #[must_use]
+    pub fn is_lease_loss(&self) -> bool {
+        matches!(
+            self,
+            WriterFailure::LeaseLost(_) | WriterFailure::LeaseExpired
+        )
+    }
+}
+
 /// Why `Engine::open` refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

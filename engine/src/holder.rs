@@ -11,6 +11,7 @@
 
 use crate::error::{OpenError, WriterFailure};
 use crate::lease::{FileBackend, LeaseError, LeaseManager, WriterLease};
+use crate::marker::{self, HolderFile, Liveness};
 use crate::options::LeaseOptions;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,6 +89,9 @@ pub(crate) struct Holder {
     ttl: Duration,
     stop: Arc<(Mutex<bool>, Condvar)>,
     refresher: Option<JoinHandle<()>>,
+    predecessor_may_write: bool,
+    /// Dropped after the lease is released (fields drop after `Drop::drop` runs).
+    _alive: HolderFile,
 }
 
 impl std::fmt::Debug for Holder {
@@ -113,16 +117,12 @@ fn holder_id() -> String {
 }
 
 impl Holder {
-    /// Takes the lease of the database in `dir`. `lock_taken` says this process holds
-    /// the database's `LOCK`: with the default file backend (one machine), that proves
-    /// whoever holds the lease is no longer running (the kernel dropped its lock when it
-    /// died), so a live lease of theirs is taken over with the next generation instead
-    /// of waiting for it to expire.
-    pub(crate) fn acquire(
-        dir: &Path,
-        options: &LeaseOptions,
-        lock_taken: bool,
-    ) -> Result<Holder, OpenError> {
+    /// Takes the lease of the database in `dir`, after creating this holder's liveness
+    /// file (see [`marker::hold`]). With the default file backend (one machine), a live
+    /// lease whose holder's liveness file is unlocked or gone belongs to a process that
+    /// is no longer running: it is taken over with the next generation instead of waiting
+    /// for it to expire.
+    pub(crate) fn acquire(dir: &Path, options: &LeaseOptions) -> Result<Holder, OpenError> {
         let (backend, local) = match &options.backend {
             Some(backend) => (backend.clone(), false),
             None => {
@@ -139,15 +139,33 @@ impl Holder {
             manager = manager.with_clock(clock.clone());
         }
         let id = holder_id();
+        let alive = marker::hold(dir, &id)?;
+        let before = manager.current(&options.key).map_err(OpenError::Lease)?;
         let sent = Instant::now();
         let lease =
             match manager.try_acquire_for_term(&options.key, &id, options.ttl, options.term) {
-                Err(LeaseError::Held { current, .. }) if local && lock_taken => {
+                Err(LeaseError::Held { current, .. })
+                    if local && marker::liveness(dir, &current.holder_id)? != Liveness::Running =>
+                {
                     manager.take_over(&current, &id, options.ttl, options.term)
                 }
                 other => other,
             }
             .map_err(OpenError::Lease)?;
+        // The previous tenure ended without a release: unless its process is known to
+        // be gone, it may still complete a store it had started (see `tidelog_wal::
+        // takeover`).
+        let predecessor_may_write = match &before {
+            Some(previous) if !previous.released && previous.holder_id != id => {
+                match marker::liveness(dir, &previous.holder_id)? {
+                    Liveness::Running => true,
+                    Liveness::Gone => false,
+                    // With the file backend every holder has its file while it runs.
+                    Liveness::NoFile => !local,
+                }
+            }
+            _ => false,
+        };
         let validity = Arc::new(Validity::new());
         validity.extend_to(sent + options.ttl - margin(options.ttl));
         let mut holder = Holder {
@@ -158,6 +176,8 @@ impl Holder {
             ttl: options.ttl,
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             refresher: None,
+            predecessor_may_write,
+            _alive: alive,
         };
         // Refresh from now on: recovery may take longer than the lease lasts.
         holder.start().map_err(|source| OpenError::Io {
@@ -193,6 +213,12 @@ impl Holder {
     pub(crate) fn fencing_token(&self) -> FencingToken {
         let token = self.lease().fencing_token();
         FencingToken::new(token.term, token.generation)
+    }
+
+    /// Whether the writer before this one may still be running and storing into the
+    /// log's files: the log must then be fenced off before it is read.
+    pub(crate) fn predecessor_may_write(&self) -> bool {
+        self.predecessor_may_write
     }
 
     /// The validity the writer checks before acknowledging.

@@ -1,10 +1,10 @@
 //! The database directory: a marker file that says "this is a tidelog database, format
-//! N", the log folder, the writer lease, and a lock file that tells a new writer whether
-//! the last one on this machine is still running.
+//! N", the log folder, the writer lease, and liveness files that tell a new writer whether
+//! the processes that held the lease before it are still running.
 //!
 //! ```text
 //! <dir>/TIDELOG    "tidelog database\nformat_version = 1\n"   (written once, atomically)
-//! <dir>/LOCK       empty; held with an exclusive advisory lock while a writer is open
+//! <dir>/holders/   one empty `<holder id>.alive` per open writer, locked while it runs
 //! <dir>/lease/     the writer lease, with the default file backend (see `lease`)
 //! <dir>/wal/       the log segments (tidelog-wal)
 //! ```
@@ -19,8 +19,6 @@ use std::path::{Path, PathBuf};
 
 /// Name of the marker file.
 pub(crate) const MARKER: &str = "TIDELOG";
-/// Name of the lock file.
-pub(crate) const LOCK: &str = "LOCK";
 /// Name of the log folder.
 pub(crate) const WAL_DIR: &str = "wal";
 /// The directory format this build writes and the newest it reads.
@@ -129,26 +127,112 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), OpenError> {
         .map_err(io_error("syncing directory", dir))
 }
 
-/// The exclusive writer lock of a database, held for as long as the value lives.
+/// Name of the folder of holder liveness files.
+pub(crate) const HOLDERS_DIR: &str = "holders";
+
+/// The liveness file of one would-be writer: `<dir>/holders/<holder id>.alive`, held with
+/// an exclusive advisory lock for as long as the value lives, removed when it is dropped.
+/// The kernel drops the lock when the process dies, however it dies, so a file that can
+/// be locked belongs to a process that is gone.
 #[derive(Debug)]
-pub(crate) struct DirLock {
-    _file: File,
+pub(crate) struct HolderFile {
+    path: PathBuf,
+    file: Option<File>,
 }
 
-/// Takes the writer lock of `dir`, or `None` while another open file holds it (a live
-/// writer on this machine, possibly paused). The lock is not what keeps writers apart:
-/// the lease is. It tells a new writer that the previous holder's process is gone.
-pub(crate) fn lock(dir: &Path) -> Result<Option<DirLock>, OpenError> {
-    let path: PathBuf = dir.join(LOCK);
+impl Drop for HolderFile {
+    fn drop(&mut self) {
+        // Remove while still locked: whoever opens the name afterwards finds nothing, and
+        // whoever opened it before finds it unlocked once the file is closed below.
+        let _ = fs::remove_file(&self.path);
+        drop(self.file.take());
+    }
+}
+
+/// The file name of a holder's liveness file: the id, its bytes other than ASCII letters,
+/// digits, `-` and `_` written as `.xx` hex, so any id makes one safe name.
+fn holder_file_name(holder_id: &str) -> String {
+    let mut name = String::with_capacity(holder_id.len() + 6);
+    for b in holder_id.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            name.push(char::from(b));
+        } else {
+            name.push_str(&format!(".{b:02x}"));
+        }
+    }
+    name.push_str(".alive");
+    name
+}
+
+/// Creates and locks the liveness file of `holder_id` in `dir`. The file is locked under
+/// a temporary name and only then renamed into place, so a liveness file that can be
+/// seen is locked until its process closes it or dies.
+pub(crate) fn hold(dir: &Path, holder_id: &str) -> Result<HolderFile, OpenError> {
+    let holders = dir.join(HOLDERS_DIR);
+    fs::create_dir_all(&holders).map_err(io_error("creating", &holders))?;
+    let path = holders.join(holder_file_name(holder_id));
+    let temp = holders.join(format!("{}.tmp", holder_file_name(holder_id)));
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(io_error("opening", &path))?;
+        .open(&temp)
+        .map_err(io_error("creating", &temp))?;
     match file.try_lock() {
-        Ok(()) => Ok(Some(DirLock { _file: file })),
-        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            return Err(OpenError::Io {
+                op: "locking",
+                path: temp,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "another open with the same holder id holds this liveness file",
+                ),
+            })
+        }
+        Err(fs::TryLockError::Error(source)) => {
+            return Err(OpenError::Io {
+                op: "locking",
+                path: temp,
+                source,
+            })
+        }
+    }
+    fs::rename(&temp, &path).map_err(io_error("renaming", &temp))?;
+    Ok(HolderFile {
+        path,
+        file: Some(file),
+    })
+}
+
+/// What the liveness file of a lease holder says about its process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// Its file is locked: the process is running (possibly paused).
+    Running,
+    /// Its file exists and nobody holds its lock: the process is gone (the stale file is
+    /// removed).
+    Gone,
+    /// It has no file here: it closed cleanly, or it runs on another machine.
+    NoFile,
+}
+
+/// What the liveness file of `holder_id` in `dir` says.
+pub(crate) fn liveness(dir: &Path, holder_id: &str) -> Result<Liveness, OpenError> {
+    let path = dir.join(HOLDERS_DIR).join(holder_file_name(holder_id));
+    let file = match OpenOptions::new().write(true).open(&path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Liveness::NoFile),
+        Err(err) => return Err(io_error("opening", &path)(err)),
+    };
+    match file.try_lock() {
+        Ok(()) => {
+            // Ours now: nobody else can be using it. A failed removal leaves a file the
+            // next look finds unlocked again.
+            let _ = fs::remove_file(&path);
+            Ok(Liveness::Gone)
+        }
+        Err(fs::TryLockError::WouldBlock) => Ok(Liveness::Running),
         Err(fs::TryLockError::Error(source)) => Err(OpenError::Io {
             op: "locking",
             path,

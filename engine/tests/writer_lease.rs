@@ -53,6 +53,11 @@ fn closing_releases_the_lease_and_the_next_writer_stamps_the_next_generation() {
         started.elapsed() < Duration::from_secs(5),
         "the successor waited for the lease to expire"
     );
+    assert_eq!(
+        second.recovery_report().fenced_off,
+        None,
+        "a predecessor that released the lease cannot write: nothing to fence off"
+    );
     let second_lease = second.writer_lease().unwrap();
     assert_eq!(second_lease.generation, first_lease.generation + 1);
     assert_ne!(second_lease.holder_id, first_lease.holder_id);
@@ -137,9 +142,16 @@ fn a_writer_whose_refresh_stalls_stops_acknowledging_and_its_successor_owns_the_
     // is still preparing one makes its successor's open fail (safely) until it is done,
     // which is not what this test is about.
     let wal = dir.path().join("wal");
-    let prepared = |name: &str| wal.join(name).exists();
+    let preparing = || {
+        std::fs::read_dir(&wal).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".seg.tmp")
+        })
+    };
     let started = Instant::now();
-    while prepared("00000000000000000002.seg.tmp") || !prepared("00000000000000000002.seg") {
+    while preparing() || !wal.join("00000000000000000002.seg").exists() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "no segment prepared"
@@ -183,8 +195,8 @@ fn a_writer_whose_refresh_stalls_stops_acknowledging_and_its_successor_owns_the_
         acknowledged_by_old
     );
 
-    // Once the lease has expired on the backend, a successor takes over: the LOCK is
-    // still held by the old engine (a paused process), so it waits for expiry.
+    // Once the lease has expired on the backend, a successor takes over: the old
+    // engine's liveness file is still locked (a paused process), so it waits for expiry.
     let successor = loop {
         match Engine::open(dir.path(), with_backend(shared.clone(), ttl)) {
             Ok(engine) => break engine,
@@ -195,6 +207,13 @@ fn a_writer_whose_refresh_stalls_stops_acknowledging_and_its_successor_owns_the_
             Err(err) => panic!("{err}"),
         }
     };
+    // The old writer may still store into the files it holds: the successor moved the
+    // log out of its reach before reading it.
+    let fenced = successor.recovery_report().fenced_off.clone();
+    assert!(
+        fenced.as_ref().is_some_and(|f| f.copied.is_some()),
+        "a running predecessor's log was not fenced off: {fenced:?}"
+    );
     // It continues after whatever the old writer got onto disk: everything it
     // acknowledged, and possibly a record whose acknowledgement it refused.
     let theirs = successor.append_durable(2, b"successor".to_vec()).unwrap();

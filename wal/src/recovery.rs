@@ -169,6 +169,9 @@ pub struct RecoveryReport {
     pub refused_segments: Vec<RefusedSegment>,
     /// Files removed or reset.
     pub removed_files: Vec<RemovedFile>,
+    /// What was done, before reading, to keep out a previous writer that may still be
+    /// running ([`WalOptions::fence_off_predecessor`](crate::WalOptions)); not a repair.
+    pub fenced_off: Option<crate::takeover::FenceReport>,
 }
 
 impl RecoveryReport {

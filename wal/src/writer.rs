@@ -23,7 +23,6 @@ use crate::io::{IoOp, RealStorage, Storage};
 use crate::reader::{SegmentEntry, Shared, WalReader};
 use crate::recovery::{self, RecoveryMode, RecoveryReport, ScanMode, SegmentState};
 use crate::segment::{segment_path, write_header, NextSegment};
-use crate::takeover::FenceReport;
 use parking_lot::RwLock;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -120,9 +119,6 @@ pub struct Recovered {
     pub last_seq: GlobalSeq,
     /// Wall clock of the last record (0 if empty).
     pub last_wall_ms: u64,
-    /// What was done to keep a previous writer out, when
-    /// [`WalOptions::fence_off_predecessor`] asked for it.
-    pub fenced_off: Option<FenceReport>,
 }
 
 /// The segment being appended to.
@@ -279,6 +275,7 @@ impl<S: Storage> Wal<S> {
             None
         };
         let mut scan = recovery::scan(&storage, dir, &opts, ScanMode::Recover(opts.recovery_mode))?;
+        scan.report.fenced_off = fenced_off;
         recovery::apply(&storage, dir, &scan)?;
         sync_recovered(&scan)?;
         let last_seq = scan.last_seq;
@@ -402,7 +399,6 @@ impl<S: Storage> Wal<S> {
             report: scan.report,
             last_seq,
             last_wall_ms: wall,
-            fenced_off,
         };
         let wal = Wal {
             storage,

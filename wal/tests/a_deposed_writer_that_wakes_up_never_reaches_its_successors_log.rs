@@ -61,7 +61,7 @@ fn stores_of_a_deposed_writer_after_the_hand_off_are_never_read() {
     // The successor takes over while the old writer's process still holds its files.
     let (mut new, took_over) = Wal::open(dir.path(), with(NEW, true)).unwrap();
     assert_eq!(took_over.last_seq, GlobalSeq(4));
-    let fenced = took_over.fenced_off.expect("fenced off");
+    let fenced = took_over.report.fenced_off.expect("fenced off");
     assert!(fenced.copied.is_some(), "{fenced:?}");
     assert!(
         !fenced.removed.is_empty(),
@@ -106,7 +106,7 @@ fn a_log_is_copied_only_when_a_predecessor_may_still_write() {
     }
     let before = inodes(dir.path());
     let (_, reopened) = Wal::open(dir.path(), with(NEW, false)).unwrap();
-    assert_eq!(reopened.fenced_off, None);
+    assert_eq!(reopened.report.fenced_off, None);
     assert_eq!(reopened.last_seq, GlobalSeq(2));
     let after = inodes(dir.path());
     assert_eq!(
@@ -119,6 +119,7 @@ fn a_log_is_copied_only_when_a_predecessor_may_still_write() {
     assert_eq!(taken_over.last_seq, GlobalSeq(2));
     let copied = inodes(dir.path());
     let last_used = &taken_over
+        .report
         .fenced_off
         .expect("fenced off")
         .copied

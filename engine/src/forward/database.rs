@@ -117,31 +117,52 @@ impl Database {
         forwarded: impl Fn(&Follower) -> Result<Receipt, AppendError>,
     ) -> Result<Receipt, AppendError> {
         let outcome = match &*self.role.read() {
-            Role::Writer(engine) => return local(engine),
+            Role::Writer(engine) if !is_deposed(engine) => match local(engine) {
+                // Lost the lease with this append in flight: it may be in the log (the
+                // next writer recovers what reached the disk) or not.
+                Err(AppendError::Poisoned { cause }) if cause.is_lease_loss() => {
+                    Err(AppendError::Unanswered {
+                        message: format!(
+                            "this process stopped being the writer before the append was acknowledged ({cause})"
+                        ),
+                    })
+                }
+                other => return other,
+            },
+            // Deposed before this append: nothing was attempted here.
+            Role::Writer(_) => Err(AppendError::NoWriter {
+                message: "this process is no longer the writer".to_owned(),
+            }),
             Role::Follower(follower) => forwarded(follower),
         };
         match outcome {
-            // Nothing reached a writer: if it is gone, take its place and append here.
-            Err(AppendError::NoWriter { .. }) if self.promote() => match &*self.role.read() {
+            // Nothing reached a writer: find the writer now (this process, if the lease
+            // is free or its holder gone; else whoever holds it) and append there.
+            Err(AppendError::NoWriter { .. }) if self.find_writer() => match &*self.role.read() {
                 Role::Writer(engine) => local(engine),
                 Role::Follower(follower) => forwarded(follower),
             },
-            // The answer was lost with the writer: say so, and take its place for the
+            // The answer was lost with the writer: say so, and find the writer for the
             // caller's retry.
             Err(err @ AppendError::Unanswered { .. }) => {
-                self.promote();
+                self.find_writer();
                 Err(err)
             }
             other => other,
         }
     }
 
-    /// Tries to become the writer (the lease is free, or its holder's process is gone).
-    /// Returns whether the role changed.
-    fn promote(&self) -> bool {
+    /// Becomes the writer if the lease is free or its holder's process is gone, else
+    /// follows whoever holds it; a writer deposed meanwhile is closed first. Returns
+    /// whether this handle now has a usable role.
+    fn find_writer(&self) -> bool {
         let mut role = self.role.write();
-        if matches!(*role, Role::Writer(_)) {
-            return true;
+        match &*role {
+            Role::Writer(engine) if !is_deposed(engine) => return true,
+            // Closing a poisoned engine only stops its threads; the error says why it
+            // was poisoned, which the caller has already been told.
+            Role::Writer(engine) => drop(engine.close()),
+            Role::Follower(_) => {}
         }
         match open_role(&self.dir, &self.options) {
             Ok(next) => {
@@ -151,6 +172,13 @@ impl Database {
             Err(_) => false,
         }
     }
+}
+
+/// Whether `engine` stopped being the writer (lease lost or expired).
+fn is_deposed(engine: &Engine) -> bool {
+    engine
+        .failure()
+        .is_some_and(|failure| failure.is_lease_loss())
 }
 
 fn open_role(dir: &Path, options: &Options) -> Result<Role, OpenError> {

@@ -142,13 +142,30 @@ pub(crate) struct Publisher {
 }
 
 impl Publisher {
-    pub(crate) fn create(dir: &Path, token: LeaseToken) -> std::io::Result<Publisher> {
+    /// A new file for this writer's tenure, renamed over the previous writer's: a
+    /// previous writer that is still running (paused, deposed) keeps writing into a file
+    /// no name leads to, and followers never read its figures again.
+    /// The file holds `global` from the moment it appears.
+    pub(crate) fn create(
+        dir: &Path,
+        token: LeaseToken,
+        global: Frontiers,
+    ) -> std::io::Result<Publisher> {
+        let temp = dir.join(format!(
+            "{WATERMARKS_FILE}.{}-{}.{}.tmp",
+            token.term,
+            token.generation,
+            std::process::id()
+        ));
         let file = OpenOptions::new()
             .create(true)
-            .truncate(false)
+            .truncate(true)
             .write(true)
-            .open(dir.join(WATERMARKS_FILE))?;
-        Ok(Publisher { file, token })
+            .open(&temp)?;
+        let publisher = Publisher { file, token };
+        publisher.publish(global);
+        std::fs::rename(&temp, dir.join(WATERMARKS_FILE))?;
+        Ok(publisher)
     }
 
     /// Overwrites the record; a failure only leaves followers with older figures.
