@@ -51,6 +51,11 @@ pub(crate) fn inspect(dir: &Path) -> Result<bool, OpenError> {
             // log folder with files in it included, is not ours to touch.
             for entry in entries.by_ref() {
                 let entry = entry.map_err(io_error("listing", dir))?;
+                if entry.file_name() == MARKER {
+                    // Another process finished creating it meanwhile.
+                    let bytes = fs::read(&marker).map_err(io_error("reading", &marker))?;
+                    return parse_marker(&marker, &bytes).map(|_| true);
+                }
                 if !is_creation_leftover(&entry) {
                     return Err(OpenError::NotADatabase {
                         path: dir.to_path_buf(),
@@ -68,7 +73,7 @@ pub(crate) fn inspect(dir: &Path) -> Result<bool, OpenError> {
 /// log folder or the marker's temp file.
 fn is_creation_leftover(entry: &fs::DirEntry) -> bool {
     let name = entry.file_name();
-    if name.as_os_str() == format!("{MARKER}.tmp").as_str() {
+    if is_marker_temp(&name) {
         return entry.file_type().is_ok_and(|t| t.is_file());
     }
     name == WAL_DIR
@@ -110,14 +115,40 @@ pub(crate) fn create(dir: &Path) -> Result<(), OpenError> {
     fs::create_dir_all(dir).map_err(io_error("creating", dir))?;
     let wal = dir.join(WAL_DIR);
     fs::create_dir_all(&wal).map_err(io_error("creating", &wal))?;
-    let temp = dir.join(format!("{MARKER}.tmp"));
+    // A name of this process's own: two processes creating the same database at once
+    // each write their own (identical) marker, and the second rename replaces the first.
+    let temp = dir.join(format!("{MARKER}.{}.tmp", std::process::id()));
     let mut file = File::create(&temp).map_err(io_error("creating", &temp))?;
     write!(file, "{MARKER_HEADER}\nformat_version = {FORMAT_VERSION}\n")
         .map_err(io_error("writing", &temp))?;
     file.sync_all().map_err(io_error("syncing", &temp))?;
     let marker = dir.join(MARKER);
-    fs::rename(&temp, &marker).map_err(io_error("renaming", &temp))?;
-    sync_dir(dir)
+    match fs::rename(&temp, &marker) {
+        Ok(()) => {}
+        // A process creating it at the same time removed our temp file as a leftover
+        // after putting its own marker in place.
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && marker.exists() => {}
+        Err(err) => return Err(io_error("renaming", &temp)(err)),
+    }
+    sync_dir(dir)?;
+    // Temp files of interrupted creations are of no use once the marker is in place.
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if is_marker_temp(&entry.file_name()) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is a temp file of the marker (`TIDELOG.<pid>.tmp`, or `TIDELOG.tmp`
+/// from older builds).
+fn is_marker_temp(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|name| {
+        name.strip_prefix(MARKER)
+            .is_some_and(|rest| rest.starts_with('.') && rest.ends_with(".tmp"))
+    })
 }
 
 /// fsyncs a directory so that entries created or renamed in it survive a crash.

@@ -10,6 +10,7 @@ use crate::record::Receipt;
 use crate::writer::AppendRecord;
 use parking_lot::RwLock;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use tidelog_watermarks::LaneId;
 
 /// What a [`Database`] handle is right now.
@@ -20,7 +21,10 @@ enum Role {
 }
 
 /// A handle on a database shared by several processes: the writer if it got the lease,
-/// else a follower forwarding its appends to the writer.
+/// else a follower forwarding its appends to the writer. It changes role as the writer
+/// changes: a follower whose writer is gone tries to become the writer; a writer that
+/// lost its lease (paused past its TTL, replaced) reports its in-flight appends as
+/// [`AppendError::Unanswered`] and follows the new writer.
 #[derive(Debug)]
 pub struct Database {
     dir: PathBuf,
@@ -29,12 +33,13 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens `dir` as its writer, or, when another live writer holds the lease, as a
-    /// follower of that writer.
+    /// Opens `dir` as its writer, or, when another live writer holds the lease (or won
+    /// the race for it), as a follower of that writer. A holder that is still starting
+    /// (recovering before it serves its socket) is waited for, up to one lease TTL.
     ///
     /// # Errors
     /// As [`Engine::open`], and [`OpenError::NoWriter`] when the lease is held but its
-    /// holder does not answer on the socket.
+    /// holder does not answer on the socket within one lease TTL.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Database, OpenError> {
         let dir = dir.as_ref().to_path_buf();
         let role = open_role(&dir, &options)?;
@@ -182,11 +187,29 @@ fn is_deposed(engine: &Engine) -> bool {
 }
 
 fn open_role(dir: &Path, options: &Options) -> Result<Role, OpenError> {
-    match Engine::open(dir, options.clone()) {
-        Ok(engine) => Ok(Role::Writer(engine)),
-        Err(OpenError::Lease(LeaseError::Held { .. })) => {
-            Ok(Role::Follower(Follower::connect(dir)?))
+    // A holder that just won the lease may still be recovering before it serves its
+    // socket: look for it again, backing off, for up to one lease TTL.
+    let deadline = Instant::now() + options.lease.ttl;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match Engine::open(dir, options.clone()) {
+            Ok(engine) => return Ok(Role::Writer(engine)),
+            Err(OpenError::Lease(LeaseError::Held { .. } | LeaseError::LostRace { .. })) => {
+                match Follower::connect(dir) {
+                    // A writer that does not answer within its lease's TTL is no longer
+                    // the writer.
+                    Ok(follower) => {
+                        return Ok(Role::Follower(
+                            follower.with_answer_timeout(options.lease.ttl),
+                        ))
+                    }
+                    Err(OpenError::NoWriter { .. }) if Instant::now() < deadline => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            Err(err) => return Err(err),
         }
-        Err(err) => Err(err),
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }

@@ -12,6 +12,7 @@ use std::io::BufReader;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 use tidelog_wal::{LogSnapshot, ScanError, ScanOptions, ScannedRecord};
 use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
 
@@ -22,7 +23,13 @@ pub struct Follower {
     connection: Mutex<Option<UnixStream>>,
     /// Where this follower reads, published so the writer's log truncation keeps it.
     cursor: Mutex<Option<Cursor>>,
+    /// How long a forwarded append waits for the writer's answer.
+    answer_timeout: Duration,
 }
+
+/// How long a forwarded append waits for its answer unless told otherwise
+/// ([`Follower::with_answer_timeout`]).
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Follower {
     /// Connects to the writer serving the database in `dir`.
@@ -36,7 +43,19 @@ impl Follower {
             dir,
             connection: Mutex::new(Some(stream)),
             cursor: Mutex::new(None),
+            answer_timeout: DEFAULT_ANSWER_TIMEOUT,
         })
+    }
+
+    /// The same follower, giving up on a forwarded append after `timeout` without an
+    /// answer ([`AppendError::Unanswered`]): a writer paused (SIGSTOP, a frozen VM) for
+    /// longer than its lease's TTL is no longer the writer, so a [`Database`](super::Database)
+    /// waits one TTL and then looks for the writer again. Zero is taken as one
+    /// millisecond.
+    #[must_use]
+    pub fn with_answer_timeout(mut self, timeout: Duration) -> Self {
+        self.answer_timeout = timeout.max(Duration::from_millis(1));
+        self
     }
 
     /// The database directory.
@@ -172,6 +191,11 @@ impl Follower {
                 message: err.to_string(),
             })?,
         };
+        if let Err(err) = stream.set_read_timeout(Some(self.answer_timeout)) {
+            return Err(AppendError::NoWriter {
+                message: format!("setting the answer timeout failed: {err}"),
+            });
+        }
         if let Err(err) = request.write(&mut &stream) {
             // Nothing reached the writer (or it hung up unread): safe to say so.
             return Err(AppendError::NoWriter {
@@ -205,6 +229,9 @@ impl Follower {
             }
             Ok(None) => Err(AppendError::Unanswered {
                 message: "the writer hung up".to_owned(),
+            }),
+            Err(err) if err.is_timeout() => Err(AppendError::Unanswered {
+                message: format!("the writer did not answer within {:?}", self.answer_timeout),
             }),
             Err(err) => Err(AppendError::Unanswered {
                 message: err.to_string(),

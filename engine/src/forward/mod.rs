@@ -18,7 +18,7 @@ mod wire;
 pub(crate) use cursor::live_cursors;
 pub use cursor::FOLLOWERS_DIR;
 pub use database::Database;
-pub use follower::{FollowError, Follower};
+pub use follower::{FollowError, Follower, DEFAULT_ANSWER_TIMEOUT};
 pub(crate) use published::Publisher;
 pub use published::{read_published, PublishedError, PublishedWatermarks, WATERMARKS_FILE};
 pub(crate) use server::Server;

@@ -75,6 +75,13 @@ pub(crate) enum WireError {
     Version(u8),
 }
 
+impl WireError {
+    /// Whether the peer did not answer in time (a read timeout on the socket).
+    pub(crate) fn is_timeout(&self) -> bool {
+        matches!(self, WireError::Io(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
+    }
+}
+
 fn write_frame(out: &mut impl Write, kind: u8, body: &[u8]) -> io::Result<()> {
     let len = u32::try_from(body.len() + 2)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;

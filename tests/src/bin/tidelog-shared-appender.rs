@@ -2,9 +2,11 @@
 //! `tidelog-shared-appender DIR NAME COUNT [--hold]`.
 //!
 //! Opens DIR as a [`Database`] (writer if it gets the lease, else follower), prints
-//! `role writer` or `role follower`, then appends COUNT durable records on lane 1 with
+//! `role writer`, `role writer fenced` (it took over from a writer whose process may still
+//! run) or `role follower`, then appends COUNT durable records on lane 1 with
 //! idempotency key and payload `NAME-i`, printing `ack NAME-i GLOBAL_SEQ` once each is
-//! durable. An append whose answer was lost (`Unanswered`) or that found no writer
+//! durable, and a new `role` line before the ack of the first append after its role
+//! changed (a follower that took over, a writer that was deposed). An append whose answer was lost (`Unanswered`) or that found no writer
 //! (`NoWriter`) is retried with the same key, so it lands exactly once. With `--hold` it
 //! then keeps the database open until its standard input closes, so others can forward
 //! to it.
@@ -34,7 +36,7 @@ fn main() {
         }
     };
     let mut out = std::io::stdout().lock();
-    let role = if db.is_writer() { "writer" } else { "follower" };
+    let mut role = role_of(&db);
     let _ = writeln!(out, "role {role}");
     let _ = out.flush();
     for i in 0..count {
@@ -54,6 +56,11 @@ fn main() {
                 }
             }
         };
+        let now = role_of(&db);
+        if now != role {
+            let _ = writeln!(out, "role {now}");
+            role = now;
+        }
         let _ = writeln!(out, "ack {key} {}", receipt.point.global_sequence);
         let _ = out.flush();
     }
@@ -64,5 +71,15 @@ fn main() {
     if let Err(err) = db.close() {
         eprintln!("close failed: {err}");
         std::process::exit(1);
+    }
+}
+
+/// `writer`, `writer fenced` (its recovery moved the log out of reach of a predecessor
+/// that may still be running) or `follower`.
+fn role_of(db: &Database) -> &'static str {
+    match db.engine() {
+        Some(engine) if engine.recovery_report().fenced_off.is_some() => "writer fenced",
+        Some(_) => "writer",
+        None => "follower",
     }
 }
