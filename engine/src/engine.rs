@@ -260,6 +260,20 @@ impl<S: Storage> Engine<S> {
         &self.inner.options
     }
 
+    /// Whether this engine may still act as the writer: it is open, not poisoned, and its
+    /// lease is valid (not lost, not run out on the local clock). An engine that says no
+    /// acknowledges nothing more; another process may be the writer now.
+    #[must_use]
+    pub fn holds_lease(&self) -> bool {
+        self.inner.status.poison.get().is_none()
+            && self
+                .inner
+                .holder
+                .lock()
+                .as_ref()
+                .is_some_and(|holder| holder.validity().is_valid())
+    }
+
     /// The failure that poisoned this engine, if one did: from then on it refuses every
     /// append and sync; reopen the database to recover.
     #[must_use]

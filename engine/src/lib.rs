@@ -53,7 +53,7 @@ pub use checkpoint::{
 };
 pub use engine::{AppendTicket, Engine, MAX_KEY_BYTES};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
-pub use forward::{Database, Follower};
+pub use forward::{Database, Follower, LaneLogs, LaneLogsError};
 pub use marker::FORMAT_VERSION;
 pub use options::{LeaseOptions, Options, SyncPolicy, Visibility};
 pub use record::{BatchEntry, Receipt, Record};

@@ -4,12 +4,11 @@
 //! acknowledging after its lease was taken or ran out; a deposed writer's records
 //! showing up in the log after its successor's.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tidelog::lease::{
-    BackendError, CasOutcome, LeaseBackend, LeaseManager, MemoryBackend, Version, Versioned,
-};
+mod common;
+use common::stalling::Stalling;
+use tidelog::lease::{LeaseBackend, LeaseManager, MemoryBackend};
 use tidelog::wal::format::{HeaderIssue, SegmentHeader};
 use tidelog::wal::{FencingToken, SegmentIndex};
 use tidelog::{AppendError, Engine, LaneSeq, LeaseOptions, Options, WriterFailure};
@@ -69,54 +68,6 @@ fn closing_releases_the_lease_and_the_next_writer_stamps_the_next_generation() {
     assert_eq!(tokens.last(), Some(&token(&second_lease)));
 }
 
-/// A backend whose compare-and-swaps hang (return nothing, for ever) once `stalled` is
-/// set: a refresher stuck on an unreachable backend.
-#[derive(Debug)]
-struct Stalling {
-    inner: Arc<MemoryBackend>,
-    stalled: Arc<AtomicBool>,
-    release: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
-}
-
-impl Stalling {
-    fn wait_if_stalled(&self) {
-        if self.stalled.load(Ordering::SeqCst) {
-            let (done, wake) = &*self.release;
-            let mut done = done.lock().unwrap();
-            while !*done {
-                done = wake.wait(done).unwrap();
-            }
-        }
-    }
-}
-
-impl LeaseBackend for Stalling {
-    fn read(&self, key: &str) -> Result<Option<Versioned>, BackendError> {
-        self.inner.read(key)
-    }
-    fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<CasOutcome<Version>, BackendError> {
-        self.wait_if_stalled();
-        self.inner.put_if_absent(key, value)
-    }
-    fn put_if_version(
-        &self,
-        key: &str,
-        value: &[u8],
-        expected: Version,
-    ) -> Result<CasOutcome<Version>, BackendError> {
-        self.wait_if_stalled();
-        self.inner.put_if_version(key, value, expected)
-    }
-    fn delete_if_version(
-        &self,
-        key: &str,
-        expected: Version,
-    ) -> Result<CasOutcome<()>, BackendError> {
-        self.wait_if_stalled();
-        self.inner.delete_if_version(key, expected)
-    }
-}
-
 fn with_backend(backend: Arc<dyn LeaseBackend>, ttl: Duration) -> Options {
     let mut lease = LeaseOptions::default();
     lease.backend = Some(backend);
@@ -128,15 +79,9 @@ fn with_backend(backend: Arc<dyn LeaseBackend>, ttl: Duration) -> Options {
 fn a_writer_whose_refresh_stalls_stops_acknowledging_and_its_successor_owns_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let shared = Arc::new(MemoryBackend::new());
-    let stalled = Arc::new(AtomicBool::new(false));
-    let release = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-    let stalling = Arc::new(Stalling {
-        inner: shared.clone(),
-        stalled: stalled.clone(),
-        release: release.clone(),
-    });
+    let stalling = Stalling::new(shared.clone());
     let ttl = Duration::from_millis(600);
-    let old = Engine::open(dir.path(), with_backend(stalling, ttl)).unwrap();
+    let old = Engine::open(dir.path(), with_backend(stalling.clone(), ttl)).unwrap();
     old.append_durable(1, b"before".to_vec()).unwrap();
     // Let the old writer finish preparing its next segment first: a deposed writer that
     // is still preparing one makes its successor's open fail (safely) until it is done,
@@ -158,7 +103,7 @@ fn a_writer_whose_refresh_stalls_stops_acknowledging_and_its_successor_owns_the_
         );
         std::thread::yield_now();
     }
-    stalled.store(true, Ordering::SeqCst);
+    stalling.stall();
 
     // The old writer must refuse durability before anyone else can take the lease.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -220,11 +165,7 @@ fn a_writer_whose_refresh_stalls_stops_acknowledging_and_its_successor_owns_the_
     assert!(theirs.point.global_sequence > acknowledged_by_old);
 
     // The old writer wakes up: its refresh finds the lease taken; it still refuses.
-    {
-        let (done, wake) = &*release;
-        *done.lock().unwrap() = true;
-        wake.notify_all();
-    }
+    stalling.resume();
     let late = old.append(1, b"late".to_vec()).unwrap_err();
     assert!(matches!(late, AppendError::Poisoned { .. }), "{late}");
     drop(old);

@@ -1,7 +1,7 @@
 //! A database handle that is the writer when it can be and a follower otherwise, and
 //! becomes the writer when the writer it followed is gone.
 
-use super::follower::Follower;
+use super::follower::{read_visible, FollowError, Follower};
 use crate::engine::Engine;
 use crate::error::{AppendError, OpenError};
 use crate::lease::LeaseError;
@@ -10,8 +10,10 @@ use crate::record::Receipt;
 use crate::writer::AppendRecord;
 use parking_lot::RwLock;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tidelog_watermarks::LaneId;
+use tidelog_wal::ScannedRecord;
+use tidelog_watermarks::{GlobalSeq, LaneId};
 
 /// What a [`Database`] handle is right now.
 #[derive(Debug)]
@@ -30,6 +32,7 @@ pub struct Database {
     dir: PathBuf,
     options: Options,
     role: RwLock<Role>,
+    closed: AtomicBool,
 }
 
 impl Database {
@@ -47,13 +50,74 @@ impl Database {
             dir,
             options,
             role: RwLock::new(role),
+            closed: AtomicBool::new(false),
         })
     }
 
-    /// Whether this handle is the writer.
+    /// Opens `dir` as its writer only.
+    ///
+    /// # Errors
+    /// As [`Engine::open`]: [`OpenError::Lease`] with [`LeaseError::Held`] when another
+    /// live writer holds the lease.
+    pub fn open_writer(dir: impl AsRef<Path>, options: Options) -> Result<Database, OpenError> {
+        let dir = dir.as_ref().to_path_buf();
+        let engine = Engine::open(&dir, options.clone())?;
+        Ok(Database {
+            dir,
+            options,
+            role: RwLock::new(Role::Writer(engine)),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Makes this handle the writer: a no-op if it is one that still holds the lease,
+    /// else takes the lease (free, expired, or held by a process that is gone). A
+    /// follower stays a follower when that fails.
+    ///
+    /// # Errors
+    /// As [`Engine::open`]: [`LeaseError::Held`] when another live writer holds it.
+    pub fn acquire(&self) -> Result<(), OpenError> {
+        let mut role = self.role.write();
+        match &*role {
+            Role::Writer(engine) if !is_deposed(engine) => return Ok(()),
+            Role::Writer(engine) => drop(engine.close()),
+            Role::Follower(_) => {}
+        }
+        match Engine::open(&self.dir, self.options.clone()) {
+            Ok(engine) => {
+                *role = Role::Writer(engine);
+                Ok(())
+            }
+            Err(err) => {
+                // A deposed writer must not stay in place: follow whoever won.
+                if matches!(*role, Role::Writer(_)) {
+                    if let Ok(next) = open_role(&self.dir, &self.options) {
+                        *role = next;
+                    }
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether this handle is the writer and still holds the lease.
     #[must_use]
     pub fn is_writer(&self) -> bool {
-        matches!(*self.role.read(), Role::Writer(_))
+        matches!(&*self.role.read(), Role::Writer(engine) if !is_deposed(engine))
+    }
+
+    /// Up to `max` records from global sequence `from` on, in order, that the writer
+    /// (this handle or another process) has made visible, read from the log files as a
+    /// follower reads them (see [`Follower::records_from`], without a cursor).
+    ///
+    /// # Errors
+    /// As [`Follower::records_from`].
+    pub fn records_from(
+        &self,
+        from: GlobalSeq,
+        max: usize,
+    ) -> Result<Vec<ScannedRecord>, FollowError> {
+        read_visible(&self.dir, from, max)
     }
 
     /// The engine, when this handle is the writer.
@@ -110,6 +174,7 @@ impl Database {
     /// # Errors
     /// As [`Engine::close`], for the writer.
     pub fn close(&self) -> Result<(), crate::SyncError> {
+        self.closed.store(true, Ordering::Release);
         match &*self.role.read() {
             Role::Writer(engine) => engine.close(),
             Role::Follower(_) => Ok(()),
@@ -121,6 +186,9 @@ impl Database {
         local: impl Fn(&Engine) -> Result<Receipt, AppendError>,
         forwarded: impl Fn(&Follower) -> Result<Receipt, AppendError>,
     ) -> Result<Receipt, AppendError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(AppendError::Closed);
+        }
         let outcome = match &*self.role.read() {
             Role::Writer(engine) if !is_deposed(engine) => match local(engine) {
                 // Lost the lease with this append in flight: it may be in the log (the
@@ -179,11 +247,13 @@ impl Database {
     }
 }
 
-/// Whether `engine` stopped being the writer (lease lost or expired).
+/// Whether `engine` stopped being the writer: its lease was lost or ran out, whether or
+/// not the engine has noticed yet by failing an append.
 fn is_deposed(engine: &Engine) -> bool {
-    engine
-        .failure()
-        .is_some_and(|failure| failure.is_lease_loss())
+    match engine.failure() {
+        Some(failure) => failure.is_lease_loss(),
+        None => !engine.holds_lease(),
+    }
 }
 
 fn open_role(dir: &Path, options: &Options) -> Result<Role, OpenError> {

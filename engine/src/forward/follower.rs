@@ -80,20 +80,7 @@ impl Follower {
         max: usize,
     ) -> Result<Vec<ScannedRecord>, FollowError> {
         self.hold_from(from)?;
-        let visible = read_published(&self.dir)?.global.visible_hlc.seq();
-        if from > visible {
-            return Ok(Vec::new());
-        }
-        let snapshot = LogSnapshot::take(&self.dir.join(crate::marker::WAL_DIR))?;
-        let mut out = Vec::new();
-        for record in snapshot.records(from, ScanOptions::default()) {
-            let record = record?;
-            if record.global_seq > visible || out.len() >= max {
-                break;
-            }
-            out.push(record);
-        }
-        Ok(out)
+        read_visible(&self.dir, from, max)
     }
 
     /// Publishes (or moves forward) this follower's cursor.
@@ -260,6 +247,29 @@ pub enum FollowError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Up to `max` records of the database in `dir` from `from` on, never past the visible
+/// watermark its writer published.
+pub(crate) fn read_visible(
+    dir: &Path,
+    from: GlobalSeq,
+    max: usize,
+) -> Result<Vec<ScannedRecord>, FollowError> {
+    let visible = read_published(dir)?.global.visible_hlc.seq();
+    if from > visible {
+        return Ok(Vec::new());
+    }
+    let snapshot = LogSnapshot::take(&dir.join(crate::marker::WAL_DIR))?;
+    let mut out = Vec::new();
+    for record in snapshot.records(from, ScanOptions::default()) {
+        let record = record?;
+        if record.global_seq > visible || out.len() >= max {
+            break;
+        }
+        out.push(record);
+    }
+    Ok(out)
 }
 
 fn request(lane: LaneId, payload: Vec<u8>, durable: bool) -> AppendRequest {

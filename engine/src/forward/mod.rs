@@ -1,7 +1,8 @@
 //! One writer, many processes: the writer serves a Unix socket in the database directory;
 //! any other handle on the database is a [`Follower`] whose appends are forwarded there
 //! and answered with the writer's receipt. [`Database`] picks the role on open and takes
-//! the writer's place when the writer is gone (hand-off).
+//! the writer's place when the writer is gone (hand-off). [`LaneLogs`] gives each lane a
+//! log and an append authority of its own.
 //!
 //! Guarantees: every append, local or forwarded, is ordered by the one writer, so all
 //! processes share one contiguous total order. A forwarded append whose answer never came
@@ -11,6 +12,7 @@
 mod cursor;
 mod database;
 mod follower;
+mod lanes;
 mod published;
 mod server;
 mod wire;
@@ -19,6 +21,7 @@ pub(crate) use cursor::live_cursors;
 pub use cursor::FOLLOWERS_DIR;
 pub use database::Database;
 pub use follower::{FollowError, Follower, DEFAULT_ANSWER_TIMEOUT};
+pub use lanes::{LaneLogs, LaneLogsError};
 pub(crate) use published::Publisher;
 pub use published::{read_published, PublishedError, PublishedWatermarks, WATERMARKS_FILE};
 pub(crate) use server::Server;

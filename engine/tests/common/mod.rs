@@ -1,6 +1,8 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
+pub mod stalling;
+
 use std::path::Path;
 use tidelog::wal::SimDisk;
 use tidelog::{Engine, Options};
