@@ -49,7 +49,7 @@ mod writer;
 pub use applier::Applier;
 pub use checkpoint::{
     BackupError, BackupReport, Checkpoint, CheckpointError, CheckpointId, CheckpointInfo,
-    CheckpointKind, CheckpointOptions, Holder, LogHold, TruncationStatus,
+    CheckpointKind, CheckpointOptions, Holder, ListedCheckpoint, LogHold, TruncationStatus,
 };
 pub use engine::{AppendTicket, Engine, MAX_KEY_BYTES};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
