@@ -54,7 +54,7 @@ pub use checkpoint::{
 pub use engine::{AppendTicket, Engine, MAX_KEY_BYTES};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
 pub use forward::{Database, Follower};
-pub use marker::FORMAT_VERSION;
+pub use marker::{read_format_version, FORMAT_VERSION, WAL_DIR};
 pub use options::{LeaseOptions, Options, SyncPolicy, Visibility};
 pub use record::{BatchEntry, Receipt, Record};
 pub use subscription::{SubscribeError, Subscription, SubscriptionTarget};
