@@ -24,13 +24,15 @@
 //! Layout: [`Engine`] (open, append, read, subscribe, close) in `engine.rs`; the writer
 //! thread in `writer.rs`; the appender-to-writer reply slot in `handoff.rs`; the lane
 //! index in `index.rs`; the directory marker and lock in `marker.rs`; options and errors
-//! beside them. The log itself is [`tidelog_wal`], the watermarks
+//! beside them; the raw `pwrite` + `fdatasync` loop the benchmarks compare against in
+//! [`baseline`]. The log itself is [`tidelog_wal`], the watermarks
 //! [`tidelog_watermarks`]; both are re-exported.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod applier;
+pub mod baseline;
 pub mod checkpoint;
 mod engine;
 mod error;
