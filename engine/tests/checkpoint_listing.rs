@@ -175,3 +175,43 @@ fn a_database_without_a_checkpoint_folder_has_none_and_a_missing_one_is_an_error
     );
     assert!(!missing.exists(), "nothing created");
 }
+
+#[test]
+fn listing_while_the_engine_checkpoints_and_prunes_never_fails_nor_sees_a_damaged_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let engine = Engine::open(
+        &db,
+        common::small().checkpoints(CheckpointOptions {
+            keep_last: 1,
+            log_for_last: 1,
+            auto_truncate: true,
+        }),
+    )
+    .unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let listings = std::thread::scope(|s| {
+        let lister = s.spawn(|| {
+            let mut listings = 0u32;
+            // At least a few listings even if the writer finishes first.
+            while !done.load(std::sync::atomic::Ordering::Acquire) || listings < 10 {
+                let listed = list_checkpoints(&db).expect("listing beside a writer");
+                assert!(
+                    listed.iter().all(|l| l.damage.is_none()),
+                    "a checkpoint being written or pruned showed as damaged: {listed:?}"
+                );
+                listings += 1;
+            }
+            listings
+        });
+        for i in 0..300 {
+            checkpoint(&engine, &format!("round {i}"), CheckpointKind::Regular);
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        lister.join().unwrap()
+    });
+    assert!(listings >= 10);
+    // Retention kept the first and the last; the listing agrees once the writer is idle.
+    assert_eq!(valid(&list_checkpoints(&db).unwrap()), engine.checkpoints());
+    assert_eq!(engine.checkpoints().len(), 2);
+}

@@ -121,6 +121,28 @@ impl Found {
     }
 }
 
+/// Reads and verifies the checkpoint file `name` of `dir`; `None` if it no longer exists
+/// (removed since the folder was listed).
+fn read_found<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    name: &str,
+    parsed: Name,
+) -> Result<Option<Found>, FileError> {
+    let bytes = match files::read(storage, &dir.join(name)) {
+        Ok(bytes) => bytes,
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(Found {
+        name: name.to_string(),
+        verified: verify(&parsed, &bytes).map(|d| d.point),
+        parsed,
+        bytes: bytes.len() as u64,
+        pinned: false,
+    }))
+}
+
 /// What a checkpoint folder holds.
 #[derive(Debug, Default)]
 pub(crate) struct FolderScan {
@@ -144,18 +166,8 @@ pub(crate) fn scan_folder<S: Storage>(storage: &S, dir: &Path) -> Result<FolderS
         } else if let Some(target) = name.strip_suffix(PIN_SUFFIX) {
             pins.insert(target.to_string());
         } else if let Some(parsed) = parse_name(name) {
-            let bytes = match files::read(storage, &dir.join(name)) {
-                Ok(bytes) => bytes,
-                Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            scan.checkpoints.push(Found {
-                name: name.to_string(),
-                verified: verify(&parsed, &bytes).map(|d| d.point),
-                parsed,
-                bytes: bytes.len() as u64,
-                pinned: false,
-            });
+            scan.checkpoints
+                .extend(read_found(storage, dir, name, parsed)?);
         }
     }
     for found in &mut scan.checkpoints {
@@ -533,6 +545,35 @@ mod tests {
         for other in ["x.ckpt", &format!("{a}.tmp"), &format!("{a}.pin")] {
             assert_eq!(parse_name(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_checkpoint_removed_after_the_listing_is_left_out_but_a_read_error_is_not() {
+        use tidelog_wal::io::{FaultMode, OpKind, SimDisk};
+        let disk = SimDisk::new();
+        let dir = PathBuf::from("/sim/checkpoints");
+        let point = HlcPoint {
+            wall_ms: 1,
+            global_sequence: 5,
+        };
+        let name = file_name(5, 1, 7, false);
+        disk.put_file(
+            &dir.join(&name),
+            &format::encode(point, 1, false, &[], b"s"),
+        )
+        .expect("put");
+        let parsed = || parse_name(&name).expect("name");
+        let found = read_found(&disk, &dir, &name, parsed())
+            .expect("read")
+            .expect("present");
+        assert_eq!(found.verified, Ok(point));
+        let gone = file_name(6, 2, 7, false);
+        let parsed_gone = parse_name(&gone).expect("name");
+        assert!(read_found(&disk, &dir, &gone, parsed_gone)
+            .expect("a vanished file is no error")
+            .is_none());
+        disk.fail(OpKind::Open, 1, FaultMode::Once);
+        assert!(read_found(&disk, &dir, &name, parsed()).is_err());
     }
 
     #[test]
