@@ -7,13 +7,11 @@ use crate::database;
 use crate::error::{CliError, Exit};
 use crate::output::Progress;
 use serde_json::json;
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+use tidelog::baseline::{pwrite_fdatasync, RawSyncRun};
 use tidelog::Engine;
 
 /// Payload of the latency figure.
@@ -192,39 +190,26 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
-/// Plain `pwrite` + `fdatasync` of `size` bytes at increasing offsets of a file
-/// pre-filled with zeros (the cheapest honest baseline): per-operation latencies.
+/// Plain `pwrite` + `fdatasync` of `size` bytes at increasing offsets of a 16 MiB file
+/// pre-filled with zeros (the cheapest honest baseline, `tidelog::baseline`):
+/// per-operation latencies.
 fn raw_write_fdatasync(
     base: &Path,
     size: usize,
     limit: Duration,
 ) -> Result<Vec<Duration>, CliError> {
-    const FILE_BYTES: usize = 16 << 20;
     let dir = temp_in(base)?;
-    let path = dir.path().join("raw");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(io("creating", &path))?;
-    file.write_all(&vec![0u8; FILE_BYTES])
-        .and_then(|()| file.sync_all())
-        .map_err(io("pre-filling", &path))?;
-    let payload = vec![7u8; size];
-    let slots = (FILE_BYTES / size).max(1);
-    let mut samples = Vec::new();
-    let started = Instant::now();
-    while started.elapsed() < limit && samples.len() < RECORDS_MAX {
-        let at = (samples.len() % slots * size) as u64;
-        let t0 = Instant::now();
-        file.write_all_at(&payload, at)
-            .and_then(|()| file.sync_data())
-            .map_err(io("writing and syncing", &path))?;
-        samples.push(t0.elapsed());
-    }
-    Ok(samples)
+    let run = RawSyncRun {
+        size,
+        file_bytes: 16 << 20,
+        max_writes: RECORDS_MAX,
+        limit,
+    };
+    pwrite_fdatasync(&dir.path().join("raw"), run).map_err(|e| CliError::Io {
+        what: e.op,
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// Opens a benchmark database and waits (at most 60 s) until the engine has prepared

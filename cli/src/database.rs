@@ -1,16 +1,12 @@
 //! The database directory as the read-only commands see it, checked before anything is
 //! read: the directory exists, holds a tidelog marker of a format this build reads.
 //!
-//! The layout is the engine's (`engine/src/marker.rs`): `<dir>/TIDELOG` (the marker),
-//! `<dir>/LOCK` (held by the writer), `<dir>/wal/` (the segments). Nothing here creates,
-//! locks or writes anything.
+//! The layout is the engine's (`engine/src/marker.rs`): `<dir>/TIDELOG` (the marker, read
+//! with [`tidelog::read_format_version`], which defines its format), `<dir>/holders/`
+//! (liveness files of the writer), `<dir>/wal/` (the segments). Nothing here creates, locks or writes anything.
 
 use crate::error::CliError;
 use std::path::{Path, PathBuf};
-
-const MARKER: &str = "TIDELOG";
-const MARKER_HEADER: &str = "tidelog database";
-const WAL_DIR: &str = "wal";
 
 /// An existing tidelog database directory.
 #[derive(Debug, Clone)]
@@ -38,28 +34,23 @@ impl Database {
                 })
             }
         }
-        let marker = dir.join(MARKER);
-        let bytes = match std::fs::read(&marker) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(CliError::NotADatabase(dir.to_path_buf()))
-            }
-            Err(source) => {
-                return Err(CliError::Io {
-                    what: "reading",
-                    path: marker,
-                    source,
-                })
-            }
-        };
-        let format_version = parse_marker(&marker, &bytes)?;
-        if format_version > tidelog::FORMAT_VERSION {
-            return Err(CliError::NewerFormat {
+        let format_version = tidelog::read_format_version(dir).map_err(|e| match e {
+            tidelog::OpenError::NotADatabase { .. } => CliError::NotADatabase(dir.to_path_buf()),
+            tidelog::OpenError::BadMarker { path, reason } => CliError::BadMarker { path, reason },
+            tidelog::OpenError::NewerFormat {
+                found, supported, ..
+            } => CliError::NewerFormat {
                 path: dir.to_path_buf(),
-                found: format_version,
-                supported: tidelog::FORMAT_VERSION,
-            });
-        }
+                found,
+                supported,
+            },
+            tidelog::OpenError::Io { op, path, source } => CliError::Io {
+                what: op,
+                path,
+                source,
+            },
+            other => CliError::Open(other),
+        })?;
         Ok(Database {
             dir: dir.to_path_buf(),
             format_version,
@@ -74,25 +65,7 @@ impl Database {
 
 /// The log folder of a database directory.
 pub fn wal_dir(dir: &Path) -> PathBuf {
-    dir.join(WAL_DIR)
-}
-
-fn parse_marker(path: &Path, bytes: &[u8]) -> Result<u32, CliError> {
-    let bad = |reason| CliError::BadMarker {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
-    let mut lines = text.lines();
-    if lines.next() != Some(MARKER_HEADER) {
-        return Err(bad("first line is not \"tidelog database\""));
-    }
-    lines
-        .find_map(|line| line.strip_prefix("format_version = "))
-        .ok_or_else(|| bad("no format_version line"))?
-        .trim()
-        .parse::<u32>()
-        .map_err(|_| bad("format_version is not a number"))
+    dir.join(tidelog::WAL_DIR)
 }
 
 /// The size of the segments of the log in `dir`, if it has any: every segment of a log
@@ -154,20 +127,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_engines_marker_parses_and_others_are_refused() {
-        let p = Path::new("TIDELOG");
+    fn the_engines_marker_is_accepted_and_others_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let err = Database::existing(&db).unwrap_err();
+        assert!(matches!(err, CliError::Missing(_)), "{err}");
+        tidelog::Engine::open(&db, engine_options(64 * 1024))
+            .unwrap()
+            .close()
+            .unwrap();
         assert_eq!(
-            parse_marker(p, b"tidelog database\nformat_version = 1\n").unwrap(),
-            1
+            Database::existing(&db).unwrap().format_version,
+            tidelog::FORMAT_VERSION
         );
-        assert!(matches!(
-            parse_marker(p, b"something else\n"),
-            Err(CliError::BadMarker { .. })
-        ));
-        assert!(matches!(
-            parse_marker(p, b"tidelog database\nformat_version = x\n"),
-            Err(CliError::BadMarker { .. })
-        ));
+        let marker = db.join("TIDELOG");
+        for (text, bad) in [
+            ("something else\n", "first line"),
+            ("tidelog database\nformat_version = x\n", "not a number"),
+        ] {
+            std::fs::write(&marker, text).unwrap();
+            let err = Database::existing(&db).unwrap_err();
+            assert!(
+                matches!(&err, CliError::BadMarker { reason, .. } if reason.contains(bad)),
+                "{err}"
+            );
+        }
+        std::fs::write(&marker, "tidelog database\nformat_version = 7\n").unwrap();
+        let err = Database::existing(&db).unwrap_err();
+        assert!(
+            matches!(err, CliError::NewerFormat { found: 7, .. }),
+            "{err}"
+        );
+        std::fs::remove_file(&marker).unwrap();
+        let err = Database::existing(&db).unwrap_err();
+        assert!(matches!(err, CliError::NotADatabase(_)), "{err}");
     }
 
     #[test]

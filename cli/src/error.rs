@@ -98,6 +98,9 @@ pub enum CliError {
     /// Reading the log read-only failed.
     #[error("reading the log failed: {0}")]
     Scan(#[from] ScanError),
+    /// Listing the checkpoints failed.
+    #[error("reading the checkpoints failed: {0}")]
+    Checkpoints(#[from] tidelog::CheckpointError),
     /// `verify` could not read the log at all.
     #[error("checking the log failed: {0}")]
     Verify(#[source] tidelog::wal::OpenError),

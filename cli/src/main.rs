@@ -31,7 +31,7 @@ Exit codes:
   64  bad command line (unknown command or option, bad value)
 
 Read-only commands (dump, stats, verify) take no lock and change nothing: they work while
-another process appends. A database is a directory holding TIDELOG, LOCK and wal/.";
+another process appends. A database is a directory holding TIDELOG, wal/, lease/ and holders/.";
 
 /// tidelog: an embeddable write-ahead log. This command appends to, reads, checks,
 /// repairs and measures tidelog databases.

@@ -15,8 +15,11 @@ use tidelog::GlobalSeq;
 #[command(after_help = "\
 Reports the format version; the last global sequence and its wall time; per lane the
 record count and last lane sequence; the segments (count, bytes, each one's first and
-last global sequence) and how the log ends (clean, sealed, or a torn or in-progress tail).
-Reads every segment; exits 3 if durable data is damaged.
+last global sequence) and how the log ends (clean, sealed, or a torn or in-progress tail);
+the checkpoints (each one's id, point, size, whether pinned, a milestone or damaged); the
+writer lease (holder, fencing token) and the watermarks the writer published.
+Reads every segment and checkpoint; exits 3 if durable log data is damaged (a damaged
+checkpoint is reported, not an exit code: recovery skips it).
 
 Examples:
   tidelog stats /var/lib/app/log
@@ -84,6 +87,24 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     let bytes: u64 = snapshot.segments().iter().map(|s| s.len_bytes).sum();
     let last_seq = records.last_seq().map(GlobalSeq::get);
     let last_wall_ms = records.last_wall_ms();
+    let checkpoints = tidelog::checkpoint::list_checkpoints(&db.dir)?;
+    let damaged = checkpoints.iter().filter(|c| c.is_damaged()).count();
+    let checkpoints_json: Vec<serde_json::Value> = checkpoints
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.info.id.0,
+                "global_seq": c.info.point.global_sequence,
+                "wall_ms": (!c.is_damaged()).then_some(c.info.point.wall_ms),
+                "bytes": c.info.bytes,
+                "pinned": c.info.pinned,
+                "milestone": c.info.milestone,
+                "damaged": c.is_damaged(),
+                "problem": c.damage.map(|issue| issue.to_string()),
+                "file": c.info.path.display().to_string(),
+            })
+        })
+        .collect();
     let lease = writer_lease(&db.dir);
     let published = tidelog::forward::read_published(&db.dir).ok();
     let lease_json = lease.as_ref().map(|(lease, now_ms)| {
@@ -135,6 +156,9 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             "segments": segments,
             "segment_count": snapshot.segments().len(),
             "bytes": bytes,
+            "checkpoint_count": checkpoints.len(),
+            "damaged_checkpoints": damaged,
+            "checkpoints": checkpoints_json,
             "lease": lease_json,
             "published_watermarks": published_json,
         });
@@ -212,6 +236,33 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
                 ", sealed"
             } else {
                 ""
+            }
+        );
+    }
+    match damaged {
+        0 => println!("checkpoints {}", checkpoints.len()),
+        n => println!("checkpoints {} ({n} damaged)", checkpoints.len()),
+    }
+    for c in &checkpoints {
+        let mut notes = Vec::new();
+        if c.info.pinned {
+            notes.push("pinned".to_owned());
+        }
+        if c.info.milestone {
+            notes.push("milestone".to_owned());
+        }
+        if let Some(issue) = c.damage {
+            notes.push(format!("DAMAGED ({issue}): recovery skips it"));
+        }
+        println!(
+            "  checkpoint {}: point global {}, {} bytes{}",
+            c.info.id.0,
+            c.info.point.global_sequence,
+            c.info.bytes,
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", notes.join(", "))
             }
         );
     }

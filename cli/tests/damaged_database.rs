@@ -59,11 +59,12 @@ fn damage_in_a_sealed_segment_stops_dump_and_stats_with_exit_3_after_the_valid_r
         text(&out.stderr)
     );
     // Opening takes (and, refused, releases) the writer lease before recovery: only the
-    // lock and the lease's own files may change.
+    // liveness files and the lease's own files may change.
     let without_lock = |snap: Vec<(std::path::PathBuf, Vec<u8>)>| {
         snap.into_iter()
             .filter(|(p, _)| {
-                !p.ends_with("LOCK") && !p.components().any(|c| c.as_os_str() == "lease")
+                !p.components()
+                    .any(|c| c.as_os_str() == "lease" || c.as_os_str() == "holders")
             })
             .collect::<Vec<_>>()
     };

@@ -5,13 +5,11 @@
 //! default: the system temp dir). Every workload is bounded in records and time.
 #![allow(missing_docs)]
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+use tidelog::baseline::{pwrite_fdatasync, RawSyncRun};
 use tidelog::{Engine, Follower, Options};
 
 const RUN_LIMIT: Duration = Duration::from_secs(3);
@@ -26,33 +24,17 @@ fn p50(mut samples: Vec<Duration>) -> Duration {
 }
 
 /// Plain `pwrite` + `fdatasync` of `size` bytes at increasing offsets of a file that was
-/// pre-filled with zeros (the cheapest honest baseline): per-operation latencies.
+/// pre-filled with zeros (the cheapest honest baseline, `tidelog::baseline`): per-operation
+/// latencies.
 fn raw_write_fdatasync(size: usize, count: usize) -> Vec<Duration> {
     let dir = tempfile::tempdir_in(base_dir()).expect("tempdir");
-    let path = dir.path().join("raw");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .expect("open");
-    file.write_all(&vec![0u8; size * count]).expect("prefill");
-    file.sync_all().expect("sync");
-    let payload = vec![7u8; size];
-    let mut samples = Vec::with_capacity(count);
-    let started = Instant::now();
-    for i in 0..count {
-        let t0 = Instant::now();
-        file.write_all_at(&payload, (i * size) as u64)
-            .expect("write");
-        file.sync_data().expect("fdatasync");
-        samples.push(t0.elapsed());
-        if started.elapsed() > RUN_LIMIT {
-            break;
-        }
-    }
-    samples
+    let run = RawSyncRun {
+        size,
+        file_bytes: size * count,
+        max_writes: count,
+        limit: RUN_LIMIT,
+    };
+    pwrite_fdatasync(&dir.path().join("raw"), run).expect("raw baseline")
 }
 
 fn open(dir: &std::path::Path) -> Engine {
@@ -113,27 +95,16 @@ fn concurrent_durable(writers: u32, size: usize) -> (f64, f64) {
 /// 64 MiB file (wrapping around, like a preallocated segment): the disk's raw
 /// write-plus-fdatasync bandwidth at that size, MB/s.
 fn raw_bandwidth(chunk: usize) -> f64 {
-    const FILE: usize = 64 << 20;
     let dir = tempfile::tempdir_in(base_dir()).expect("tempdir");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(dir.path().join("raw"))
-        .expect("open");
-    file.write_all(&vec![0u8; FILE]).expect("prefill");
-    file.sync_all().expect("sync");
-    let payload = vec![7u8; chunk];
-    let started = Instant::now();
-    let mut bytes = 0usize;
-    while started.elapsed() < RUN_LIMIT {
-        file.write_all_at(&payload, (bytes % FILE) as u64)
-            .expect("write");
-        file.sync_data().expect("fdatasync");
-        bytes += chunk;
-    }
-    bytes as f64 / started.elapsed().as_secs_f64() / 1e6
+    let run = RawSyncRun {
+        size: chunk,
+        file_bytes: 64 << 20,
+        max_writes: usize::MAX,
+        limit: RUN_LIMIT,
+    };
+    let samples = pwrite_fdatasync(&dir.path().join("raw"), run).expect("raw baseline");
+    let busy: Duration = samples.iter().sum();
+    (samples.len() * chunk) as f64 / busy.as_secs_f64() / 1e6
 }
 
 /// One thread appends 64 B records without waiting; returns (accepted/s, durable/s).

@@ -24,13 +24,15 @@
 //! Layout: [`Engine`] (open, append, read, subscribe, close) in `engine.rs`; the writer
 //! thread in `writer.rs`; the appender-to-writer reply slot in `handoff.rs`; the lane
 //! index in `index.rs`; the directory marker and lock in `marker.rs`; options and errors
-//! beside them. The log itself is [`tidelog_wal`], the watermarks
+//! beside them; the raw `pwrite` + `fdatasync` loop the benchmarks compare against in
+//! [`baseline`]. The log itself is [`tidelog_wal`], the watermarks
 //! [`tidelog_watermarks`]; both are re-exported.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod applier;
+pub mod baseline;
 pub mod checkpoint;
 mod engine;
 mod error;
@@ -49,12 +51,12 @@ mod writer;
 pub use applier::Applier;
 pub use checkpoint::{
     BackupError, BackupReport, Checkpoint, CheckpointError, CheckpointId, CheckpointInfo,
-    CheckpointKind, CheckpointOptions, Holder, LogHold, TruncationStatus,
+    CheckpointKind, CheckpointOptions, Holder, ListedCheckpoint, LogHold, TruncationStatus,
 };
 pub use engine::{AppendTicket, Engine, MAX_KEY_BYTES};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
 pub use forward::{Database, Follower, LaneLogs, LaneLogsError};
-pub use marker::FORMAT_VERSION;
+pub use marker::{read_format_version, FORMAT_VERSION, WAL_DIR};
 pub use options::{LeaseOptions, Options, SyncPolicy, Visibility};
 pub use record::{BatchEntry, Receipt, Record};
 pub use subscription::{SubscribeError, Subscription, SubscriptionTarget};

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 /// Name of the marker file.
 pub(crate) const MARKER: &str = "TIDELOG";
-/// Name of the log folder.
-pub(crate) const WAL_DIR: &str = "wal";
+/// Name of the log folder inside the database directory.
+pub const WAL_DIR: &str = "wal";
 /// The directory format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -34,13 +34,33 @@ fn io_error<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error)
     }
 }
 
+/// Reads the marker of the database in `dir` and returns the format version it names,
+/// without creating, locking or changing anything: the read-only check tools make before
+/// reading a database (the marker format is defined here only).
+///
+/// # Errors
+/// [`OpenError::NotADatabase`] if `dir` has no marker file (a missing directory
+/// included), [`OpenError::BadMarker`] if it cannot be parsed,
+/// [`OpenError::NewerFormat`] if it names a format newer than [`FORMAT_VERSION`],
+/// [`OpenError::Io`] if it cannot be read.
+pub fn read_format_version(dir: &Path) -> Result<u32, OpenError> {
+    let marker = dir.join(MARKER);
+    match fs::read(&marker) {
+        Ok(bytes) => parse_marker(&marker, &bytes),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(OpenError::NotADatabase {
+            path: dir.to_path_buf(),
+            marker: MARKER,
+        }),
+        Err(err) => Err(io_error("reading", &marker)(err)),
+    }
+}
+
 /// Checks `dir` is a tidelog database of a format this build reads (or an empty or
 /// missing directory), without changing anything. Returns whether it already is one.
 pub(crate) fn inspect(dir: &Path) -> Result<bool, OpenError> {
-    let marker = dir.join(MARKER);
-    match fs::read(&marker) {
-        Ok(bytes) => parse_marker(&marker, &bytes).map(|_| true),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+    match read_format_version(dir) {
+        Ok(_) => Ok(true),
+        Err(OpenError::NotADatabase { .. }) => {
             let mut entries = match fs::read_dir(dir) {
                 Ok(entries) => entries,
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -53,8 +73,7 @@ pub(crate) fn inspect(dir: &Path) -> Result<bool, OpenError> {
                 let entry = entry.map_err(io_error("listing", dir))?;
                 if entry.file_name() == MARKER {
                     // Another process finished creating it meanwhile.
-                    let bytes = fs::read(&marker).map_err(io_error("reading", &marker))?;
-                    return parse_marker(&marker, &bytes).map(|_| true);
+                    return read_format_version(dir).map(|_| true);
                 }
                 if !is_creation_leftover(&entry) {
                     return Err(OpenError::NotADatabase {
@@ -65,7 +84,7 @@ pub(crate) fn inspect(dir: &Path) -> Result<bool, OpenError> {
             }
             Ok(false)
         }
-        Err(err) => Err(io_error("reading", &marker)(err)),
+        Err(err) => Err(err),
     }
 }
 
@@ -297,6 +316,34 @@ mod tests {
     fn a_marker_without_the_header_line_is_damaged() {
         let err = parse_marker(Path::new("/db/TIDELOG"), b"something else\n").expect_err("bad");
         assert!(matches!(err, OpenError::BadMarker { .. }));
+    }
+
+    #[test]
+    fn reading_the_format_version_reads_a_created_marker_and_creates_none() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("db");
+        assert!(matches!(
+            read_format_version(&db),
+            Err(OpenError::NotADatabase { .. })
+        ));
+        assert!(!db.exists(), "nothing created for a missing directory");
+        fs::create_dir(&db).expect("mkdir");
+        assert!(matches!(
+            read_format_version(&db),
+            Err(OpenError::NotADatabase { .. })
+        ));
+        assert_eq!(
+            fs::read_dir(&db).expect("list").count(),
+            0,
+            "nothing created in an empty directory"
+        );
+        create(&db).expect("create");
+        assert_eq!(read_format_version(&db).expect("read"), FORMAT_VERSION);
+        fs::write(db.join(MARKER), "tidelog database\nformat_version = 99\n").expect("write");
+        assert!(matches!(
+            read_format_version(&db),
+            Err(OpenError::NewerFormat { found: 99, .. })
+        ));
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub enum CheckpointIssue {
     },
     /// The body checksum does not match.
     BodyChecksum,
+    /// The file verifies, but its header names another point, id or kind than its file
+    /// name does (a file copied or renamed by hand).
+    NameMismatch,
 }
 
 impl fmt::Display for CheckpointIssue {
@@ -128,6 +131,9 @@ impl fmt::Display for CheckpointIssue {
                 write!(f, "header announces {expected} bytes, file has {found}")
             }
             CheckpointIssue::BodyChecksum => f.write_str("body checksum mismatch"),
+            CheckpointIssue::NameMismatch => {
+                f.write_str("header names another point, id or kind than the file name")
+            }
         }
     }
 }

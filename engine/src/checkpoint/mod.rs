@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use store::Store;
 use tidelog_wal::files::FileError;
-use tidelog_wal::io::Storage;
+use tidelog_wal::io::{RealStorage, Storage};
 use tidelog_wal::{Recovered, TruncateReport, Truncator, WalReader};
 use tidelog_watermarks::{GlobalSeq, HlcPoint, LaneId, LaneSeq, WatermarkKind};
 
@@ -65,6 +65,73 @@ pub struct CheckpointInfo {
     pub path: PathBuf,
     /// Its size in bytes.
     pub bytes: u64,
+}
+
+/// A checkpoint file as [`list_checkpoints`] found it: one that verifies, or a damaged one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedCheckpoint {
+    /// The checkpoint. For a damaged file the id, the point's global sequence and the kind
+    /// come from its file name, and the point's wall clock is 0 (unknown).
+    pub info: CheckpointInfo,
+    /// Why the file does not verify; `None` when it does. Recovery skips a damaged
+    /// checkpoint (falling back to an older one) and the next prune removes it.
+    pub damage: Option<CheckpointIssue>,
+}
+
+impl ListedCheckpoint {
+    /// Whether the file fails verification.
+    #[must_use]
+    pub fn is_damaged(&self) -> bool {
+        self.damage.is_some()
+    }
+}
+
+/// Every checkpoint file of the database in `dir`, oldest first, each read and verified,
+/// without creating, repairing or removing anything: safe on a database another process is
+/// writing. A damaged file is listed with its [`CheckpointIssue`], never an error; a
+/// checkpoint the writer prunes meanwhile is left out, one it is writing appears only
+/// once complete (interrupted writes, `*.tmp`, are ignored). A database without a
+/// checkpoint folder has none.
+///
+/// # Errors
+/// [`CheckpointError::Io`] if `dir` or the folder cannot be listed or a file cannot be read.
+pub fn list_checkpoints(dir: &Path) -> Result<Vec<ListedCheckpoint>, CheckpointError> {
+    list_checkpoints_with_storage(&RealStorage, dir)
+}
+
+/// As [`list_checkpoints`], through `storage` (the simulated disk in tests).
+///
+/// # Errors
+/// As [`list_checkpoints`].
+pub fn list_checkpoints_with_storage<S: Storage>(
+    storage: &S,
+    dir: &Path,
+) -> Result<Vec<ListedCheckpoint>, CheckpointError> {
+    let folder = dir.join(CHECKPOINT_DIR);
+    let scan = match store::scan_folder(storage, &folder) {
+        Ok(scan) => scan,
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {
+            // No folder: no checkpoint, provided the database directory itself is there.
+            tidelog_wal::files::list(storage, dir)?;
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(scan
+        .checkpoints
+        .into_iter()
+        .map(|found| ListedCheckpoint {
+            info: CheckpointInfo {
+                id: CheckpointId(found.parsed.id),
+                point: found.point(),
+                milestone: found.parsed.milestone,
+                pinned: found.pinned,
+                path: folder.join(&found.name),
+                bytes: found.bytes,
+            },
+            damage: found.verified.err(),
+        })
+        .collect())
 }
 
 /// Checkpoint retention and truncation settings (part of [`Options`](crate::Options)).

@@ -13,7 +13,7 @@
 //! - Pruning never removes a checkpoint a reader has open, the first one (baseline), the
 //!   last `keep_last`, a milestone or a pinned one.
 
-use super::format::{self, LaneHead};
+use super::format::{self, CheckpointIssue, Decoded, LaneHead};
 use super::{CheckpointError, CheckpointId, CheckpointInfo, CheckpointOptions};
 use parking_lot::Mutex;
 use std::collections::hash_map::RandomState;
@@ -80,6 +80,102 @@ fn random_bits(id: u64) -> u64 {
     hasher.write_u32(std::process::id());
     hasher.write_u64(id);
     hasher.finish()
+}
+
+/// Verifies the content of the checkpoint file named `name`: it decodes and agrees with
+/// its name. The one definition of "this checkpoint verifies".
+pub(crate) fn verify(name: &Name, bytes: &[u8]) -> Result<Decoded, CheckpointIssue> {
+    let decoded = format::decode(bytes)?;
+    if decoded.point.global_sequence != name.seq
+        || decoded.id != name.id
+        || decoded.milestone != name.milestone
+    {
+        return Err(CheckpointIssue::NameMismatch);
+    }
+    Ok(decoded)
+}
+
+/// A checkpoint file of the folder, read and verified.
+#[derive(Debug)]
+pub(crate) struct Found {
+    /// Its file name.
+    pub(crate) name: String,
+    /// What the name says.
+    pub(crate) parsed: Name,
+    /// Its length.
+    pub(crate) bytes: u64,
+    /// The point its header holds, or why it does not verify.
+    pub(crate) verified: Result<HlcPoint, CheckpointIssue>,
+    /// Whether a pin file names it.
+    pub(crate) pinned: bool,
+}
+
+impl Found {
+    /// The point it covers: from the header when it verifies, else from its name (the
+    /// wall clock is then unknown, 0).
+    pub(crate) fn point(&self) -> HlcPoint {
+        self.verified.unwrap_or(HlcPoint {
+            wall_ms: 0,
+            global_sequence: self.parsed.seq,
+        })
+    }
+}
+
+/// Reads and verifies the checkpoint file `name` of `dir`; `None` if it no longer exists
+/// (removed since the folder was listed).
+fn read_found<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    name: &str,
+    parsed: Name,
+) -> Result<Option<Found>, FileError> {
+    let bytes = match files::read(storage, &dir.join(name)) {
+        Ok(bytes) => bytes,
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(Found {
+        name: name.to_string(),
+        verified: verify(&parsed, &bytes).map(|d| d.point),
+        parsed,
+        bytes: bytes.len() as u64,
+        pinned: false,
+    }))
+}
+
+/// What a checkpoint folder holds.
+#[derive(Debug, Default)]
+pub(crate) struct FolderScan {
+    /// Every checkpoint file, in the order taken (point, then id).
+    pub(crate) checkpoints: Vec<Found>,
+    /// Interrupted writes (`*.tmp`).
+    pub(crate) temps: Vec<PathBuf>,
+}
+
+/// Reads and verifies every checkpoint file of `dir`, changing nothing. A file that
+/// disappears between the listing and its reading (pruned by the writer meanwhile) is left
+/// out; a file that does not verify is listed with its issue.
+pub(crate) fn scan_folder<S: Storage>(storage: &S, dir: &Path) -> Result<FolderScan, FileError> {
+    let names = files::list(storage, dir)?;
+    let mut scan = FolderScan::default();
+    let mut pins = BTreeSet::new();
+    for name in &names {
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(TEMP_SUFFIX) {
+            scan.temps.push(dir.join(name));
+        } else if let Some(target) = name.strip_suffix(PIN_SUFFIX) {
+            pins.insert(target.to_string());
+        } else if let Some(parsed) = parse_name(name) {
+            scan.checkpoints
+                .extend(read_found(storage, dir, name, parsed)?);
+        }
+    }
+    for found in &mut scan.checkpoints {
+        found.pinned = pins.contains(&found.name);
+    }
+    scan.checkpoints
+        .sort_by_key(|f| (f.parsed.seq, f.parsed.id));
+    Ok(scan)
 }
 
 #[derive(Debug, Clone)]
@@ -178,50 +274,25 @@ impl<S: Storage> Store<S> {
         options: CheckpointOptions,
     ) -> Result<Self, FileError> {
         files::create_dir_all(&storage, &dir)?;
-        let names = files::list(&storage, &dir)?;
+        let scan = scan_folder(&storage, &dir)?;
         let mut state = StoreState::default();
-        let mut pins = BTreeSet::new();
-        let mut temps = Vec::new();
         let mut max_id = 0;
-        for name in &names {
-            let Some(name) = name.to_str() else { continue };
-            if name.ends_with(TEMP_SUFFIX) {
-                temps.push(dir.join(name));
-            } else if let Some(target) = name.strip_suffix(PIN_SUFFIX) {
-                pins.insert(target.to_string());
-            } else if let Some(parsed) = parse_name(name) {
-                let path = dir.join(name);
-                let bytes = files::read(&storage, &path)?;
-                let decoded = format::decode(&bytes).ok().filter(|d| {
-                    d.point.global_sequence == parsed.seq
-                        && d.id == parsed.id
-                        && d.milestone == parsed.milestone
-                });
-                max_id = max_id.max(parsed.id);
-                state.entries.insert(
-                    (parsed.seq, parsed.id),
-                    Entry {
-                        name: name.to_string(),
-                        point: decoded.as_ref().map_or(
-                            HlcPoint {
-                                wall_ms: 0,
-                                global_sequence: parsed.seq,
-                            },
-                            |d| d.point,
-                        ),
-                        milestone: parsed.milestone,
-                        pinned: false,
-                        valid: decoded.is_some(),
-                        bytes: bytes.len() as u64,
-                    },
-                );
-            }
+        for found in scan.checkpoints {
+            max_id = max_id.max(found.parsed.id);
+            state.entries.insert(
+                (found.parsed.seq, found.parsed.id),
+                Entry {
+                    point: found.point(),
+                    milestone: found.parsed.milestone,
+                    pinned: found.pinned,
+                    valid: found.verified.is_ok(),
+                    bytes: found.bytes,
+                    name: found.name,
+                },
+            );
         }
-        for entry in state.entries.values_mut() {
-            entry.pinned = pins.contains(&entry.name);
-        }
-        if !temps.is_empty() {
-            for temp in &temps {
+        if !scan.temps.is_empty() {
+            for temp in &scan.temps {
                 files::remove(&storage, temp)?;
             }
             files::sync_dir(&storage, &dir)?;
@@ -332,10 +403,15 @@ impl<S: Storage> Store<S> {
             let decoded = files::read(&self.storage, &path)
                 .map_err(CheckpointError::Io)
                 .and_then(|bytes| {
-                    format::decode(&bytes).map_err(|issue| CheckpointError::Corrupt { path, issue })
+                    let name = Name {
+                        seq: key.0,
+                        id: key.1,
+                        milestone: entry.milestone,
+                    };
+                    verify(&name, &bytes).map_err(|issue| CheckpointError::Corrupt { path, issue })
                 });
             match decoded {
-                Ok(d) if d.point.global_sequence == key.0 && d.id == key.1 => {
+                Ok(d) => {
                     return Ok(Some(Checkpoint {
                         info: self.info(key.1, &entry),
                         lanes: d.lanes,
@@ -450,7 +526,6 @@ impl<S: Storage> Store<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::format::CheckpointIssue;
     use super::*;
 
     #[test]
@@ -470,6 +545,35 @@ mod tests {
         for other in ["x.ckpt", &format!("{a}.tmp"), &format!("{a}.pin")] {
             assert_eq!(parse_name(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_checkpoint_removed_after_the_listing_is_left_out_but_a_read_error_is_not() {
+        use tidelog_wal::io::{FaultMode, OpKind, SimDisk};
+        let disk = SimDisk::new();
+        let dir = PathBuf::from("/sim/checkpoints");
+        let point = HlcPoint {
+            wall_ms: 1,
+            global_sequence: 5,
+        };
+        let name = file_name(5, 1, 7, false);
+        disk.put_file(
+            &dir.join(&name),
+            &format::encode(point, 1, false, &[], b"s"),
+        )
+        .expect("put");
+        let parsed = || parse_name(&name).expect("name");
+        let found = read_found(&disk, &dir, &name, parsed())
+            .expect("read")
+            .expect("present");
+        assert_eq!(found.verified, Ok(point));
+        let gone = file_name(6, 2, 7, false);
+        let parsed_gone = parse_name(&gone).expect("name");
+        assert!(read_found(&disk, &dir, &gone, parsed_gone)
+            .expect("a vanished file is no error")
+            .is_none());
+        disk.fail(OpKind::Open, 1, FaultMode::Once);
+        assert!(read_found(&disk, &dir, &name, parsed()).is_err());
     }
 
     #[test]
