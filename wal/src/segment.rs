@@ -100,9 +100,10 @@ pub(crate) fn prepare<S: Storage>(
         let _ = storage.remove(&temp);
         return Err(IoFailure::new(IoOp::Allocate, temp, e));
     }
-    storage
-        .rename(&temp, &path)
-        .map_err(|e| IoFailure::new(IoOp::Rename, &temp, e))?;
+    if let Err(e) = storage.rename(&temp, &path) {
+        let _ = storage.remove(&temp);
+        return Err(IoFailure::new(IoOp::Rename, &temp, e));
+    }
     storage
         .sync_dir(dir)
         .map_err(|e| IoFailure::new(IoOp::DirSync, dir, e))?;

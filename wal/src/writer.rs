@@ -375,7 +375,21 @@ impl<S: Storage> Wal<S> {
             let path = segment_path(dir, index);
             let segment = match reuse.and_then(|p| take_at(&mut owned, p)) {
                 Some(seg) => seg,
-                None => crate::segment::prepare(&storage, dir, index, opts.segment_size)?,
+                None => match crate::segment::prepare(&storage, dir, index, opts.segment_size) {
+                    // A predecessor that may still run renamed a segment it had been
+                    // preparing into place after the log was fenced off: it is no one's
+                    // (its writer can acknowledge nothing more). Remove it, once.
+                    Err(f)
+                        if opts.fence_off_predecessor
+                            && f.source.kind() == std::io::ErrorKind::AlreadyExists =>
+                    {
+                        storage
+                            .remove(&path)
+                            .map_err(|e| IoFailure::new(IoOp::Remove, &path, e))?;
+                        crate::segment::prepare(&storage, dir, index, opts.segment_size)?
+                    }
+                    other => other?,
+                },
             };
             start_segment(&shared, segment, index, path, last_seq.next(), &opts)?
         };
