@@ -1,7 +1,8 @@
 //! The seed's append-authority tests (`append_authority_tests.py`), case by case, with a
 //! lane for a space: [`LaneLogs`] gives each lane a log and a writer lease of its own.
-//! Every case runs over the in-memory lease backend and the file backend (a durable
-//! store shared by processes); the logs are real files either way.
+//! Every case runs over the in-memory lease backend, the file backend (a durable store
+//! shared by processes) and, with feature `etcd`, a real etcd; the logs are real files
+//! either way.
 //!
 //! What could go wrong: two holders of one lane; a non-holder writing instead of
 //! forwarding; two writers' appends interleaved out of one contiguous order; a new holder
@@ -24,8 +25,21 @@ struct Store {
     backend: Arc<dyn LeaseBackend>,
 }
 
-/// Runs `scenario` once with a memory backend and once with a file backend.
+/// Runs `scenario` once with a memory backend, once with a file backend, and (feature
+/// `etcd`) once with a real etcd started on loopback.
 fn for_each_store(scenario: impl Fn(&Path, &Store)) {
+    #[cfg(feature = "etcd")]
+    {
+        let server = common::etcd_server::EtcdServer::start();
+        let backend = tidelog::lease::EtcdBackend::new(&server.endpoint()).expect("etcd");
+        let lanes = tempfile::tempdir().unwrap();
+        scenario(
+            lanes.path(),
+            &Store {
+                backend: Arc::new(backend),
+            },
+        );
+    }
     let memory = tempfile::tempdir().unwrap();
     scenario(
         memory.path(),

@@ -1,6 +1,8 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "etcd")]
+pub mod etcd_server;
 pub mod stalling;
 
 use std::path::Path;
