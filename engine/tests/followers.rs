@@ -242,3 +242,51 @@ fn log_truncation_keeps_what_a_follower_still_reads_and_frees_it_when_the_follow
     let removed = engine.truncate_log().unwrap();
     assert!(removed.status.removable_segments > 0, "{removed:?}");
 }
+
+#[test]
+fn a_follower_waiting_for_a_sequence_wakes_when_the_writer_makes_it_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = tidelog::Engine::open(dir.path(), Options::default()).unwrap();
+    let follower = Follower::connect(dir.path()).unwrap();
+    let waiter = std::thread::spawn(move || {
+        let published = follower
+            .wait_for_visible(tidelog::GlobalSeq(3), std::time::Duration::from_secs(60))
+            .unwrap();
+        let records = follower.records_from(tidelog::GlobalSeq(1), 10).unwrap();
+        (published, records)
+    });
+    for i in 0..3 {
+        engine
+            .append_durable(1, format!("r{i}").into_bytes())
+            .unwrap();
+    }
+    let (published, records) = waiter.join().unwrap();
+    assert!(published.global.visible_hlc.global_sequence >= 3);
+    let payloads: Vec<_> = records.iter().map(|r| r.payload.clone()).collect();
+    assert_eq!(payloads, [b"r0".to_vec(), b"r1".to_vec(), b"r2".to_vec()]);
+    engine.close().unwrap();
+}
+
+#[test]
+fn a_follower_waiting_past_what_the_writer_made_visible_times_out_with_the_visible_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = tidelog::Engine::open(dir.path(), Options::default()).unwrap();
+    engine.append_durable(1, b"only".to_vec()).unwrap();
+    let follower = Database::open(dir.path(), Options::default()).unwrap();
+    assert!(!follower.is_writer());
+    let err = follower
+        .wait_for_visible(tidelog::GlobalSeq(2), std::time::Duration::from_millis(200))
+        .unwrap_err();
+    match err {
+        tidelog::forward::FollowError::TimedOut {
+            waiting_for,
+            visible,
+            ..
+        } => {
+            assert_eq!(waiting_for, tidelog::GlobalSeq(2));
+            assert_eq!(visible, tidelog::GlobalSeq(1));
+        }
+        other => panic!("{other}"),
+    }
+    engine.close().unwrap();
+}

@@ -1,7 +1,7 @@
 //! A database handle that is the writer when it can be and a follower otherwise, and
 //! becomes the writer when the writer it followed is gone.
 
-use super::follower::{read_visible, FollowError, Follower};
+use super::follower::{read_visible, wait_for_visible, FollowError, Follower};
 use crate::engine::Engine;
 use crate::error::{AppendError, OpenError};
 use crate::lease::LeaseError;
@@ -118,6 +118,19 @@ impl Database {
         max: usize,
     ) -> Result<Vec<ScannedRecord>, FollowError> {
         read_visible(&self.dir, from, max)
+    }
+
+    /// Blocks until global sequence `seq` is visible (see
+    /// [`Follower::wait_for_visible`]), whoever the writer is.
+    ///
+    /// # Errors
+    /// As [`Follower::wait_for_visible`].
+    pub fn wait_for_visible(
+        &self,
+        seq: GlobalSeq,
+        timeout: Duration,
+    ) -> Result<super::PublishedWatermarks, FollowError> {
+        wait_for_visible(&self.dir, seq, timeout)
     }
 
     /// The engine, when this handle is the writer.

@@ -12,7 +12,7 @@ use std::io::BufReader;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tidelog_wal::{LogSnapshot, ScanError, ScanOptions, ScannedRecord};
 use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
 
@@ -97,6 +97,23 @@ impl Follower {
                 Ok(())
             }
         }
+    }
+
+    /// Blocks until the writer has made global sequence `seq` visible (it published a
+    /// visible watermark at or past it), or `timeout` has passed; returns the published
+    /// watermarks that showed it. Wakes on the writer's publications (inotify on the
+    /// database directory), not by polling; a damaged or missing record (a writer
+    /// starting, or mid-rewrite) is waited through like an old one.
+    ///
+    /// # Errors
+    /// [`FollowError::TimedOut`] with the visible watermark last seen, or
+    /// [`FollowError::Watch`] if the directory cannot be watched.
+    pub fn wait_for_visible(
+        &self,
+        seq: GlobalSeq,
+        timeout: Duration,
+    ) -> Result<PublishedWatermarks, FollowError> {
+        wait_for_visible(&self.dir, seq, timeout)
     }
 
     /// The writer's global watermarks, as it last published them (after its last sync).
@@ -237,6 +254,25 @@ pub enum FollowError {
     /// The log could not be read, or holds damaged durable data.
     #[error("reading the log as a follower failed: {0}")]
     Scan(#[from] ScanError),
+    /// [`Follower::wait_for_visible`] ran out of time.
+    #[error("the writer did not make global sequence {waiting_for} visible within {timeout:?} (visible: {visible}); wait longer, or check that a writer is running")]
+    TimedOut {
+        /// The sequence waited for.
+        waiting_for: GlobalSeq,
+        /// The visible watermark last published.
+        visible: GlobalSeq,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// The database directory could not be watched for the writer's publications.
+    #[error("cannot watch {path} for the writer's publications: {source}")]
+    Watch {
+        /// The database directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The follower's cursor (which keeps the writer from truncating what it still
     /// reads) could not be written.
     #[error("cannot publish the follower's read position in {path}: {source}")]
@@ -247,6 +283,62 @@ pub enum FollowError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// See [`Follower::wait_for_visible`].
+pub(crate) fn wait_for_visible(
+    dir: &Path,
+    seq: GlobalSeq,
+    timeout: Duration,
+) -> Result<PublishedWatermarks, FollowError> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::fs::inotify;
+    let watch = |source: rustix::io::Errno| FollowError::Watch {
+        path: dir.to_path_buf(),
+        source: source.into(),
+    };
+    let deadline = Instant::now() + timeout;
+    let events = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)
+        .map_err(watch)?;
+    // Publications rewrite the file in place (modify), a new writer renames a fresh
+    // file over it (moved to).
+    inotify::add_watch(
+        &events,
+        dir,
+        inotify::WatchFlags::MODIFY | inotify::WatchFlags::MOVED_TO | inotify::WatchFlags::CREATE,
+    )
+    .map_err(watch)?;
+    let mut visible = GlobalSeq::ZERO;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+    loop {
+        // Read after the watch is in place, so no publication falls between the two.
+        if let Ok(published) = read_published(dir) {
+            visible = published.global.visible_hlc.seq();
+            if visible >= seq {
+                return Ok(published);
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(FollowError::TimedOut {
+                waiting_for: seq,
+                visible,
+                timeout,
+            });
+        }
+        let wait = Timespec {
+            tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&events, PollFlags::IN)];
+        match poll(&mut fds, Some(&wait)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(err) => return Err(watch(err)),
+        }
+        // Drain what woke us; the record is read again at the top.
+        let mut reader = inotify::Reader::new(&events, &mut buf);
+        while reader.next().is_ok() {}
+    }
 }
 
 /// Up to `max` records of the database in `dir` from `from` on, never past the visible
