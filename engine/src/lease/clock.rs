@@ -5,32 +5,14 @@
 //! another, so every process sharing a lease must keep its clock synchronized (NTP) to
 //! well within the TTL; see `docs/lease.md` for the margins the holder keeps.
 
-use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-/// A source of wall-clock milliseconds since the Unix epoch.
-pub trait Clock: Send + Sync + Debug {
-    /// Milliseconds since the Unix epoch, now.
-    fn now_ms(&self) -> u64;
-}
-
-/// The operating system's real-time clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        // A clock set before 1970 reads as 0: every lease then looks live, which fails
-        // closed (nobody can poach) rather than open.
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| {
-                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-            })
-    }
-}
+/// The one wall-clock trait of tidelog (the watermarks stamp points with it too). The
+/// system clock reads a clock set before 1970 as 0: every lease then looks live, which
+/// fails closed (nobody can poach) rather than open.
+pub use tidelog_watermarks::{Clock, SystemClock};
 
 /// A clock that reads what the test set. Clones share the same time, so one clone can be
 /// handed to a [`LeaseManager`](super::LeaseManager) and the other kept to move time.
