@@ -150,7 +150,7 @@ fn a_non_holder_forwards_rather_than_writing_directly() {
 fn stallable_pair(root: &Path, store: &Store) -> (LaneLogs, Arc<Stalling>, LaneLogs) {
     let ttl = Duration::from_millis(500);
     let stalling = Stalling::new(store.backend.clone());
-    let a = LaneLogs::open(root, options(stalling.clone(), ttl)).unwrap();
+    let a = LaneLogs::open(root, options(stalling.backend(), ttl)).unwrap();
     let b = LaneLogs::open(root, options(store.backend.clone(), ttl)).unwrap();
     (a, stalling, b)
 }

@@ -12,14 +12,16 @@
 
 mod common;
 
+use common::hooked::{Cas, Hooked};
+
 use std::any::Any;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tidelog::lease::{
-    BackendError, CasOutcome, DecodeError, LeaseBackend, LeaseError, LeaseManager, LeaseToken,
-    ManualClock, Version, Versioned, WriterLease, BASE_TERM,
+    CasOutcome, DecodeError, LeaseBackend, LeaseError, LeaseManager, LeaseToken, ManualClock,
+    Versioned, WriterLease, BASE_TERM,
 };
 
 const START_MS: u64 = 1_700_000_000_000;
@@ -79,60 +81,16 @@ fn token(term: u64, generation: u64) -> LeaseToken {
 
 /// A backend that lets another contender write just before the next conditional put,
 /// between the caller's read and its compare-and-swap.
-struct Interloper {
-    inner: Arc<dyn LeaseBackend>,
-    before_next_put: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-}
-
-impl std::fmt::Debug for Interloper {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Interloper")
-    }
-}
-
-impl Interloper {
-    fn new(inner: Arc<dyn LeaseBackend>, act: impl FnOnce() + Send + 'static) -> Arc<Self> {
-        Arc::new(Interloper {
-            inner,
-            before_next_put: Mutex::new(Some(Box::new(act))),
-        })
-    }
-
-    fn interfere(&self) {
-        let act = self.before_next_put.lock().take();
-        if let Some(act) = act {
-            act();
+fn interloper(inner: Arc<dyn LeaseBackend>, act: impl FnOnce() + Send + 'static) -> Arc<Hooked> {
+    let once: Mutex<Option<Box<dyn FnOnce() + Send>>> = Mutex::new(Some(Box::new(act)));
+    Arc::new(Hooked::new(inner, move |cas| {
+        if cas != Cas::DeleteIfVersion {
+            let act = once.lock().take();
+            if let Some(act) = act {
+                act();
+            }
         }
-    }
-}
-
-impl LeaseBackend for Interloper {
-    fn read(&self, key: &str) -> Result<Option<Versioned>, BackendError> {
-        self.inner.read(key)
-    }
-
-    fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<CasOutcome<Version>, BackendError> {
-        self.interfere();
-        self.inner.put_if_absent(key, value)
-    }
-
-    fn put_if_version(
-        &self,
-        key: &str,
-        value: &[u8],
-        expected: Version,
-    ) -> Result<CasOutcome<Version>, BackendError> {
-        self.interfere();
-        self.inner.put_if_version(key, value, expected)
-    }
-
-    fn delete_if_version(
-        &self,
-        key: &str,
-        expected: Version,
-    ) -> Result<CasOutcome<()>, BackendError> {
-        self.inner.delete_if_version(key, expected)
-    }
+    }))
 }
 
 /// The cases, each a behaviour of the lease that every backend must show.
@@ -460,7 +418,7 @@ mod cases {
 
     pub fn losing_the_compare_and_swap_on_acquire_is_lost_race_naming_the_winner(fx: &Fixture) {
         let rival = fx.manager();
-        let racing = Interloper::new(fx.backend(), move || {
+        let racing = interloper(fx.backend(), move || {
             rival.try_acquire("db", "writer-b", TTL).unwrap();
         });
         let err = fx
@@ -488,7 +446,7 @@ mod cases {
         fx.manager().try_acquire("db", "writer-a", TTL).unwrap();
         fx.advance_ms(TTL_MS);
         let rival = fx.manager();
-        let racing = Interloper::new(fx.backend(), move || {
+        let racing = interloper(fx.backend(), move || {
             rival.try_acquire("db", "writer-c", TTL).unwrap();
         });
         let err = fx
@@ -509,7 +467,7 @@ mod cases {
         let a = fx.manager().try_acquire("db", "writer-a", TTL).unwrap();
         fx.advance_ms(TTL_MS);
         let rival = fx.manager();
-        let racing = Interloper::new(fx.backend(), move || {
+        let racing = interloper(fx.backend(), move || {
             rival.try_acquire("db", "writer-b", TTL).unwrap();
         });
         match fx.manager_on(racing).refresh(&a, TTL).unwrap_err() {
@@ -824,7 +782,7 @@ mod file {
 mod etcd {
     use super::*;
     use crate::common::etcd_server::{self, EtcdServer};
-    use tidelog::lease::EtcdBackend;
+    use tidelog::lease::{BackendError, EtcdBackend};
 
     fn fixture() -> Fixture {
         let server = EtcdServer::start();

@@ -81,7 +81,7 @@ fn a_writer_whose_refresh_stalls_stops_acknowledging_and_its_successor_owns_the_
     let shared = Arc::new(MemoryBackend::new());
     let stalling = Stalling::new(shared.clone());
     let ttl = Duration::from_millis(600);
-    let old = Engine::open(dir.path(), with_backend(stalling.clone(), ttl)).unwrap();
+    let old = Engine::open(dir.path(), with_backend(stalling.backend(), ttl)).unwrap();
     old.append_durable(1, b"before".to_vec()).unwrap();
     stalling.stall();
 

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "etcd")]
 pub mod etcd_server;
+pub mod hooked;
 pub mod stalling;
 
 use std::path::Path;

@@ -1,40 +1,18 @@
 //! A lease backend whose writes hang once stalled: a refresher stuck on an unreachable
 //! backend, or a process paused past its lease, for the tests of hand-off.
 
+use super::hooked::Hooked;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use tidelog::lease::{BackendError, CasOutcome, LeaseBackend, Version, Versioned};
+use tidelog::lease::LeaseBackend;
 
-/// Passes everything to `inner` until [`Stalling::stall`]; from then on every
-/// compare-and-swap waits until [`Stalling::resume`] (reads still pass).
-#[derive(Debug)]
-pub struct Stalling {
-    inner: Arc<dyn LeaseBackend>,
+#[derive(Debug, Default)]
+struct Gate {
     stalled: AtomicBool,
     resumed: (Mutex<bool>, Condvar),
 }
 
-impl Stalling {
-    pub fn new(inner: Arc<dyn LeaseBackend>) -> Arc<Stalling> {
-        Arc::new(Stalling {
-            inner,
-            stalled: AtomicBool::new(false),
-            resumed: (Mutex::new(false), Condvar::new()),
-        })
-    }
-
-    /// From now on, compare-and-swaps hang until [`Stalling::resume`].
-    pub fn stall(&self) {
-        self.stalled.store(true, Ordering::SeqCst);
-    }
-
-    /// Lets every hung and later compare-and-swap through.
-    pub fn resume(&self) {
-        let (done, wake) = &self.resumed;
-        *done.lock().unwrap() = true;
-        wake.notify_all();
-    }
-
+impl Gate {
     fn wait_if_stalled(&self) {
         if self.stalled.load(Ordering::SeqCst) {
             let (done, wake) = &self.resumed;
@@ -46,29 +24,41 @@ impl Stalling {
     }
 }
 
-impl LeaseBackend for Stalling {
-    fn read(&self, key: &str) -> Result<Option<Versioned>, BackendError> {
-        self.inner.read(key)
+/// Passes everything to the wrapped backend until [`Stalling::stall`]; from then on
+/// every compare-and-swap waits until [`Stalling::resume`] (reads still pass).
+#[derive(Debug)]
+pub struct Stalling {
+    gate: Arc<Gate>,
+    backend: Arc<Hooked>,
+}
+
+impl Stalling {
+    pub fn new(inner: Arc<dyn LeaseBackend>) -> Arc<Stalling> {
+        let gate = Arc::new(Gate::default());
+        let hooked = {
+            let gate = gate.clone();
+            Hooked::new(inner, move |_| gate.wait_if_stalled())
+        };
+        Arc::new(Stalling {
+            gate,
+            backend: Arc::new(hooked),
+        })
     }
-    fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<CasOutcome<Version>, BackendError> {
-        self.wait_if_stalled();
-        self.inner.put_if_absent(key, value)
+
+    /// The backend to hand to the engine.
+    pub fn backend(&self) -> Arc<dyn LeaseBackend> {
+        self.backend.clone()
     }
-    fn put_if_version(
-        &self,
-        key: &str,
-        value: &[u8],
-        expected: Version,
-    ) -> Result<CasOutcome<Version>, BackendError> {
-        self.wait_if_stalled();
-        self.inner.put_if_version(key, value, expected)
+
+    /// From now on, compare-and-swaps hang until [`Stalling::resume`].
+    pub fn stall(&self) {
+        self.gate.stalled.store(true, Ordering::SeqCst);
     }
-    fn delete_if_version(
-        &self,
-        key: &str,
-        expected: Version,
-    ) -> Result<CasOutcome<()>, BackendError> {
-        self.wait_if_stalled();
-        self.inner.delete_if_version(key, expected)
+
+    /// Lets every hung and later compare-and-swap through.
+    pub fn resume(&self) {
+        let (done, wake) = &self.gate.resumed;
+        *done.lock().unwrap() = true;
+        wake.notify_all();
     }
 }
