@@ -290,3 +290,41 @@ fn a_follower_waiting_past_what_the_writer_made_visible_times_out_with_the_visib
     }
     engine.close().unwrap();
 }
+
+#[test]
+fn a_follower_subscription_returns_every_record_in_order_as_the_writer_makes_it_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = tidelog::Engine::open(dir.path(), Options::default()).unwrap();
+    engine.append_durable(1, b"before".to_vec()).unwrap();
+    let follower = Follower::connect(dir.path()).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut records = follower.subscribe(tidelog::GlobalSeq(1));
+        let mut seen = Vec::new();
+        // More than one read batch (256), most of them written after the reader started.
+        while seen.len() < 301 {
+            let record = records
+                .next_timeout(std::time::Duration::from_secs(60))
+                .unwrap()
+                .expect("a record within the timeout");
+            seen.push((record.global_seq.0, record.payload));
+        }
+        let after = records
+            .next_timeout(std::time::Duration::from_millis(100))
+            .unwrap();
+        (seen, after, records.position())
+    });
+    for i in 0..300 {
+        engine
+            .append_durable(2, format!("r{i}").into_bytes())
+            .unwrap();
+    }
+    let (seen, after, position) = reader.join().unwrap();
+    assert_eq!(seen[0], (1, b"before".to_vec()));
+    for (i, (seq, payload)) in seen.iter().enumerate().skip(1) {
+        assert_eq!(*seq, i as u64 + 1);
+        assert_eq!(payload, format!("r{}", i - 1).as_bytes());
+    }
+    assert!(after.is_none(), "nothing more was appended");
+    assert_eq!(position, tidelog::GlobalSeq(302));
+    engine.close().unwrap();
+}

@@ -8,6 +8,7 @@ use super::server::SOCKET_NAME;
 use super::wire::{Answer, AppendRequest, RefusalReason};
 use crate::error::{AppendError, OpenError};
 use crate::record::Receipt;
+use std::collections::VecDeque;
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -114,6 +115,19 @@ impl Follower {
         timeout: Duration,
     ) -> Result<PublishedWatermarks, FollowError> {
         wait_for_visible(&self.dir, seq, timeout)
+    }
+
+    /// The records from global sequence `from` on, in order, as the writer makes them
+    /// visible: [`FollowerRecords::next_timeout`] returns the next one, waiting for the
+    /// writer's publications when it has read everything visible so far. Reading keeps
+    /// this follower's cursor, as [`Follower::records_from`] does.
+    #[must_use]
+    pub fn subscribe(&self, from: GlobalSeq) -> FollowerRecords<'_> {
+        FollowerRecords {
+            follower: self,
+            next: from.max(GlobalSeq(1)),
+            buffered: VecDeque::new(),
+        }
     }
 
     /// The writer's global watermarks, as it last published them (after its last sync).
@@ -241,6 +255,70 @@ impl Follower {
                 message: err.to_string(),
             }),
         }
+    }
+}
+
+/// How many records a [`FollowerRecords`] reads from the log at a time.
+const SUBSCRIPTION_BATCH: usize = 256;
+
+/// A follower's subscription: records in order as the writer makes them visible (see
+/// [`Follower::subscribe`]).
+#[derive(Debug)]
+pub struct FollowerRecords<'a> {
+    follower: &'a Follower,
+    next: GlobalSeq,
+    buffered: VecDeque<ScannedRecord>,
+}
+
+impl FollowerRecords<'_> {
+    /// The next record, waiting up to `timeout` for the writer to make one visible;
+    /// `None` if none became readable in that time.
+    ///
+    /// # Errors
+    /// As [`Follower::records_from`] and [`Follower::wait_for_visible`] (other than its
+    /// time running out).
+    pub fn next_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<ScannedRecord>, FollowError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(record) = self.buffered.pop_front() {
+                return Ok(Some(record));
+            }
+            let batch = self.follower.records_from(self.next, SUBSCRIPTION_BATCH)?;
+            if let Some(last) = batch.last() {
+                self.next = last.global_seq.next();
+                self.buffered.extend(batch);
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            match self.follower.wait_for_visible(self.next, left) {
+                Ok(_) => {
+                    // Published but not readable yet would make this loop spin: read
+                    // once more, then give the caller the turn.
+                    let batch = self.follower.records_from(self.next, SUBSCRIPTION_BATCH)?;
+                    let Some(last) = batch.last() else {
+                        return Ok(None);
+                    };
+                    self.next = last.global_seq.next();
+                    self.buffered.extend(batch);
+                }
+                Err(FollowError::TimedOut { .. }) => return Ok(None),
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// The global sequence this subscription reads next.
+    #[must_use]
+    pub fn position(&self) -> GlobalSeq {
+        self.buffered
+            .front()
+            .map_or(self.next, |record| record.global_seq)
     }
 }
 

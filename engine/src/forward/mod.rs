@@ -20,7 +20,7 @@ mod wire;
 pub(crate) use cursor::live_cursors;
 pub use cursor::FOLLOWERS_DIR;
 pub use database::Database;
-pub use follower::{FollowError, Follower, DEFAULT_ANSWER_TIMEOUT};
+pub use follower::{FollowError, Follower, FollowerRecords, DEFAULT_ANSWER_TIMEOUT};
 pub use lanes::{LaneLogs, LaneLogsError};
 pub(crate) use published::Publisher;
 pub use published::{read_published, PublishedError, PublishedWatermarks, WATERMARKS_FILE};
