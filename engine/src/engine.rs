@@ -175,6 +175,7 @@ impl<S: Storage> Engine<S> {
             in_flight: None,
             sync_waiters: Vec::new(),
             durable_replies: Vec::new(),
+            durable_batches: Vec::new(),
             gather: None,
             last_sync: Duration::ZERO,
             sync_started: None,
@@ -404,6 +405,23 @@ impl<S: Storage> Engine<S> {
     /// [`AppendError::BatchOutOfBounds`], [`AppendError::RecordTooLarge`],
     /// [`AppendError::Conflict`], else as [`Engine::append`].
     pub fn append_batch(&self, entries: Vec<BatchEntry>) -> Result<Vec<Receipt>, AppendError> {
+        self.batch(entries, false)
+    }
+
+    /// As [`Engine::append_batch`], answered only once the whole batch is durable: one
+    /// round trip to the writer instead of a batch then a [`Engine::sync`]. Forces a sync
+    /// whatever the policy, as [`Engine::append_durable`] does.
+    ///
+    /// # Errors
+    /// As [`Engine::append_batch`].
+    pub fn append_batch_durable(
+        &self,
+        entries: Vec<BatchEntry>,
+    ) -> Result<Vec<Receipt>, AppendError> {
+        self.batch(entries, true)
+    }
+
+    fn batch(&self, entries: Vec<BatchEntry>, durable: bool) -> Result<Vec<Receipt>, AppendError> {
         let options = &self.inner.options;
         let bytes: u64 = entries.iter().map(|e| e.payload.len() as u64).sum();
         if entries.is_empty()
@@ -421,7 +439,14 @@ impl<S: Storage> Engine<S> {
             self.check_size(&entry.payload)?;
         }
         let (reply, pending) = oneshot();
-        self.send(Request::Batch { entries, reply }, true)?;
+        self.send(
+            Request::Batch {
+                entries,
+                durable,
+                reply,
+            },
+            true,
+        )?;
         self.receive(pending)
     }
 

@@ -55,6 +55,8 @@ pub(crate) enum Request {
     },
     Batch {
         entries: Vec<BatchEntry>,
+        /// Answered only once the whole batch is durable.
+        durable: bool,
         reply: ReplyTo<Result<Vec<Receipt>, AppendError>>,
     },
     Sync {
@@ -109,6 +111,8 @@ pub(crate) struct Writer<S: Storage> {
     pub(crate) sync_waiters: Vec<(GlobalSeq, ReplyTo<Result<HlcPoint, SyncError>>)>,
     /// Durable appends written and waiting for the sync that covers them.
     pub(crate) durable_replies: Vec<Answer<Receipt>>,
+    /// Durable batches written and waiting for the sync that covers them.
+    pub(crate) durable_batches: Vec<Answer<Vec<Receipt>>>,
     /// Group forming: durable appends the last sync answered plus those still waiting
     /// then (the appenders in circulation), and until when the next sync may wait for
     /// them to come back.
@@ -135,6 +139,8 @@ struct Outbox {
     /// Written appends that are answered once durable.
     durable: Vec<Answer<Receipt>>,
     batches: Vec<Answer<Vec<Receipt>>>,
+    /// Written batches that are answered once durable.
+    durable_batches: Vec<Answer<Vec<Receipt>>>,
     written: Vec<Receipt>,
 }
 
@@ -255,9 +261,16 @@ impl<S: Storage> Writer<S> {
                         _ => out.appends.push((reply, result)),
                     }
                 }
-                Request::Batch { entries, reply } => {
+                Request::Batch {
+                    entries,
+                    durable,
+                    reply,
+                } => {
                     let result = self.append_batch(&entries, wall_ms, &mut out.written);
-                    out.batches.push((reply, result));
+                    match result {
+                        Ok(_) if durable => out.durable_batches.push((reply, result)),
+                        _ => out.batches.push((reply, result)),
+                    }
                 }
                 Request::Sync { reply } => self.sync_waiters.push((self.next_seq, reply)),
                 Request::Close { reply } => {
@@ -275,6 +288,7 @@ impl<S: Storage> Writer<S> {
             if let Err(err) = self.wal.flush() {
                 let failed = self.poison(WriterFailure::Append(err));
                 out.appends.append(&mut out.durable);
+                out.batches.append(&mut out.durable_batches);
                 for (_, result) in &mut out.appends {
                     *result = Err(failed.clone());
                 }
@@ -292,6 +306,7 @@ impl<S: Storage> Writer<S> {
             reply.send(result);
         }
         self.durable_replies.append(&mut out.durable);
+        self.durable_batches.append(&mut out.durable_batches);
     }
 
     /// Fails closed once the lease is no longer ours: nothing more is written or
@@ -478,7 +493,8 @@ impl<S: Storage> Writer<S> {
         }
         let forced = self.closing.is_some()
             || !self.sync_waiters.is_empty()
-            || (!self.durable_replies.is_empty() && self.policy_has_no_deadline());
+            || ((!self.durable_replies.is_empty() || !self.durable_batches.is_empty())
+                && self.policy_has_no_deadline());
         if !forced && (!self.policy_wants_sync() || self.gathering()) {
             return;
         }
@@ -544,7 +560,10 @@ impl<S: Storage> Writer<S> {
     /// Answers the `sync()` calls and durable appends whose records are now durable, or
     /// all of them, with the failure, once poisoned.
     fn answer_waiters(&mut self) {
-        if self.sync_waiters.is_empty() && self.durable_replies.is_empty() {
+        if self.sync_waiters.is_empty()
+            && self.durable_replies.is_empty()
+            && self.durable_batches.is_empty()
+        {
             return;
         }
         let durable = self.marks.lock().snapshot().durable_hlc.seq();
@@ -560,6 +579,22 @@ impl<S: Storage> Writer<S> {
                 let circulating = ready.len() + self.durable_replies.len();
                 self.gather = Some((circulating, Instant::now() + delay));
             }
+            for (reply, result) in ready {
+                reply.send(match &poison {
+                    Some(err) => Err(err.clone()),
+                    None => result,
+                });
+            }
+        }
+        if !self.durable_batches.is_empty() {
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.durable_batches)
+                .into_iter()
+                .partition(|(_, result)| {
+                    result
+                        .as_ref()
+                        .is_ok_and(|r| r.last().is_none_or(|last| covered(last.point.seq())))
+                });
+            self.durable_batches = waiting;
             for (reply, result) in ready {
                 reply.send(match &poison {
                     Some(err) => Err(err.clone()),

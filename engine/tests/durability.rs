@@ -103,6 +103,53 @@ fn a_durable_append_answers_only_after_its_sync_even_when_the_policy_never_syncs
 }
 
 #[test]
+fn a_durable_batch_answers_only_after_its_sync_even_when_the_policy_never_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SimDisk::new();
+    let options = common::small().sync_policy(SyncPolicy::Never);
+    let engine = Engine::open_with_storage(disk.clone(), dir.path(), options).unwrap();
+    let plain = engine
+        .append_batch(vec![BatchEntry::new(1, b"a".to_vec())])
+        .unwrap();
+    assert_eq!(engine.watermarks().global.durable_hlc.global_sequence, 0);
+    let syncs_before = disk.ops_of(OpKind::Sync);
+    let receipts = engine
+        .append_batch_durable(
+            (0..50)
+                .map(|i| BatchEntry::new(i % 3, format!("b{i}").into_bytes()))
+                .collect(),
+        )
+        .unwrap();
+    assert_eq!(receipts.len(), 50);
+    assert!(
+        disk.ops_of(OpKind::Sync) > syncs_before,
+        "no sync ran for it"
+    );
+    let durable = engine.watermarks().global.durable_hlc.global_sequence;
+    assert!(durable >= receipts.last().unwrap().point.global_sequence);
+    assert!(durable > plain[0].point.global_sequence);
+}
+
+#[test]
+fn a_durable_batch_whose_sync_fails_is_refused_and_durable_stays_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SimDisk::new();
+    let engine = common::open_sim(&disk, dir.path());
+    let safe = engine
+        .append_batch_durable(vec![BatchEntry::new(1, b"safe".to_vec())])
+        .unwrap();
+    disk.fail(OpKind::Sync, 1, FaultMode::Once);
+    let err = engine
+        .append_batch_durable(vec![
+            BatchEntry::new(1, b"unsure".to_vec()),
+            BatchEntry::new(2, b"unsure".to_vec()),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, AppendError::Poisoned { .. }), "{err}");
+    assert_eq!(engine.watermarks().global.durable_hlc, safe[0].point);
+}
+
+#[test]
 fn a_lone_durable_append_under_every_n_records_gets_its_sync_instead_of_hanging() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(

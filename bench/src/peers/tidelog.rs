@@ -1,5 +1,5 @@
-//! tidelog itself, with default options: `append_durable` per record, `append_batch` then
-//! `sync` per batch.
+//! tidelog itself, with default options: `append_durable` per record,
+//! `append_batch_durable` per batch (answered once the batch is durable).
 
 use crate::error::BenchError;
 use crate::peer::Peer;
@@ -48,12 +48,9 @@ impl Peer for Tidelog {
             .map(|r| BatchEntry::new(lane, r.clone()))
             .collect();
         self.engine
-            .append_batch(entries)
-            .map_err(|e| BenchError::system(NAME, "appending a batch", e))?;
-        self.engine
-            .sync()
+            .append_batch_durable(entries)
             .map(drop)
-            .map_err(|e| BenchError::system(NAME, "syncing", e))
+            .map_err(|e| BenchError::system(NAME, "appending a durable batch", e))
     }
 
     fn count(&self) -> Result<u64, BenchError> {
