@@ -59,3 +59,29 @@ fn a_leftover_that_cannot_be_removed_fails_the_open_and_stays_for_the_next_one()
     assert!(disk.file_bytes(&leftover).is_none());
     assert_eq!(read_all(&wal.reader()), vec![1]);
 }
+
+#[test]
+fn rotation_uses_the_prepared_segment_without_removing_or_preparing_it_again() {
+    use std::path::Path;
+    use tidelog_wal::io::OpKind;
+    use tidelog_wal::{SimDisk, WalOptions};
+    for background in [false, true] {
+        let disk = SimDisk::new();
+        let o = WalOptions {
+            prepare_in_background: background,
+            ..opts(RecoveryMode::AbsoluteConsistency)
+        };
+        let (mut wal, _) = Wal::open_with(disk.clone(), Path::new("/db/wal"), o).unwrap();
+        fill(&mut wal, 60, 2);
+        let segments = wal.current_segment().get();
+        assert!(segments > 3, "the test must rotate");
+        drop(wal);
+        // One file prepared per segment (and the next one): none thrown away and redone.
+        assert_eq!(disk.ops_of(OpKind::Remove), 0, "background {background}");
+        assert_eq!(
+            disk.ops_of(OpKind::Allocate),
+            segments + 1,
+            "background {background}"
+        );
+    }
+}
