@@ -94,6 +94,13 @@ mod tests {
     }
 
     #[test]
+    fn indexes_offsets_and_tokens_print_their_numbers() {
+        assert_eq!(SegmentIndex(7).to_string(), "7");
+        assert_eq!(SegmentOffset(4096).to_string(), "4096");
+        assert_eq!(FencingToken::new(2, 3).to_string(), "term 2 generation 3");
+    }
+
+    #[test]
     fn segment_index_next_refuses_to_wrap() {
         assert_eq!(SegmentIndex(1).checked_next(), Some(SegmentIndex(2)));
         assert_eq!(SegmentIndex(u64::MAX).checked_next(), None);

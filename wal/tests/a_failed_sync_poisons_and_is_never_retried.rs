@@ -47,6 +47,13 @@ fn a_failed_sync_poisons_the_log_and_no_later_call_reaches_the_disk() {
         "durable never passes the last good sync"
     );
     assert!(wal.poisoned().is_some());
+    // Every later error names the first failure, and what to do.
+    let later = wal.sync().unwrap_err().to_string();
+    let segment = dir.join("00000000000000000001.seg");
+    let cause = format!("syncing {} failed (", segment.display());
+    for part in [&cause[..], "os error 5)", "reopen it to recover"] {
+        assert!(later.contains(part), "{later:?} lacks {part:?}");
+    }
     drop(wal);
     // Power loss after the failure: the record whose sync failed is not on disk.
     let (wal, rec) = Wal::open_with(disk.crash_image(7), dir, o).unwrap();

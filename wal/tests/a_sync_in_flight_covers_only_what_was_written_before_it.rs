@@ -16,6 +16,12 @@ fn appends_during_an_in_flight_sync_are_not_durable_until_a_later_sync() {
     append_unit(&mut wal, 3).unwrap();
     let job = wal.begin_sync().unwrap().expect("something to sync");
     assert_eq!(job.upto(), GlobalSeq(3));
+    // Its debug form says what it syncs.
+    let shown = format!("{job:?}");
+    assert!(
+        shown.starts_with("SyncJob") && shown.contains("upto: GlobalSeq(3)"),
+        "{shown}"
+    );
     assert!(
         wal.begin_sync().unwrap().is_none(),
         "one sync in flight at a time"
@@ -56,4 +62,44 @@ fn a_failed_background_sync_poisons_the_log() {
         append_unit(&mut wal, 1),
         Err(AppendError::Poisoned { .. })
     ));
+}
+
+#[test]
+fn a_sync_in_flight_across_a_rotation_leaves_the_new_segment_to_the_next_sync() {
+    let dir = Path::new("/db/wal");
+    let o = opts(RecoveryMode::AbsoluteConsistency);
+    // How many one-record units segment 1 holds (the same appends, on a scratch disk).
+    let fit = {
+        let (mut wal, _) = Wal::open_with(SimDisk::new(), dir, o.clone()).unwrap();
+        let mut n = 0;
+        while {
+            append_unit(&mut wal, 1).unwrap();
+            wal.current_segment().get() == 1
+        } {
+            n += 1;
+        }
+        n
+    };
+    let disk = SimDisk::new();
+    let (mut wal, _) = Wal::open_with(disk.clone(), dir, o.clone()).unwrap();
+    for _ in 0..fit {
+        append_unit(&mut wal, 1).unwrap();
+    }
+    let job = wal.begin_sync().unwrap().expect("something to sync");
+    append_unit(&mut wal, 1).unwrap();
+    assert_eq!(wal.current_segment().get(), 2, "the unit rotated");
+    let result = job.run();
+    wal.finish_sync(job, result).unwrap();
+    // Segment 1's sync says nothing about segment 2: the next sync must cover it whole.
+    append_unit(&mut wal, 1).unwrap();
+    let last = wal.sync().unwrap();
+    assert_eq!(last, wal.last_written());
+    for seed in 0..8 {
+        let (reopened, _) = Wal::open_with(disk.crash_image(seed), dir, o.clone()).unwrap();
+        assert_eq!(
+            read_all(&reopened.reader()),
+            (1..=last.0).collect::<Vec<_>>(),
+            "seed {seed}"
+        );
+    }
 }

@@ -58,3 +58,47 @@ fn misuse_is_refused_with_a_typed_error_and_nothing_is_written() {
     assert_eq!(rec.last_seq, GlobalSeq(2));
     assert_eq!(read_all(&wal.reader()), vec![1, 2]);
 }
+
+#[test]
+fn a_key_and_a_record_of_exactly_the_largest_size_are_accepted() {
+    use tidelog_wal::format::MAX_KEY_LEN;
+    use tidelog_wal::{SimDisk, WalOptions};
+    let disk = SimDisk::new();
+    let dir = std::path::Path::new("/db/wal");
+    let o = WalOptions {
+        segment_size: 256 * 1024,
+        max_record_bytes: 100_000,
+        ..opts(RecoveryMode::AbsoluteConsistency)
+    };
+    let (mut wal, _) = Wal::open_with(disk.clone(), dir, o.clone()).unwrap();
+    let key = vec![b'k'; MAX_KEY_LEN];
+    let at_max_key = NewFrame {
+        key: &key,
+        ..frame(1, b"p")
+    };
+    wal.append(&[at_max_key]).unwrap();
+    let record = vec![b'r'; 100_000];
+    wal.append(&[frame(2, &record)]).unwrap();
+    // One byte more of either is refused.
+    let longer_key = vec![b'k'; MAX_KEY_LEN + 1];
+    let err = wal
+        .append(&[NewFrame {
+            key: &longer_key,
+            ..frame(3, b"")
+        }])
+        .unwrap_err();
+    assert!(matches!(err, AppendError::KeyTooLong { .. }), "{err}");
+    let larger = vec![b'r'; 100_001];
+    let err = wal.append(&[frame(3, &larger)]).unwrap_err();
+    assert!(
+        matches!(err, AppendError::RecordTooLarge { bytes: 100_001, .. }),
+        "{err}"
+    );
+    wal.sync().unwrap();
+    drop(wal);
+    let (wal, _) = Wal::open_with(disk, dir, o).unwrap();
+    let reader = wal.reader();
+    assert_eq!(reader.get(GlobalSeq(1)).unwrap().key(), &key[..]);
+    assert_eq!(reader.get(GlobalSeq(2)).unwrap().payload(), &record[..]);
+    assert!(reader.get(GlobalSeq(3)).is_none());
+}

@@ -83,21 +83,55 @@ fn a_prefix_copy_opens_as_a_log_ending_exactly_at_its_point() {
     let disk = SimDisk::new();
     let opts = opts(RecoveryMode::AbsoluteConsistency);
     let (mut wal, _) = Wal::open_with(disk.clone(), wal_dir(), opts.clone()).unwrap();
-    fill(&mut wal, 60, 1);
+    // One-record units: every sequence ends a unit, so any durable one may be copied up to.
+    for _ in 0..120 {
+        append_unit(&mut wal, 1).unwrap();
+        wal.sync().unwrap();
+    }
     let reader = wal.reader();
-    let segments = wal.truncator().segments();
+    let truncator = wal.truncator();
+    assert_eq!(truncator.segment_size(), opts.segment_size);
+    assert!(format!("{truncator:?}").starts_with("Truncator"));
+    let segments = truncator.segments();
     // A point in the middle of a segment, and the last sequence of a sealed one.
     let sealed_end = GlobalSeq(segments[2].first_seq.0 - 1);
-    for upto in [GlobalSeq(17), sealed_end, wal.last_durable()] {
+    // Also the first sequence of a segment: that segment is copied up to its first frame.
+    let segment_start = segments[2].first_seq;
+    for upto in [GlobalSeq(17), sealed_end, segment_start, wal.last_durable()] {
         let dest = Path::new("/copy").join(upto.0.to_string());
         let report = reader
             .copy_prefix(&disk, &dest, upto, opts.segment_size)
             .unwrap();
         assert_eq!(report.last_seq, upto);
+        assert_eq!(report.first_seq, GlobalSeq(1));
+        assert!(report.bytes > 0);
         // More appends after the copy change nothing in it.
         let (copy, recovered) = Wal::open_with(disk.clone(), &dest, opts.clone()).unwrap();
         assert_eq!(recovered.last_seq, upto);
         assert_eq!(read_all(&copy.reader()), (1..=upto.0).collect::<Vec<_>>());
     }
     fill(&mut wal, 5, 1);
+}
+
+#[test]
+fn a_prefix_copy_on_a_real_disk_creates_its_missing_destination_directories() {
+    let root = tempfile::tempdir().unwrap();
+    let opts = opts(RecoveryMode::AbsoluteConsistency);
+    let (mut wal, _) = Wal::open(&root.path().join("wal"), opts.clone()).unwrap();
+    fill(&mut wal, 20, 1);
+    let upto = wal.last_durable();
+    let dest = root.path().join("backups").join("first");
+    let report = wal
+        .reader()
+        .copy_prefix(
+            &tidelog_wal::io::RealStorage,
+            &dest,
+            upto,
+            opts.segment_size,
+        )
+        .unwrap();
+    assert_eq!(report.last_seq, upto);
+    let (copy, recovered) = Wal::open(&dest, opts).unwrap();
+    assert_eq!(recovered.last_seq, upto);
+    assert_eq!(read_all(&copy.reader()), (1..=upto.0).collect::<Vec<_>>());
 }

@@ -129,6 +129,49 @@ mod tests {
         assert_eq!(Frontiers::default().broken_invariant(), None);
     }
 
+    /// Frontiers with sequences (accepted, written, durable, visible, applied, emitted).
+    fn at(seqs: [u64; 6]) -> Frontiers {
+        let p = |s| HlcPoint {
+            wall_ms: 1,
+            global_sequence: s,
+        };
+        Frontiers {
+            accepted_hlc: p(seqs[0]),
+            written_hlc: p(seqs[1]),
+            durable_hlc: p(seqs[2]),
+            visible_hlc: p(seqs[3]),
+            applied_hlc: p(seqs[4]),
+            emitted_hlc: p(seqs[5]),
+        }
+    }
+
+    #[test]
+    fn broken_invariant_accepts_frontiers_that_are_equal_or_strictly_ordered() {
+        assert_eq!(at([5; 6]).broken_invariant(), None);
+        assert_eq!(at([9, 7, 5, 6, 4, 8]).broken_invariant(), None);
+    }
+
+    #[test]
+    fn broken_invariant_names_each_broken_invariant_alone() {
+        let cases = [
+            ([3, 4, 0, 0, 0, 0], "written is ahead of accepted"),
+            ([5, 3, 4, 0, 0, 0], "durable is ahead of written"),
+            ([3, 3, 3, 4, 0, 4], "visible is ahead of accepted"),
+            ([5, 5, 5, 3, 4, 3], "applied is ahead of visible"),
+            ([5, 5, 5, 4, 0, 3], "emitted is behind visible"),
+            ([5, 5, 5, 4, 0, 6], "emitted is ahead of accepted"),
+        ];
+        for (seqs, broken) in cases {
+            assert_eq!(at(seqs).broken_invariant(), Some(broken), "{seqs:?}");
+        }
+    }
+
+    #[test]
+    fn visible_minus_durable_is_signed() {
+        assert_eq!(at([9, 9, 7, 4, 0, 4]).visible_minus_durable_seq(), -3);
+        assert_eq!(at([9, 2, 2, 6, 0, 6]).visible_minus_durable_seq(), 4);
+    }
+
     #[test]
     fn broken_invariant_names_a_durable_frontier_ahead_of_written() {
         let mut f = Frontiers::default();

@@ -129,6 +129,16 @@ mod tests {
     }
 
     #[test]
+    fn sequences_and_lanes_print_and_return_their_raw_value() {
+        assert_eq!(GlobalSeq(42).to_string(), "42");
+        assert_eq!(LaneSeq(43).to_string(), "43");
+        assert_eq!(LaneId(44).to_string(), "44");
+        assert_eq!(GlobalSeq(45).get(), 45);
+        assert_eq!(LaneSeq(46).get(), 46);
+        assert_eq!(LaneId(47).get(), 47);
+    }
+
+    #[test]
     fn lane_id_compares_with_its_raw_value() {
         assert_eq!(LaneId::from(3), 3u32);
         assert_ne!(LaneId(3), 4u32);

@@ -156,6 +156,13 @@ mod tests {
     }
 
     #[test]
+    fn a_point_prints_and_returns_its_sequence() {
+        assert_eq!(p(9, 5).to_string(), "seq 5 @ 9 ms");
+        assert_eq!(p(9, 5).seq(), GlobalSeq(5));
+        assert_eq!(HlcPoint::new(9, GlobalSeq(5)), p(9, 5));
+    }
+
+    #[test]
     fn every_kind_has_a_distinct_name() {
         let mut names: Vec<_> = WatermarkKind::ALL.iter().map(|k| k.name()).collect();
         names.sort_unstable();

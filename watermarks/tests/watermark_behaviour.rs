@@ -318,6 +318,33 @@ fn a_poisoned_wait_fails_at_once_even_when_its_target_was_covered() {
 }
 
 #[test]
+fn the_handle_reports_poison_only_after_the_writer_crashed() {
+    let handle = handle();
+    let other = handle.clone();
+    assert!(!handle.is_poisoned());
+    other.mark_writer_crashed();
+    assert!(handle.is_poisoned(), "every clone sees the latch");
+    assert!(handle.snapshot_view().poisoned);
+}
+
+#[test]
+fn a_wait_without_a_deadline_parks_until_its_target_is_covered() {
+    let handle = handle();
+    let waiter = {
+        let handle = handle.clone();
+        // `Duration::MAX` overflows every deadline: the wait has none.
+        thread::spawn(move || handle.wait_for_written(p(2), Duration::MAX))
+    };
+    wait_until_parked(&handle, 1);
+    let mut state = handle.lock();
+    state.advance_accepted_on_lane(1, p(2));
+    state.advance_written_on_lane(1, p(2));
+    drop(state);
+    assert_eq!(waiter.join().expect("waiter"), Ok(p(2)));
+    assert_eq!(handle.lock().parked_waiters(), 0);
+}
+
+#[test]
 fn poison_wakes_every_parked_waiter_of_every_kind() {
     let handle = handle();
     let waiters: Vec<_> = WatermarkKind::ALL

@@ -80,6 +80,8 @@ pub fn read_all<S: Storage>(reader: &WalReader<S>) -> Vec<u64> {
             assert_eq!(f.payload(), &payload(seq)[..], "payload of {seq}");
             assert_eq!(f.key(), &key(seq)[..], "key of {seq}");
             assert_eq!(f.lane_seq(), LaneSeq(seq));
+            assert_eq!(f.lane(), LaneId((seq % 5) as u32), "lane of {seq}");
+            assert_eq!(f.wall_ms(), 1_000 + seq, "wall time of {seq}");
             seq
         })
         .collect()
