@@ -94,8 +94,6 @@ pub(crate) fn fence_off<S: Storage>(storage: &S, dir: &Path) -> Result<FenceRepo
     for path in &report.removed {
         storage.remove(path).map_err(io_err(IoOp::Remove, path))?;
     }
-    if report.copied.is_some() || !report.removed.is_empty() {
-        storage.sync_dir(dir).map_err(io_err(IoOp::DirSync, dir))?;
-    }
+    storage.sync_dir(dir).map_err(io_err(IoOp::DirSync, dir))?;
     Ok(report)
 }

@@ -8,8 +8,10 @@
 mod common;
 use common::*;
 use std::path::Path;
+use tidelog_wal::io::{FaultMode, IoOp, OpKind};
 use tidelog_wal::{
-    FencingToken, GlobalSeq, LaneId, LaneSeq, NewFrame, RecoveryMode, Wal, WalOptions,
+    FencingToken, GlobalSeq, LaneId, LaneSeq, NewFrame, OpenError, RealStorage, RecoveryMode,
+    SimDisk, Storage, Wal, WalOptions,
 };
 
 const OLD: FencingToken = FencingToken::new(1, 1);
@@ -40,9 +42,11 @@ fn append_marked<S: tidelog_wal::Storage>(wal: &mut Wal<S>, from: u64, count: u6
     }
 }
 
-/// Every record of the log in `dir` as (global sequence, payload), after a recovery.
-fn recovered(dir: &Path) -> Vec<(u64, String)> {
-    let (wal, _) = Wal::open(dir, with(FencingToken::new(1, 3), false)).unwrap();
+/// Every record of the log in `dir` on `storage` as (global sequence, payload), after a
+/// recovery.
+fn recovered<S: Storage>(storage: &S, dir: &Path) -> Vec<(u64, String)> {
+    let (wal, _) =
+        Wal::open_with(storage.clone(), dir, with(FencingToken::new(1, 3), false)).unwrap();
     let reader = wal.reader();
     (1..=wal.last_written().0)
         .map(|seq| {
@@ -52,14 +56,14 @@ fn recovered(dir: &Path) -> Vec<(u64, String)> {
         .collect()
 }
 
-#[test]
-fn stores_of_a_deposed_writer_after_the_hand_off_are_never_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut old, _) = Wal::open(dir.path(), with(OLD, false)).unwrap();
+/// The old writer appends 4 records; a successor takes over while the old writer still
+/// holds its files, and appends 3; the old writer wakes and appends 40 more (enough to
+/// rotate into the segment it had prepared); the successor appends 2. Only the old
+/// writer's first 4 and the successor's 5 are ever read.
+fn stale_stores_are_never_read<S: Storage>(storage: &S, dir: &Path) {
+    let (mut old, _) = Wal::open_with(storage.clone(), dir, with(OLD, false)).unwrap();
     append_marked(&mut old, 1, 4, "old");
-
-    // The successor takes over while the old writer's process still holds its files.
-    let (mut new, took_over) = Wal::open(dir.path(), with(NEW, true)).unwrap();
+    let (mut new, took_over) = Wal::open_with(storage.clone(), dir, with(NEW, true)).unwrap();
     assert_eq!(took_over.last_seq, GlobalSeq(4));
     let fenced = took_over.report.fenced_off.expect("fenced off");
     assert!(fenced.copied.is_some(), "{fenced:?}");
@@ -68,21 +72,75 @@ fn stores_of_a_deposed_writer_after_the_hand_off_are_never_read() {
         "the old writer's prepared segment"
     );
     append_marked(&mut new, 5, 3, "new");
-
-    // The old writer wakes up and completes what it had set out to do, and more: enough
-    // to rotate into the segment it had prepared.
     append_marked(&mut old, 5, 40, "stale");
     append_marked(&mut new, 8, 2, "new");
     drop((old, new));
-
-    let records = recovered(dir.path());
     let expected: Vec<(u64, String)> = (1..=9)
         .map(|seq| {
             let who = if seq <= 4 { "old" } else { "new" };
             (seq, format!("{who}-{seq}-{}", "x".repeat(300)))
         })
         .collect();
-    assert_eq!(records, expected);
+    assert_eq!(recovered(storage, dir), expected);
+}
+
+#[test]
+fn stores_of_a_deposed_writer_after_the_hand_off_are_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    stale_stores_are_never_read(&RealStorage, dir.path());
+}
+
+#[test]
+fn stores_of_a_deposed_writer_on_the_simulated_disk_are_never_read() {
+    stale_stores_are_never_read(&SimDisk::new(), Path::new("/db/wal"));
+}
+
+#[test]
+fn a_segment_put_in_place_after_the_fence_off_is_removed_and_prepared_again() {
+    // The old writer finishes preparing the successor's next segment just before the
+    // successor's own preparation renames into place.
+    let disk = SimDisk::new();
+    let dir = Path::new("/db/wal");
+    {
+        let (mut old, _) = Wal::open_with(disk.clone(), dir, with(OLD, false)).unwrap();
+        append_marked(&mut old, 1, 2, "old");
+    }
+    disk.occupy_next_rename_target();
+    let (mut new, _) = Wal::open_with(disk.clone(), dir, with(NEW, true)).unwrap();
+    append_marked(&mut new, 3, 2, "new");
+    drop(new);
+    let seqs: Vec<u64> = recovered(&disk, dir).iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+}
+
+#[test]
+fn without_a_fence_off_a_segment_name_found_taken_is_an_error() {
+    // The file could be anyone's: a new log whose first segment's name is taken.
+    let disk = SimDisk::new();
+    disk.occupy_next_rename_target();
+    match Wal::open_with(disk.clone(), Path::new("/db/wal"), with(OLD, false)) {
+        Err(OpenError::Io { op, source, .. }) => {
+            assert_eq!(op, IoOp::Rename);
+            assert_eq!(source.kind(), std::io::ErrorKind::AlreadyExists);
+        }
+        other => panic!("{:?}", other.map(|r| r.1)),
+    }
+}
+
+#[test]
+fn a_fenced_off_open_whose_preparation_fails_otherwise_reports_that_failure() {
+    let disk = SimDisk::new();
+    let dir = Path::new("/db/wal");
+    {
+        let (mut old, _) = Wal::open_with(disk.clone(), dir, with(OLD, false)).unwrap();
+        append_marked(&mut old, 1, 2, "old");
+    }
+    // The fence-off's replace is the first rename, the preparation's the second.
+    disk.fail(OpKind::Rename, 2, FaultMode::Once);
+    match Wal::open_with(disk.clone(), dir, with(NEW, true)) {
+        Err(OpenError::Io { op, .. }) => assert_eq!(op, IoOp::Rename),
+        other => panic!("{:?}", other.map(|r| r.1)),
+    }
 }
 
 /// The inode of every segment file in `dir`, by name.

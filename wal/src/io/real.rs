@@ -77,15 +77,9 @@ impl StorageOps for RealStorage {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        // A hard link fails atomically when the target exists, where a check followed by
-        // rename(2) would let a racing writer's file be replaced.
-        fs::hard_link(from, to).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                io::Error::new(io::ErrorKind::AlreadyExists, "rename target exists")
-            } else {
-                e
-            }
-        })?;
+        // A hard link fails atomically (`AlreadyExists`) when the target exists, where a
+        // check followed by rename(2) would let a racing writer's file be replaced.
+        fs::hard_link(from, to)?;
         // The file is in place under its new name; a temporary name left behind by a
         // failed removal is cleaned by the next recovery.
         let _ = fs::remove_file(from);

@@ -102,6 +102,8 @@ struct SimState {
     next_file: u64,
     names: BTreeMap<PathBuf, u64>,
     durable_names: BTreeMap<PathBuf, u64>,
+    /// The next `rename` finds its target taken (see `occupy_next_rename_target`).
+    occupy_next_rename: bool,
 }
 
 /// A simulated disk (see the module docs). `Clone` shares the same disk.
@@ -176,6 +178,13 @@ impl SimState {
         Ok(())
     }
 
+    /// A file id never used before.
+    fn new_file_id(&mut self) -> u64 {
+        let id = self.next_file;
+        self.next_file += 1;
+        id
+    }
+
     fn file(&mut self, path: &Path) -> io::Result<(u64, &mut SimFile)> {
         let id = *self.names.get(path).ok_or_else(not_found)?;
         let file = self.files.get_mut(&id).ok_or_else(not_found)?;
@@ -230,6 +239,13 @@ impl SimDisk {
             at: done + nth.max(1),
             mode,
         });
+    }
+
+    /// Makes the next `rename` (not a `replace`) find a zero-filled file of the source's
+    /// length already under its target name, as if another process had just put one
+    /// there (a deposed writer finishing its own preparation of the same segment).
+    pub fn occupy_next_rename_target(&self) {
+        self.state.lock().occupy_next_rename = true;
     }
 
     /// Removes every injected fault.
@@ -325,8 +341,7 @@ impl SimDisk {
         let mut st = self.state.lock();
         let region = MappedRegion::anonymous(bytes.len())?;
         region.write_at(0, &[bytes])?;
-        let id = st.next_file;
-        st.next_file += 1;
+        let id = st.new_file_id();
         st.files.insert(
             id,
             SimFile {
@@ -377,8 +392,7 @@ impl StorageOps for SimDisk {
         if st.names.contains_key(path) {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
         }
-        let id = st.next_file;
-        st.next_file += 1;
+        let id = st.new_file_id();
         st.files.insert(
             id,
             SimFile {
@@ -427,6 +441,22 @@ impl StorageOps for SimDisk {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut st = self.state.lock();
         st.op(OpKind::Rename)?;
+        if std::mem::take(&mut st.occupy_next_rename) {
+            let len = st.file(from)?.1.len;
+            let id = st.new_file_id();
+            let cache = Arc::new(MappedRegion::anonymous(len)?);
+            st.files.insert(
+                id,
+                SimFile {
+                    cache,
+                    len,
+                    durable: vec![0; len],
+                    dirty: BTreeSet::new(),
+                },
+            );
+            st.names.insert(to.to_path_buf(), id);
+            st.durable_names.insert(to.to_path_buf(), id);
+        }
         if st.names.contains_key(to) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -476,8 +506,7 @@ impl StorageOps for SimDisk {
         if st.names.contains_key(path) {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
         }
-        let id = st.next_file;
-        st.next_file += 1;
+        let id = st.new_file_id();
         // The name exists (unsynced) with nothing durable in it: a crash before the data
         // sync leaves zeros or damaged sectors, never the new content for certain.
         st.files.insert(
