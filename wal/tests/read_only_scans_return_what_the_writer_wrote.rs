@@ -440,3 +440,64 @@ proptest::proptest! {
         }
     }
 }
+
+/// The log of `synced_log(3, 0)`: one used segment and the writer's prepared, unused next
+/// one; returns that prepared segment's path.
+fn log_with_a_prepared_segment(dir: &std::path::Path) -> std::path::PathBuf {
+    synced_log(dir, 3, 0);
+    let files = segment_files(dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    files[1].clone()
+}
+
+#[test]
+fn a_torn_header_of_the_last_prepared_segment_is_an_unused_segment_to_a_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = log_with_a_prepared_segment(dir.path());
+    // A crash while the header was being stored: the first bytes are not a header.
+    patch(&prepared, 0, b"torn header bytes");
+    let (seqs, end) = scan_all(dir.path(), ScanOptions::default());
+    assert_eq!(seqs, [1, 2, 3]);
+    assert!(matches!(end, Some(LogEnd::Clean { .. })), "{end:?}");
+}
+
+#[test]
+fn a_last_segment_with_a_bad_header_and_data_behind_it_is_not_taken_for_unused() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = log_with_a_prepared_segment(dir.path());
+    patch(&prepared, 0, b"torn header bytes");
+    // Bytes further on: this segment was written to, so its header matters.
+    patch(&prepared, 8192 - 64, b"data");
+    let snapshot = LogSnapshot::take(dir.path());
+    let failed = match snapshot {
+        Err(err) => Some(err),
+        Ok(snapshot) => snapshot
+            .records(GlobalSeq(1), ScanOptions::default())
+            .find_map(Result::err),
+    };
+    assert!(
+        matches!(failed, Some(ScanError::BadSegmentHeader { .. })),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn only_the_last_segment_may_have_a_torn_header_and_count_as_unused() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = log_with_a_prepared_segment(dir.path());
+    // Another prepared segment after it, zero-filled: the torn one is no longer last.
+    let zeros = std::fs::read(&prepared).unwrap();
+    std::fs::write(segment_path(dir.path(), SegmentIndex(3)), &zeros).unwrap();
+    patch(&prepared, 0, b"torn header bytes");
+    let snapshot = LogSnapshot::take(dir.path());
+    let failed = match snapshot {
+        Err(err) => Some(err),
+        Ok(snapshot) => snapshot
+            .records(GlobalSeq(1), ScanOptions::default())
+            .find_map(Result::err),
+    };
+    assert!(
+        matches!(failed, Some(ScanError::BadSegmentHeader { .. })),
+        "{failed:?}"
+    );
+}
