@@ -450,6 +450,16 @@ fn log_with_a_prepared_segment(dir: &std::path::Path) -> std::path::PathBuf {
     files[1].clone()
 }
 
+/// The first error a whole scan of `dir` meets, taking the snapshot included.
+fn first_scan_error(dir: &std::path::Path) -> Option<ScanError> {
+    match LogSnapshot::take(dir) {
+        Err(err) => Some(err),
+        Ok(snapshot) => snapshot
+            .records(GlobalSeq(1), ScanOptions::default())
+            .find_map(Result::err),
+    }
+}
+
 #[test]
 fn a_torn_header_of_the_last_prepared_segment_is_an_unused_segment_to_a_scan() {
     let dir = tempfile::tempdir().unwrap();
@@ -468,13 +478,7 @@ fn a_last_segment_with_a_bad_header_and_data_behind_it_is_not_taken_for_unused()
     patch(&prepared, 0, b"torn header bytes");
     // Bytes further on: this segment was written to, so its header matters.
     patch(&prepared, 8192 - 64, b"data");
-    let snapshot = LogSnapshot::take(dir.path());
-    let failed = match snapshot {
-        Err(err) => Some(err),
-        Ok(snapshot) => snapshot
-            .records(GlobalSeq(1), ScanOptions::default())
-            .find_map(Result::err),
-    };
+    let failed = first_scan_error(dir.path());
     assert!(
         matches!(failed, Some(ScanError::BadSegmentHeader { .. })),
         "{failed:?}"
@@ -489,13 +493,7 @@ fn only_the_last_segment_may_have_a_torn_header_and_count_as_unused() {
     let zeros = std::fs::read(&prepared).unwrap();
     std::fs::write(segment_path(dir.path(), SegmentIndex(3)), &zeros).unwrap();
     patch(&prepared, 0, b"torn header bytes");
-    let snapshot = LogSnapshot::take(dir.path());
-    let failed = match snapshot {
-        Err(err) => Some(err),
-        Ok(snapshot) => snapshot
-            .records(GlobalSeq(1), ScanOptions::default())
-            .find_map(Result::err),
-    };
+    let failed = first_scan_error(dir.path());
     assert!(
         matches!(failed, Some(ScanError::BadSegmentHeader { .. })),
         "{failed:?}"
