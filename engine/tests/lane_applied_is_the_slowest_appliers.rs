@@ -19,9 +19,15 @@ fn lane_applied_waits_for_the_slowest_applier_of_the_lane() {
     fast.report_on_lane(5, receipts[3].point);
     slow.report_on_lane(5, receipts[1].point);
     let applied = marks.lock().lane_watermark(5).applied_hlc.global_sequence;
-    assert_eq!(applied, receipts[1].point.global_sequence, "lane applied is not the minimum");
+    assert_eq!(
+        applied, receipts[1].point.global_sequence,
+        "lane applied is not the minimum"
+    );
     let err = marks.wait_for_applied_on_lane(5, receipts[3].point, Duration::from_millis(20));
-    assert!(err.is_err(), "returned before the slow applier applied the record");
+    assert!(
+        err.is_err(),
+        "returned before the slow applier applied the record"
+    );
 
     slow.report_on_lane(5, receipts[3].point);
     marks

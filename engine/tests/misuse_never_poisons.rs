@@ -15,7 +15,11 @@ fn still_appendable(engine: &Engine, expected: u64) {
     let receipt = engine
         .append_durable(1, b"after".to_vec())
         .expect("the engine must go on after refused misuse");
-    assert_eq!(receipt.point.global_sequence, expected + 1, "something was written");
+    assert_eq!(
+        receipt.point.global_sequence,
+        expected + 1,
+        "something was written"
+    );
     assert!(engine.failure().is_none(), "misuse poisoned the engine");
     let all: Vec<_> = engine.scan_all(GlobalSeq(1)).unwrap().collect();
     assert_eq!(all.len() as u64, expected + 1);
@@ -87,7 +91,9 @@ fn a_too_long_key_through_database_is_refused_and_the_database_goes_on() {
             .unwrap_err();
         assert!(matches!(err, AppendError::KeyTooLong { .. }), "{err}");
     }
-    let receipt = db.append_idempotent(1, b"ok".to_vec(), b"p".to_vec()).unwrap();
+    let receipt = db
+        .append_idempotent(1, b"ok".to_vec(), b"p".to_vec())
+        .unwrap();
     assert_eq!(receipt.point.global_sequence, 2);
     still_appendable(&db.engine().unwrap(), 2);
 }
