@@ -86,6 +86,19 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     };
     let options = database::engine_options(segment_size).sync_policy(args.sync);
     let max = options.max_record_bytes;
+    // A stale expectation is refused before the database is opened for writing, so the
+    // refusal changes nothing on disk (the writer, if any, still checks it for real).
+    if let Some(expected) = args.expect.map(LaneSeq) {
+        if let Some(actual) = crate::precheck::lane_head(&args.dir, args.lane.into())
+            .filter(|actual| *actual != expected)
+        {
+            return Err(CliError::Append(tidelog::AppendError::Conflict {
+                lane: args.lane.into(),
+                expected,
+                actual,
+            }));
+        }
+    }
     let engine = match Engine::open(&args.dir, options) {
         Ok(engine) => engine,
         // Another process is the writer: forward to it.

@@ -16,6 +16,7 @@ mod demo;
 mod dump;
 mod error;
 mod output;
+mod precheck;
 mod recover;
 mod stats;
 mod verify;
