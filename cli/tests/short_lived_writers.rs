@@ -62,6 +62,12 @@ fn a_thousand_one_line_appends_keep_every_record_in_at_most_three_segments_and_n
         (1..=runs).map(line).collect::<Vec<_>>()
     );
     let segments = segments(&db);
+    let wal_entries = std::fs::read_dir(db.join("wal")).unwrap().count();
+    assert_eq!(
+        wal_entries,
+        segments.len(),
+        "nothing but segments in the log folder"
+    );
     assert!(
         segments.len() <= 3,
         "{runs} runs left {} segments: {segments:?}",
