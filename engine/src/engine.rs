@@ -386,12 +386,6 @@ impl<S: Storage> Engine<S> {
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
         let key = key.into();
-        if key.len() > MAX_KEY_BYTES {
-            return Err(AppendError::KeyTooLong {
-                size: key.len(),
-                max: MAX_KEY_BYTES,
-            });
-        }
         let mut record = AppendRecord::new(lane.into(), payload.into());
         record.key = key;
         self.append_record(record, true)
@@ -629,11 +623,19 @@ impl<S: Storage> Engine<S> {
         Ok(())
     }
 
+    /// Every append path (local, `Database`, forwarded, `LaneLogs`) comes through here:
+    /// a key or record that does not fit is refused before it reaches the writer.
     pub(crate) fn append_record(
         &self,
         record: AppendRecord,
         block: bool,
     ) -> Result<Receipt, AppendError> {
+        if record.key.len() > MAX_KEY_BYTES {
+            return Err(AppendError::KeyTooLong {
+                size: record.key.len(),
+                max: MAX_KEY_BYTES,
+            });
+        }
         self.check_size(&record.payload)?;
         let (reply, pending) = oneshot();
         self.send(Request::Append { record, reply }, block)?;

@@ -5,7 +5,7 @@
 use super::cursor::Cursor;
 use super::published::{read_published, PublishedError, PublishedWatermarks};
 use super::server::SOCKET_NAME;
-use super::wire::{Answer, AppendRequest, RefusalReason};
+use super::wire::{Answer, AppendRequest, RefusalReason, MAX_FRAME};
 use crate::error::{AppendError, OpenError};
 use crate::record::Receipt;
 use std::collections::VecDeque;
@@ -16,6 +16,10 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tidelog_wal::{LogSnapshot, ScanError, ScanOptions, ScannedRecord};
 use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
+
+/// The largest key plus payload one forwarded request can carry: a wire frame less its
+/// header (2 bytes) and the request's fixed fields (15 bytes).
+const MAX_FORWARDED_RECORD: u32 = MAX_FRAME - 17;
 
 /// A connection to the writer of a database, for forwarding appends.
 #[derive(Debug)]
@@ -217,6 +221,20 @@ impl Follower {
     }
 
     fn forward(&self, request: AppendRequest) -> Result<Receipt, AppendError> {
+        // Misuse is refused here, before anything is sent: the writer would refuse it too,
+        // and a request larger than a wire frame would cost the connection.
+        if request.key.len() > crate::MAX_KEY_BYTES {
+            return Err(AppendError::KeyTooLong {
+                size: request.key.len(),
+                max: crate::MAX_KEY_BYTES,
+            });
+        }
+        if request.key.len() + request.payload.len() > MAX_FORWARDED_RECORD as usize {
+            return Err(AppendError::RecordTooLarge {
+                size: request.payload.len(),
+                max: MAX_FORWARDED_RECORD - request.key.len() as u32,
+            });
+        }
         let mut slot = self
             .connection
             .lock()
