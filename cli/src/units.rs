@@ -69,7 +69,7 @@ pub fn format_size(bytes: u64) -> String {
         unit += 1;
     }
     let scale = 1u64 << (10 * unit);
-    if unit == 0 || bytes % scale == 0 {
+    if unit == 0 || bytes.is_multiple_of(scale) {
         format!("{} {}", bytes / scale, UNITS[unit])
     } else {
         format!("{:.1} {}", bytes as f64 / scale as f64, UNITS[unit])
@@ -139,9 +139,13 @@ mod tests {
     fn segment_sizes_outside_what_the_log_takes_are_refused() {
         assert_eq!(parse_segment_size("64MiB"), Ok(64 << 20));
         assert_eq!(parse_segment_size("4KiB"), Ok(4096));
-        assert!(parse_segment_size("1KiB").unwrap_err().contains("between 4 KiB"));
+        assert!(parse_segment_size("1KiB")
+            .unwrap_err()
+            .contains("between 4 KiB"));
         assert!(parse_segment_size("5GiB").is_err());
-        assert!(parse_segment_size("5000").unwrap_err().contains("multiple of 512"));
+        assert!(parse_segment_size("5000")
+            .unwrap_err()
+            .contains("multiple of 512"));
     }
 
     #[test]
@@ -155,9 +159,6 @@ mod tests {
         assert_eq!(format_duration(Duration::from_micros(12_345)), "12.35 ms");
         assert_eq!(format_duration(Duration::from_millis(2_400)), "2.400 s");
         assert_eq!(format_duration(Duration::from_secs(200)), "3 min 20 s");
-        assert_eq!(
-            format_rate(10 << 20, Duration::from_secs(2)),
-            "5 MiB/s"
-        );
+        assert_eq!(format_rate(10 << 20, Duration::from_secs(2)), "5 MiB/s");
     }
 }

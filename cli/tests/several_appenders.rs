@@ -167,9 +167,15 @@ fn check(
     for n in 1..=count {
         let times = seen.get(line(n).as_str()).copied().unwrap_or(0);
         if n <= must {
-            assert_eq!(times, 1, "lane {lane}: line {n} is in the log {times} times");
+            assert_eq!(
+                times, 1,
+                "lane {lane}: line {n} is in the log {times} times"
+            );
         } else {
-            assert!(times <= 1, "lane {lane}: line {n} is in the log {times} times");
+            assert!(
+                times <= 1,
+                "lane {lane}: line {n} is in the log {times} times"
+            );
         }
     }
     // The lane's records are its lines in input order.
@@ -180,7 +186,11 @@ fn check(
         .collect();
     ours.sort();
     for (i, (seq, payload)) in ours.iter().enumerate() {
-        assert_eq!(*seq, i as u64 + 1, "lane {lane}: lane sequences are contiguous");
+        assert_eq!(
+            *seq,
+            i as u64 + 1,
+            "lane {lane}: lane sequences are contiguous"
+        );
         assert_eq!(**payload, line(i + 1), "lane {lane}: in input order");
     }
 }
@@ -194,7 +204,9 @@ fn writer_leaves(followers: u32, kill: bool) {
     let mut writer = Appender::start(&db, 1);
     writer.feed(1..=1, false);
     writer.wait_for_receipts(1);
-    let mut others: Vec<Appender> = (0..followers).map(|i| Appender::start(&db, 2 + i)).collect();
+    let mut others: Vec<Appender> = (0..followers)
+        .map(|i| Appender::start(&db, 2 + i))
+        .collect();
     for other in &mut others {
         other.feed(1..=LINES / 2, false);
     }
@@ -300,7 +312,10 @@ fn the_same_key_prefix_run_again_appends_only_what_is_missing() {
         format!("{}lane=1 lane_seq=3 global_seq=3\n", text(&first.stdout)),
         "the receipts of the lines already there, then the new one"
     );
-    assert_eq!(payloads(&tidelog(&["dump", s(&db)], b"").stdout), ["a", "b", "c"]);
+    assert_eq!(
+        payloads(&tidelog(&["dump", s(&db)], b"").stdout),
+        ["a", "b", "c"]
+    );
     let dump = text(&tidelog(&["dump", s(&db)], b"").stdout);
     assert!(dump.contains("key=import:3 "), "{dump}");
 }

@@ -370,7 +370,10 @@ fn a_writer_that_closes_answers_every_append_its_followers_already_sent() {
     let engine = tidelog::Engine::open(dir.path(), Options::default()).unwrap();
     for receipt in &answered {
         assert!(
-            engine.read(receipt.lane, receipt.lane_seq).unwrap().is_some(),
+            engine
+                .read(receipt.lane, receipt.lane_seq)
+                .unwrap()
+                .is_some(),
             "an answered append is missing: {receipt:?}"
         );
     }
