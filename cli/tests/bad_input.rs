@@ -45,7 +45,11 @@ fn a_bad_segment_size_is_a_usage_error_that_creates_nothing_and_units_are_accept
             b"x\n",
         );
         assert_eq!(out.status.code(), Some(64), "{bad}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).contains("--segment-size"), "{bad}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("--segment-size"),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
         assert!(!db.exists(), "{bad}: the directory was created");
     }
     let out = tidelog(

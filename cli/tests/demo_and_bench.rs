@@ -20,10 +20,15 @@ fn the_demo_runs_on_a_temporary_directory_and_summarizes() {
     assert!(stdout.contains("64 MiB segments"), "{stdout}");
     let latency = stdout.lines().find(|l| l.contains("p50")).unwrap();
     assert!(
-        [" µs", " ms", " s "].iter().any(|unit| latency.contains(unit)),
+        [" µs", " ms", " s "]
+            .iter()
+            .any(|unit| latency.contains(unit)),
         "{latency}"
     );
-    assert!(!latency.contains("Duration") && !stdout.contains("MB/s"), "{stdout}");
+    assert!(
+        !latency.contains("Duration") && !stdout.contains("MB/s"),
+        "{stdout}"
+    );
 }
 
 #[test]

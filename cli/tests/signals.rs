@@ -53,7 +53,10 @@ fn stop_with(signal: &str, code: i32) {
         .collect();
     assert!(wal.iter().all(|name| name.ends_with(".seg")), "{wal:?}");
     let out = tidelog(&["dump", s(&db)], b"");
-    assert_eq!(payloads(&out.stdout), (1..=1000).map(line).collect::<Vec<_>>());
+    assert_eq!(
+        payloads(&out.stdout),
+        (1..=1000).map(line).collect::<Vec<_>>()
+    );
     // The lease was released: another writer gets in at once.
     let out = tidelog(&["stats", s(&db), "--json"], b"");
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
