@@ -17,7 +17,9 @@ mod dump;
 mod error;
 mod output;
 mod recover;
+mod signals;
 mod stats;
+mod units;
 mod verify;
 
 const EXIT_CODES: &str = "\

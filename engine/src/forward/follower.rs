@@ -185,6 +185,25 @@ impl Follower {
         self.forward(request)
     }
 
+    /// [`Follower::append_idempotent`] that also expects `lane` to be at `expected`
+    /// (when given): the key is looked up first, so a retry of an append that landed
+    /// returns its receipt instead of a conflict.
+    ///
+    /// # Errors
+    /// As [`Follower::append_expecting`].
+    pub fn append_idempotent_expecting(
+        &self,
+        lane: impl Into<LaneId>,
+        key: impl Into<Vec<u8>>,
+        expected: Option<LaneSeq>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        let mut request = request(lane.into(), payload.into(), true);
+        request.key = key.into();
+        request.expected = expected;
+        self.forward(request)
+    }
+
     /// A durable append only if `lane`'s last lane sequence is `expected`.
     ///
     /// # Errors
