@@ -53,7 +53,7 @@ pub use checkpoint::{
     BackupError, BackupReport, Checkpoint, CheckpointError, CheckpointId, CheckpointInfo,
     CheckpointKind, CheckpointOptions, Holder, ListedCheckpoint, LogHold, TruncationStatus,
 };
-pub use engine::{AppendTicket, Engine, MAX_KEY_BYTES};
+pub use engine::{AppendFuture, AppendTicket, Engine, MAX_KEY_BYTES};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
 pub use forward::{Database, Follower, LaneLogs, LaneLogsError};
 pub use marker::{read_format_version, FORMAT_VERSION, WAL_DIR};
@@ -65,5 +65,5 @@ pub use tidelog_wal::{RecoveryMode, RecoveryReport};
 pub use tidelog_watermarks as watermarks;
 pub use tidelog_watermarks::{
     GlobalSeq, HlcPoint, LaneId, LaneSeq, WaitError, WatermarkAdvanceHandle, WatermarkKind,
-    WatermarkView,
+    WatermarkView, WatermarkWait,
 };
