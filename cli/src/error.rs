@@ -118,6 +118,9 @@ pub enum CliError {
     /// Reading the log read-only failed.
     #[error("reading the log failed: {0}")]
     Scan(#[from] ScanError),
+    /// Following the log (`dump --follow`) failed.
+    #[error(transparent)]
+    Follow(#[from] tidelog::forward::FollowError),
     /// Listing the checkpoints failed.
     #[error("reading the checkpoints failed: {0}")]
     Checkpoints(#[from] tidelog::CheckpointError),
@@ -172,7 +175,11 @@ impl CliError {
             }
             CliError::Append(tidelog::AppendError::Conflict { .. }) => Exit::Conflict,
             CliError::Append(tidelog::AppendError::NoWriter { .. }) => Exit::Busy,
-            CliError::Scan(e) if e.is_corruption() => Exit::Corrupt,
+            CliError::Scan(e) | CliError::Follow(tidelog::forward::FollowError::Scan(e))
+                if e.is_corruption() =>
+            {
+                Exit::Corrupt
+            }
             _ => Exit::Failure,
         }
     }

@@ -400,8 +400,15 @@ pub enum FollowError {
     },
 }
 
-/// See [`Follower::wait_for_visible`].
-pub(crate) fn wait_for_visible(
+/// [`Follower::wait_for_visible`] without a connection to the writer: blocks until the
+/// writer of the database in `dir`, whichever process it is and whether or not one is
+/// running yet, publishes a visible watermark at or past `seq`, or `timeout` passes.
+/// Reads and watches files only, changes nothing: what a read-only tool that follows the
+/// log (`tidelog dump --follow`) waits with.
+///
+/// # Errors
+/// As [`Follower::wait_for_visible`].
+pub fn wait_for_visible(
     dir: &Path,
     seq: GlobalSeq,
     timeout: Duration,
@@ -457,8 +464,13 @@ pub(crate) fn wait_for_visible(
 }
 
 /// Up to `max` records of the database in `dir` from `from` on, never past the visible
-/// watermark its writer published.
-pub(crate) fn read_visible(
+/// watermark its writer published: [`Follower::records_from`] without a connection to
+/// the writer and without a cursor (so a truncation by the writer is not held back by
+/// this read). Reads files only, changes nothing.
+///
+/// # Errors
+/// As [`Follower::records_from`].
+pub fn read_visible(
     dir: &Path,
     from: GlobalSeq,
     max: usize,
