@@ -18,7 +18,9 @@ mod error;
 mod output;
 mod precheck;
 mod recover;
+mod signals;
 mod stats;
+mod units;
 mod verify;
 
 const EXIT_CODES: &str = "\

@@ -60,6 +60,13 @@ fn read_only_commands_work_recover_is_refused_and_append_forwards_while_another_
         "{}",
         text(&out.stderr)
     );
+    // Times are said for people, not as milliseconds since the epoch.
+    let digits = text(&out.stderr)
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(digits < 12, "{}", text(&out.stderr));
     // A second `append` forwards to the writer and gets the writer's receipt.
     let out = tidelog(&["append", s(&db), "--lane", "2"], b"forwarded\n");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

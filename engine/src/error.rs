@@ -158,6 +158,16 @@ pub enum AppendError {
         /// The maximum.
         max: usize,
     },
+    /// The record or batch, with its frame headers, needs more room than a segment has
+    /// (`Options::segment_size`): it can never be written. Nothing was written and the
+    /// engine goes on; split the batch, or open with larger segments.
+    #[error("a record or batch of {bytes} bytes on disk does not fit in a segment ({capacity} bytes for frames); nothing was written: split it or use a larger segment_size")]
+    UnitTooLarge {
+        /// Bytes it needs in the log.
+        bytes: u64,
+        /// Bytes a segment holds for frames.
+        capacity: u64,
+    },
     /// The batch is empty, or has more records or bytes than allowed. Nothing was written.
     #[error("batch of {records} records and {bytes} bytes is outside the limits (1..={max_records} records, {max_bytes} bytes); nothing was written")]
     BatchOutOfBounds {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tidelog_wal::{io::Storage, NewFrame, SyncJob, Wal};
+use tidelog_wal::{io::Storage, AppendError as WalAppendError, NewFrame, SyncJob, Wal};
 use tidelog_watermarks::{GlobalSeq, HlcPoint, LaneId, LaneSeq, WatermarkAdvanceHandle};
 
 /// One record to append.
@@ -423,6 +423,20 @@ impl<S: Storage> Writer<S> {
     fn write_unit(&mut self, frames: &[NewFrame<'_>]) -> Result<(), AppendError> {
         match self.wal.append_buffered(frames) {
             Ok(()) => Ok(()),
+            // Misuse the engine's own checks let through (a unit that needs more than a
+            // segment once framed): the log wrote nothing, so refuse it and go on.
+            Err(WalAppendError::UnitTooLarge { bytes, capacity }) => {
+                Err(AppendError::UnitTooLarge { bytes, capacity })
+            }
+            Err(WalAppendError::KeyTooLong { len, max, .. }) => {
+                Err(AppendError::KeyTooLong { size: len, max })
+            }
+            Err(WalAppendError::RecordTooLarge { bytes, max, .. }) => {
+                Err(AppendError::RecordTooLarge {
+                    size: usize::try_from(bytes).unwrap_or(usize::MAX),
+                    max,
+                })
+            }
             Err(err) => Err(self.poison(WriterFailure::Append(err))),
         }
     }

@@ -5,7 +5,7 @@
 use super::cursor::Cursor;
 use super::published::{read_published, PublishedError, PublishedWatermarks};
 use super::server::SOCKET_NAME;
-use super::wire::{Answer, AppendRequest, RefusalReason};
+use super::wire::{Answer, AppendRequest, RefusalReason, MAX_FRAME};
 use crate::error::{AppendError, OpenError};
 use crate::record::Receipt;
 use std::collections::VecDeque;
@@ -16,6 +16,10 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tidelog_wal::{LogSnapshot, ScanError, ScanOptions, ScannedRecord};
 use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
+
+/// The largest key plus payload one forwarded request can carry: a wire frame less its
+/// header (2 bytes) and the request's fixed fields (15 bytes).
+const MAX_FORWARDED_RECORD: u32 = MAX_FRAME - 17;
 
 /// A connection to the writer of a database, for forwarding appends.
 #[derive(Debug)]
@@ -181,6 +185,25 @@ impl Follower {
         self.forward(request)
     }
 
+    /// [`Follower::append_idempotent`] that also expects `lane` to be at `expected`
+    /// (when given): the key is looked up first, so a retry of an append that landed
+    /// returns its receipt instead of a conflict.
+    ///
+    /// # Errors
+    /// As [`Follower::append_expecting`].
+    pub fn append_idempotent_expecting(
+        &self,
+        lane: impl Into<LaneId>,
+        key: impl Into<Vec<u8>>,
+        expected: Option<LaneSeq>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        let mut request = request(lane.into(), payload.into(), true);
+        request.key = key.into();
+        request.expected = expected;
+        self.forward(request)
+    }
+
     /// A durable append only if `lane`'s last lane sequence is `expected`.
     ///
     /// # Errors
@@ -198,6 +221,20 @@ impl Follower {
     }
 
     fn forward(&self, request: AppendRequest) -> Result<Receipt, AppendError> {
+        // Misuse is refused here, before anything is sent: the writer would refuse it too,
+        // and a request larger than a wire frame would cost the connection.
+        if request.key.len() > crate::MAX_KEY_BYTES {
+            return Err(AppendError::KeyTooLong {
+                size: request.key.len(),
+                max: crate::MAX_KEY_BYTES,
+            });
+        }
+        if request.key.len() + request.payload.len() > MAX_FORWARDED_RECORD as usize {
+            return Err(AppendError::RecordTooLarge {
+                size: request.payload.len(),
+                max: MAX_FORWARDED_RECORD - request.key.len() as u32,
+            });
+        }
         let mut slot = self
             .connection
             .lock()
@@ -363,8 +400,15 @@ pub enum FollowError {
     },
 }
 
-/// See [`Follower::wait_for_visible`].
-pub(crate) fn wait_for_visible(
+/// [`Follower::wait_for_visible`] without a connection to the writer: blocks until the
+/// writer of the database in `dir`, whichever process it is and whether or not one is
+/// running yet, publishes a visible watermark at or past `seq`, or `timeout` passes.
+/// Reads and watches files only, changes nothing: what a read-only tool that follows the
+/// log (`tidelog dump --follow`) waits with.
+///
+/// # Errors
+/// As [`Follower::wait_for_visible`].
+pub fn wait_for_visible(
     dir: &Path,
     seq: GlobalSeq,
     timeout: Duration,
@@ -420,8 +464,13 @@ pub(crate) fn wait_for_visible(
 }
 
 /// Up to `max` records of the database in `dir` from `from` on, never past the visible
-/// watermark its writer published.
-pub(crate) fn read_visible(
+/// watermark its writer published: [`Follower::records_from`] without a connection to
+/// the writer and without a cursor (so a truncation by the writer is not held back by
+/// this read). Reads files only, changes nothing.
+///
+/// # Errors
+/// As [`Follower::records_from`].
+pub fn read_visible(
     dir: &Path,
     from: GlobalSeq,
     max: usize,

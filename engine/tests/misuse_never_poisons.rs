@@ -1,0 +1,145 @@
+//! Misuse is refused with nothing written and never poisons: a key, a record or a batch
+//! that does not fit, on every path (local, batch, forwarded, `Database`, `LaneLogs`).
+//! What could go wrong: a too-long key accepted, or refused only by the log underneath,
+//! which poisons the writer so that one caller's bad argument fails every later append;
+//! a record under `max_record_bytes` that still does not fit a segment poisoning the
+//! writer; a forwarded refusal that leaves the connection or the writer unusable.
+
+use tidelog::{
+    AppendError, BatchEntry, Database, Engine, Follower, GlobalSeq, LaneLogs, LaneLogsError,
+    Options, MAX_KEY_BYTES,
+};
+
+/// Every later append still works and the log holds exactly `expected` records.
+fn still_appendable(engine: &Engine, expected: u64) {
+    let receipt = engine
+        .append_durable(1, b"after".to_vec())
+        .expect("the engine must go on after refused misuse");
+    assert_eq!(
+        receipt.point.global_sequence,
+        expected + 1,
+        "something was written"
+    );
+    assert!(engine.failure().is_none(), "misuse poisoned the engine");
+    let all: Vec<_> = engine.scan_all(GlobalSeq(1)).unwrap().collect();
+    assert_eq!(all.len() as u64, expected + 1);
+}
+
+fn small_segments() -> Options {
+    // A record just under max_record_bytes cannot fit a 64 KiB segment with its header,
+    // frame header and reserved last sector.
+    Options::default()
+        .segment_size(64 * 1024)
+        .max_record_bytes(64 * 1024 - 1)
+        .max_batch_bytes(64 * 1024 - 1)
+}
+
+#[test]
+fn a_too_long_key_on_the_engine_is_refused_and_the_engine_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    engine.append_durable(1, b"first".to_vec()).unwrap();
+    for len in [MAX_KEY_BYTES + 1, 2048, 70 * 1024] {
+        let err = engine
+            .append_idempotent(1, vec![b'k'; len], b"p".to_vec())
+            .unwrap_err();
+        assert!(
+            matches!(err, AppendError::KeyTooLong { size, max } if size == len && max == MAX_KEY_BYTES),
+            "{err}"
+        );
+    }
+    still_appendable(&engine, 1);
+}
+
+#[test]
+fn a_record_under_the_limit_that_does_not_fit_a_segment_is_refused_without_poisoning() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), small_segments()).unwrap();
+    engine.append_durable(1, b"first".to_vec()).unwrap();
+    let err = engine.append(1, vec![7u8; 64 * 1024 - 1]).unwrap_err();
+    assert!(matches!(err, AppendError::UnitTooLarge { .. }), "{err}");
+    let err = engine
+        .append_idempotent(1, b"key".to_vec(), vec![7u8; 64 * 1024 - 1])
+        .unwrap_err();
+    assert!(matches!(err, AppendError::UnitTooLarge { .. }), "{err}");
+    still_appendable(&engine, 1);
+}
+
+#[test]
+fn a_batch_that_does_not_fit_a_segment_is_refused_whole_without_poisoning() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), small_segments()).unwrap();
+    engine.append_durable(1, b"first".to_vec()).unwrap();
+    // Within max_batch_bytes, but with frame headers it needs more than a segment.
+    let entries: Vec<_> = (0..64)
+        .map(|i| BatchEntry::new(i % 3, vec![1u8; 1000]))
+        .collect();
+    let err = engine.append_batch_durable(entries).unwrap_err();
+    assert!(matches!(err, AppendError::UnitTooLarge { .. }), "{err}");
+    still_appendable(&engine, 1);
+}
+
+#[test]
+fn a_too_long_key_through_database_is_refused_and_the_database_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    assert!(db.is_writer());
+    db.append_durable(1, b"first".to_vec()).unwrap();
+    for len in [2048, 70 * 1024] {
+        let err = db
+            .append_idempotent(1, vec![b'k'; len], b"p".to_vec())
+            .unwrap_err();
+        assert!(matches!(err, AppendError::KeyTooLong { .. }), "{err}");
+    }
+    let receipt = db
+        .append_idempotent(1, b"ok".to_vec(), b"p".to_vec())
+        .unwrap();
+    assert_eq!(receipt.point.global_sequence, 2);
+    still_appendable(&db.engine().unwrap(), 2);
+}
+
+#[test]
+fn a_too_long_key_or_record_forwarded_by_a_follower_is_refused_and_both_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    db.append_durable(1, b"first".to_vec()).unwrap();
+    let follower = Follower::connect(dir.path()).unwrap();
+    for len in [2048, 70 * 1024] {
+        let err = follower
+            .append_idempotent(1, vec![b'k'; len], b"p".to_vec())
+            .unwrap_err();
+        assert!(matches!(err, AppendError::KeyTooLong { .. }), "{err}");
+    }
+    // Larger than the writer's max_record_bytes (4 MiB): refused by the writer.
+    let err = follower.append(1, vec![0u8; 5 * 1024 * 1024]).unwrap_err();
+    assert!(matches!(err, AppendError::WriterRefused { .. }), "{err}");
+    // Larger than any forwarded frame: refused before it is sent.
+    let err = follower.append(1, vec![0u8; 65 * 1024 * 1024]).unwrap_err();
+    assert!(matches!(err, AppendError::RecordTooLarge { .. }), "{err}");
+    let receipt = follower.append_durable(1, b"forwarded".to_vec()).unwrap();
+    assert_eq!(receipt.point.global_sequence, 2);
+    still_appendable(&db.engine().unwrap(), 2);
+}
+
+#[test]
+fn a_too_long_key_through_lane_logs_is_refused_and_the_lane_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let lanes = LaneLogs::open(dir.path(), Options::default()).unwrap();
+    lanes.append(3, b"first".to_vec()).unwrap();
+    let err = lanes
+        .append_idempotent(3, vec![b'k'; 70 * 1024], b"p".to_vec())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LaneLogsError::Append {
+                source: AppendError::KeyTooLong { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let receipt = lanes.append(3, b"after".to_vec()).unwrap();
+    assert_eq!(receipt.point.global_sequence, 2);
+    lanes.close().unwrap();
+}
