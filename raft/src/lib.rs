@@ -13,18 +13,24 @@
 //! - [`KvStateMachine`]: a small key-value `RaftStateMachine` whose snapshots are tidelog
 //!   checkpoints, for the [`KvConfig`] type config.
 //!
+//! - [`network`]: JSON over HTTP/1.1 with hyper between nodes; [`RaftNode`] puts a node
+//!   together.
+//!
 //! See `raft/README.md` for the mapping of watermarks to Raft and how to run the demo.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod error;
 pub mod log_store;
+pub mod network;
+pub mod node;
 pub mod state_machine;
 
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
 pub use log_store::{LogStore, LogStoreOptions};
+pub use node::{loopback_config, NodeError, RaftNode};
 pub use state_machine::KvStateMachine;
 
 /// A write to the key-value state machine.
