@@ -50,9 +50,9 @@ pub struct Args {
     /// Record size of the `concurrent` workload, in bytes.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=(1 << 20)))]
     size: u32,
-    /// Segment size of the benchmark databases, in bytes (the default's; preparing
-    /// segments happens before the timed loops).
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    /// Segment size of the benchmark databases: bytes or with a unit (64KiB, 64MiB,
+    /// 1GiB; default 64MiB; preparing segments happens before the timed loops).
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = crate::units::parse_segment_size)]
     segment_size: u64,
     /// Print the figures as one JSON object.
     #[arg(long)]

@@ -5,8 +5,11 @@
 use crate::database::Database;
 use crate::error::{CliError, Exit};
 use crate::output::{escape, put_bytes, Progress};
+use crate::signals;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::time::Duration;
+use tidelog::forward::FollowError;
 use tidelog::wal::scan::{LogSnapshot, ScanOptions, ScannedRecord};
 use tidelog::GlobalSeq;
 
@@ -27,10 +30,21 @@ error with its file and offset, after the records before it, and exits 3. So doe
 shorter than its extent record (<dir>/EXTENT) says it was (segments deleted, an older
 copy restored): every record still readable is printed, then what is missing, exit 3.
 
+--follow: after the records already there, keeps printing records as the writer (another
+process) makes them visible, like `tail -f`; only what the writer published as visible
+is printed, so never a record a crash could take back. Stops after --limit records, or
+on SIGINT/SIGTERM (exit 130/143), or when standard output is closed (exit 0). Works
+with no writer running: it waits for one.
+
+--since keeps records appended at or after a time: a duration ago (90s, 10m, 2h, 1d) or
+milliseconds since the epoch (the records' wall_ms).
+
 Examples:
   tidelog dump /var/lib/app/log
   tidelog dump /var/lib/app/log --lane 7 --from 100 --json
-  tidelog dump /var/lib/app/log --from 5000 | head")]
+  tidelog dump /var/lib/app/log --from 5000 | head
+  tidelog dump /var/lib/app/log --follow --since 10m
+  tidelog dump /var/lib/app/log --follow --lane 3 --limit 100 --json")]
 pub struct Args {
     /// The database directory.
     dir: PathBuf,
@@ -45,13 +59,63 @@ pub struct Args {
     json: bool,
     /// Read past damaged durable data (as `recover --mode skip-corrupted` does), report
     /// each skipped region on standard error; still exits 3.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "follow")]
     skip_corrupted: bool,
+    /// Keep printing records as they become visible (like `tail -f`), until --limit,
+    /// SIGINT or SIGTERM.
+    #[arg(long)]
+    follow: bool,
+    /// Stop after printing this many records.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
+    /// Only records appended at or after this time: a duration ago (90s, 10m, 2h, 1d) or
+    /// milliseconds since the epoch.
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    since: Option<u64>,
+}
+
+/// Parses `--since` into milliseconds since the epoch.
+fn parse_since(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("`{text}` is not a time: write a duration ago (90s, 10m, 2h, 1d) or milliseconds since the epoch")
+    };
+    if let Ok(ms) = text.parse::<u64>() {
+        return Ok(ms);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let unit_ms: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Ok(now.saturating_sub(number.saturating_mul(unit_ms)))
+}
+
+impl Args {
+    /// Whether `record` passes the lane, `--from` and `--since` filters.
+    fn wants(&self, record: &ScannedRecord) -> bool {
+        let lane = match self.lane {
+            Some(lane) => record.lane.get() == lane && record.lane_seq.get() >= self.from,
+            None => true,
+        };
+        lane && self.since.is_none_or(|since| record.wall_ms >= since)
+    }
 }
 
 /// Runs `dump`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
     let db = Database::existing(&args.dir)?;
+    if args.follow {
+        return follow(args, &db);
+    }
     let extent = db.extent()?;
     let accepted = extent
         .as_ref()
@@ -71,6 +135,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut failure = None;
     let mut count = 0u64;
+    let mut printed = 0u64;
     while let Some(record) = records.next() {
         let record = match record {
             Ok(record) => record,
@@ -83,12 +148,14 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         if count.is_multiple_of(1024) {
             progress.set(records.bytes_read());
         }
-        let wanted = match args.lane {
-            Some(lane) => record.lane.get() == lane && record.lane_seq.get() >= args.from,
-            None => true,
-        };
-        if wanted && !print(&mut out, &record, args.json)? {
-            return Ok(Exit::Ok); // the reader went away (`| head`)
+        if args.wants(&record) {
+            if !print(&mut out, &record, args.json)? {
+                return Ok(Exit::Ok); // the reader went away (`| head`)
+            }
+            printed += 1;
+            if args.limit == Some(printed) {
+                break;
+            }
         }
     }
     progress.set(records.bytes_read());
@@ -142,6 +209,71 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         Ok(Exit::Ok)
     } else {
         Ok(Exit::Corrupt)
+    }
+}
+
+/// How long `--follow` waits for the writer before it looks at the signals again.
+const FOLLOW_WAIT: Duration = Duration::from_millis(200);
+/// Records `--follow` reads at a time.
+const FOLLOW_BATCH: usize = 256;
+
+/// `dump --follow`: every visible record from `--from` on, then each one as the writer
+/// publishes it, until `--limit`, a signal or a closed output. Reads files only
+/// ([`tidelog::forward::read_visible`], [`tidelog::forward::wait_for_visible`]): no
+/// lock, no connection to the writer, nothing written.
+fn follow(args: &Args, db: &Database) -> Result<Exit, CliError> {
+    let signal = signals::catch()?;
+    let mut out = std::io::stdout().lock();
+    let mut next = match args.lane {
+        Some(_) => GlobalSeq(1),
+        None => GlobalSeq(args.from.max(1)),
+    };
+    let mut printed = 0u64;
+    // Set when the writer published a point the log files do not show yet.
+    let mut ahead = false;
+    loop {
+        if let Ok(sig) = signal.try_recv() {
+            return Ok(Exit::Signal(signals::exit_code(sig)));
+        }
+        let batch = match tidelog::forward::read_visible(&db.dir, next, FOLLOW_BATCH) {
+            Ok(batch) => batch,
+            // No writer has published yet: wait for one.
+            Err(FollowError::Published(_)) => Vec::new(),
+            Err(err) => return Err(err.into()),
+        };
+        if batch.is_empty() {
+            if ahead {
+                // Published past what the files show (a writer mid-rotation): look again
+                // shortly rather than spin on a watermark that is already there.
+                std::thread::sleep(FOLLOW_WAIT);
+            }
+            ahead = match tidelog::forward::wait_for_visible(&db.dir, next, FOLLOW_WAIT) {
+                Ok(_) => true,
+                Err(FollowError::TimedOut { .. }) => false,
+                Err(err) => return Err(err.into()),
+            };
+            continue;
+        }
+        ahead = false;
+        for record in batch {
+            next = record.global_seq.next();
+            if !args.wants(&record) {
+                continue;
+            }
+            if !print(&mut out, &record, args.json)? {
+                return Ok(Exit::Ok);
+            }
+            printed += 1;
+            if args.limit == Some(printed) {
+                return match out.flush() {
+                    Ok(()) => Ok(Exit::Ok),
+                    Err(e) => broken_pipe_or(e),
+                };
+            }
+        }
+        if let Err(e) = out.flush() {
+            return broken_pipe_or(e);
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! | 4 | another process has the database open for writing (`append`, `recover`) |
 //! | 5 | `append --expect`: the lane is not at the expected sequence; nothing was written |
 //! | 64 | usage: unknown command or option, bad option value (clap's usage errors) |
+//! | 130, 143 | `append`, `dump --follow`: stopped cleanly by SIGINT, SIGTERM |
 //!
 //! Clap exits 2 on usage errors by default, which would collide with `verify`'s 2; usage
 //! errors exit 64 (`EX_USAGE` of sysexits.h) instead.
@@ -22,24 +23,43 @@ use tidelog::wal::scan::ScanError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Success.
-    Ok = 0,
+    Ok,
     /// The operation failed.
-    Failure = 1,
+    Failure,
     /// `verify`: only a torn tail that opening repairs.
-    TornTail = 2,
+    TornTail,
     /// Durable data is corrupt.
-    Corrupt = 3,
+    Corrupt,
     /// Another process has the database open for writing.
-    Busy = 4,
+    Busy,
     /// `append --expect` found the lane elsewhere.
-    Conflict = 5,
+    Conflict,
     /// Bad command line.
-    Usage = 64,
+    Usage,
+    /// Stopped cleanly by a signal: 128 plus its number (130 SIGINT, 143 SIGTERM).
+    Signal(i32),
+}
+
+impl Exit {
+    /// The process exit status.
+    #[must_use]
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failure => 1,
+            Exit::TornTail => 2,
+            Exit::Corrupt => 3,
+            Exit::Busy => 4,
+            Exit::Conflict => 5,
+            Exit::Usage => 64,
+            Exit::Signal(code) => u8::try_from(code).unwrap_or(1),
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
-        ExitCode::from(exit as u8)
+        ExitCode::from(exit.code())
     }
 }
 
@@ -71,7 +91,7 @@ pub enum CliError {
         supported: u32,
     },
     /// An existing database has segments of another size than `--segment-size`.
-    #[error("{} has segments of {existing} bytes; --segment-size {asked} applies only to a new database: drop the option", path.display())]
+    #[error("{} has segments of {}; --segment-size {} applies only to a new database: drop the option", path.display(), crate::units::format_size(*existing), crate::units::format_size(*asked))]
     SegmentSizeMismatch {
         /// The database.
         path: PathBuf,
@@ -98,6 +118,12 @@ pub enum CliError {
     /// Reading the log read-only failed.
     #[error("reading the log failed: {0}")]
     Scan(#[from] ScanError),
+    /// Following the log (`dump --follow`) failed.
+    #[error(transparent)]
+    Follow(#[from] tidelog::forward::FollowError),
+    /// `backup` failed.
+    #[error("{}", backup_message(.0))]
+    Backup(#[from] tidelog::checkpoint::BackupError),
     /// Listing the checkpoints failed.
     #[error("reading the checkpoints failed: {0}")]
     Checkpoints(#[from] tidelog::CheckpointError),
@@ -151,7 +177,14 @@ impl CliError {
                 }
             }
             CliError::Append(tidelog::AppendError::Conflict { .. }) => Exit::Conflict,
-            CliError::Scan(e) if e.is_corruption() => Exit::Corrupt,
+            CliError::Append(tidelog::AppendError::NoWriter { .. }) => Exit::Busy,
+            CliError::Scan(e)
+            | CliError::Follow(tidelog::forward::FollowError::Scan(e))
+            | CliError::Backup(tidelog::checkpoint::BackupError::Scan(e))
+                if e.is_corruption() =>
+            {
+                Exit::Corrupt
+            }
             _ => Exit::Failure,
         }
     }
@@ -171,5 +204,16 @@ fn wal_open_is_corruption(e: &tidelog::wal::OpenError) -> bool {
         | W::LostRecords { .. }
         | W::BadExtent { .. } => true,
         _ => false,
+    }
+}
+
+/// A failed backup's message, with what to do about the partial copy when there is one.
+fn backup_message(err: &tidelog::checkpoint::BackupError) -> String {
+    use tidelog::checkpoint::BackupError as B;
+    match err {
+        B::DestinationExists { .. } | B::Destination { .. } => err.to_string(),
+        _ => {
+            format!("{err}; the destination has no BACKUP file: delete it and run the backup again")
+        }
     }
 }

@@ -36,6 +36,50 @@ fn bad_command_lines_exit_64_with_a_usage_message() {
 }
 
 #[test]
+fn a_bad_segment_size_is_a_usage_error_that_creates_nothing_and_units_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    for bad in ["64XB", "1KiB", "5GiB", "5000", "", "1.5MiB"] {
+        let out = tidelog(
+            &["append", s(&db), "--lane", "1", "--segment-size", bad],
+            b"x\n",
+        );
+        assert_eq!(out.status.code(), Some(64), "{bad}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("--segment-size"),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
+        assert!(!db.exists(), "{bad}: the directory was created");
+    }
+    let out = tidelog(
+        &["append", s(&db), "--lane", "1", "--segment-size", "1MiB"],
+        b"x\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(segments(&db)
+        .iter()
+        .all(|p| std::fs::metadata(p).unwrap().len() == 1 << 20));
+    // The same size written another way is the same size; another one is refused, in
+    // words a person reads.
+    let out = tidelog(
+        &["append", s(&db), "--lane", "1", "--segment-size", "1048576"],
+        b"y\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = tidelog(
+        &["append", s(&db), "--lane", "1", "--segment-size", "64MiB"],
+        b"z\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("has segments of 1 MiB; --segment-size 64 MiB applies only"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn every_command_has_help_with_examples_and_the_exit_codes_are_listed() {
     let out = tidelog(&["--help"], b"");
     assert_eq!(out.status.code(), Some(0));

@@ -11,6 +11,24 @@ fn the_demo_runs_on_a_temporary_directory_and_summarizes() {
     assert!(stdout.contains("100 durable, 100 read back"), "{stdout}");
     assert!(stdout.contains("records per fsync"), "{stdout}");
     assert!(stdout.contains("p50"), "{stdout}");
+    // Six watermarks, explained, in units people read.
+    for name in [
+        "accepted", "written", "durable", "visible", "applied", "emitted", "per lane",
+    ] {
+        assert!(stdout.contains(name), "{name}: {stdout}");
+    }
+    assert!(stdout.contains("64 MiB segments"), "{stdout}");
+    let latency = stdout.lines().find(|l| l.contains("p50")).unwrap();
+    assert!(
+        [" µs", " ms", " s "]
+            .iter()
+            .any(|unit| latency.contains(unit)),
+        "{latency}"
+    );
+    assert!(
+        !latency.contains("Duration") && !stdout.contains("MB/s"),
+        "{stdout}"
+    );
 }
 
 #[test]

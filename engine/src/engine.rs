@@ -407,6 +407,67 @@ impl<S: Storage> Engine<S> {
         self.append_record(record, true)
     }
 
+    /// The async form of [`Engine::append_durable`]: queues the record now and returns a
+    /// future of its receipt, which resolves once the record is durable. Works under any
+    /// runtime: the writer wakes the task after the sync that covers the record, as it
+    /// answers a blocking appender. A failed sync, poison or the loss of the writer lease
+    /// resolve it to an error, as they answer the blocking form.
+    ///
+    /// Queuing blocks only while the writer's queue is full (as [`Engine::submit`]
+    /// does; size it with [`Options::channel_capacity`]). The record is queued whether
+    /// or not the future is awaited: dropping the future does not withdraw it, it only
+    /// gives up the answer.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let engine = tidelog::Engine::open(dir.path(), tidelog::Options::default()).unwrap();
+    /// let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    /// let receipt = runtime.block_on(engine.append_durable_async(7, b"paid".to_vec())).unwrap();
+    /// assert!(engine.watermarks().global.durable_hlc.covers(receipt.point));
+    /// ```
+    ///
+    /// # Errors
+    /// The future resolves to the errors of [`Engine::append_durable`].
+    ///
+    /// [`Options::channel_capacity`]: crate::Options::channel_capacity
+    pub fn append_durable_async(
+        &self,
+        lane: impl Into<LaneId>,
+        payload: impl Into<Vec<u8>>,
+    ) -> AppendFuture {
+        let mut record = AppendRecord::new(lane.into(), payload.into());
+        record.durable = true;
+        self.queue_async(record)
+    }
+
+    /// The async form of [`Engine::append`]: queues the record now and returns a future
+    /// of its receipt, which resolves once the writer has accepted and written it. As
+    /// [`Engine::append_durable_async`] otherwise.
+    ///
+    /// # Errors
+    /// The future resolves to the errors of [`Engine::append`].
+    pub fn append_async(
+        &self,
+        lane: impl Into<LaneId>,
+        payload: impl Into<Vec<u8>>,
+    ) -> AppendFuture {
+        self.queue_async(AppendRecord::new(lane.into(), payload.into()))
+    }
+
+    fn queue_async(&self, record: AppendRecord) -> AppendFuture {
+        let queued = self.check_size(&record.payload).and_then(|()| {
+            let (reply, pending) = oneshot();
+            self.send(Request::Append { record, reply }, true)?;
+            Ok(pending)
+        });
+        AppendFuture {
+            state: match queued {
+                Ok(pending) => AsyncReply::Queued(pending),
+                Err(error) => AsyncReply::Refused(Some(error)),
+            },
+        }
+    }
+
     /// As [`Engine::append`] but never blocks on a full queue.
     ///
     /// # Errors
@@ -758,6 +819,52 @@ impl AppendTicket {
     /// As [`Engine::append`].
     pub fn wait(self) -> Result<Receipt, AppendError> {
         self.pending.wait().unwrap_or(Err(AppendError::Closed))
+    }
+}
+
+impl std::future::IntoFuture for AppendTicket {
+    type Output = Result<Receipt, AppendError>;
+    type IntoFuture = AppendFuture;
+
+    /// Awaits the writer's answer instead of blocking in [`AppendTicket::wait`].
+    fn into_future(self) -> AppendFuture {
+        AppendFuture {
+            state: AsyncReply::Queued(self.pending),
+        }
+    }
+}
+
+/// The receipt of an append, as a [`Future`](std::future::Future): made by
+/// [`Engine::append_async`], [`Engine::append_durable_async`], or by awaiting an
+/// [`AppendTicket`]. Needs no particular runtime; the writer wakes the task when it
+/// answers. Dropping it gives up the answer, not the append.
+#[derive(Debug)]
+#[must_use = "the future says whether the append was accepted"]
+pub struct AppendFuture {
+    state: AsyncReply,
+}
+
+#[derive(Debug)]
+enum AsyncReply {
+    Queued(Pending<Result<Receipt, AppendError>>),
+    Refused(Option<AppendError>),
+}
+
+impl std::future::Future for AppendFuture {
+    type Output = Result<Receipt, AppendError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            AsyncReply::Queued(pending) => pending
+                .poll_reply(cx)
+                .map(|reply| reply.unwrap_or(Err(AppendError::Closed))),
+            AsyncReply::Refused(error) => {
+                std::task::Poll::Ready(Err(error.take().unwrap_or(AppendError::Closed)))
+            }
+        }
     }
 }
 

@@ -2,10 +2,13 @@
 //!
 //! The appender parks on the slot; the writer fills it exactly once. If the writer drops
 //! the reply side without filling it (it stopped), the slot is marked abandoned and the
-//! appender wakes with `None`. Built on the watermarks crate's `sync` shim, so the loom
+//! appender wakes with `None`. An async appender polls the slot instead of parking
+//! ([`Pending::poll_reply`]): its task's waker is kept in the slot and woken by the same
+//! fill or abandon. Built on the watermarks crate's `sync` shim, so the loom
 //! model in `tests/loom_handoff.rs` checks this very code: no receipt is lost, and no
 //! appender hangs when the writer stops.
 
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tidelog_watermarks::sync::{Arc, Condvar, Mutex};
 
@@ -19,7 +22,7 @@ enum SlotState<T> {
 
 #[derive(Debug)]
 struct Slot<T> {
-    state: Mutex<SlotState<T>>,
+    state: Mutex<(SlotState<T>, Option<Waker>)>,
     ready: Condvar,
 }
 
@@ -38,7 +41,7 @@ pub struct Pending<T> {
 /// A connected pair of reply slot ends.
 pub fn oneshot<T>() -> (ReplyTo<T>, Pending<T>) {
     let slot = Arc::new(Slot {
-        state: Mutex::new(SlotState::Empty),
+        state: Mutex::new((SlotState::Empty, None)),
         ready: Condvar::new(),
     });
     (
@@ -58,9 +61,15 @@ impl<T> ReplyTo<T> {
     }
 
     fn finish(slot: &Slot<T>, state: SlotState<T>) {
-        let mut guard = slot.state.lock();
-        *guard = state;
-        slot.ready.notify_one();
+        let waker = {
+            let mut guard = slot.state.lock();
+            guard.0 = state;
+            slot.ready.notify_one();
+            guard.1.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }
 
@@ -77,14 +86,33 @@ impl<T> Pending<T> {
     pub fn wait(self) -> Option<T> {
         let mut guard = self.slot.state.lock();
         loop {
-            match std::mem::replace(&mut *guard, SlotState::Taken) {
+            match std::mem::replace(&mut guard.0, SlotState::Taken) {
                 SlotState::Filled(value) => return Some(value),
                 SlotState::Abandoned | SlotState::Taken => return None,
                 SlotState::Empty => {
-                    *guard = SlotState::Empty;
+                    guard.0 = SlotState::Empty;
                     let until = Instant::now() + Duration::from_secs(3600);
                     guard = self.slot.ready.wait_until(guard, until).0;
                 }
+            }
+        }
+    }
+
+    /// The reply if it is there (`Ready(Some)`), `Ready(None)` if the writer dropped the
+    /// request unanswered (or the reply was already taken); otherwise keeps `cx`'s waker
+    /// for the writer to wake and returns `Pending`.
+    pub fn poll_reply(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut guard = self.slot.state.lock();
+        match std::mem::replace(&mut guard.0, SlotState::Taken) {
+            SlotState::Filled(value) => Poll::Ready(Some(value)),
+            SlotState::Abandoned | SlotState::Taken => Poll::Ready(None),
+            SlotState::Empty => {
+                guard.0 = SlotState::Empty;
+                match &mut guard.1 {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                Poll::Pending
             }
         }
     }

@@ -1,32 +1,210 @@
 //! # tidelog
 //!
 //! An embeddable write-ahead log for Rust programs that cannot afford to lose a record.
-//! Many threads append; one writer thread orders every record, copies it into mmapped,
+//! Many threads (or tasks) append; one writer thread orders every record, stores it in
 //! preallocated segments and syncs once per group commit; watermarks say how far each
 //! record has travelled (accepted, written, durable, visible, emitted, applied), globally
-//! and per lane, and callers block on the one they need.
+//! and per lane, and callers wait on the one they need, blocking or with `.await`.
+//!
+//! This page walks through embedding it, one runnable step at a time. The programs in
+//! `engine/examples/` put the steps together: `event_log` (appends and appliers),
+//! `async_service` (a tokio service that awaits durability) and `follower` (a second
+//! process appending through the writer).
+//!
+//! ## 1. Open
+//!
+//! [`Engine::open`] creates the database directory or recovers the one there (a torn
+//! tail is cut, damaged durable data is an error, see [`RecoveryMode`]), takes the writer
+//! lease and starts the writer thread. [`Options`] sets segment size, group commit and the
+//! [`SyncPolicy`]. The handle is cheap to clone; every clone is the same database.
 //!
 //! ```
+//! use tidelog::{Engine, Options};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let engine = Engine::open(dir.path(), Options::default())?;
+//! assert_eq!(engine.recovery_report().frames, 0); // a new database
+//! engine.close()?; // drains, syncs, releases the lease (dropping the last clone does too)
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## 2. Append
+//!
+//! Every record goes to a lane (a `u32`, for instance one per aggregate, tenant or
+//! partition); lanes are ordered among themselves by one global sequence. The
+//! [`Receipt`] gives both sequences and the record's [`HlcPoint`]. [`Engine::append`]
+//! returns once the record is written, [`Engine::append_durable`] once it is synced;
+//! [`Engine::append_batch`] is atomic across lanes, [`Engine::append_expecting`] refuses
+//! to write on a stale lane sequence, [`Engine::append_idempotent`] never writes a key
+//! twice.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let engine = tidelog::Engine::open(dir.path(), tidelog::Options::default())?;
+//! use tidelog::{AppendError, BatchEntry, LaneSeq};
+//!
+//! let placed = engine.append_durable(7, b"order placed".to_vec())?;
+//! assert_eq!(placed.lane_seq, LaneSeq(1));
+//! let batch = engine.append_batch(vec![
+//!     BatchEntry::new(7, b"order paid".to_vec()),
+//!     BatchEntry::new(8, b"invoice issued".to_vec()),
+//! ])?;
+//! assert_eq!(batch[1].point.global_sequence, placed.point.global_sequence + 2);
+//! let stale = engine.append_expecting(7, LaneSeq(1), b"order cancelled".to_vec());
+//! assert!(matches!(stale, Err(AppendError::Conflict { .. })));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## 3. Wait
+//!
+//! A plain append is written, not yet durable. Wait for the watermark you need through
+//! the [`WatermarkAdvanceHandle`]: `wait_for_<kind>` blocks with a timeout,
+//! `wait_for_<kind>_async` is a [`WatermarkWait`] future for any async runtime. Either is
+//! woken only by the advance that covers its target, and fails at once with
+//! [`WaitError::Poisoned`] if a write or sync failed (nothing more becomes durable in this
+//! process). The async form of the appends is [`Engine::append_durable_async`].
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let engine = tidelog::Engine::open(dir.path(), tidelog::Options::default())?;
 //! use std::time::Duration;
-//! use tidelog::{Engine, Options, SubscriptionTarget};
 //!
-//! let dir = tempfile::tempdir().unwrap();
-//! let engine = Engine::open(dir.path(), Options::default()).unwrap();
-//! let first = engine.append(1, b"one".to_vec()).unwrap();
-//! engine
-//!     .watermark_handle()
-//!     .wait_for_durable_on_lane(1, first.point, Duration::from_secs(5))
-//!     .unwrap();
-//! let mut all = engine.subscribe(SubscriptionTarget::All, 1);
-//! assert_eq!(all.next_timeout(Duration::from_secs(5)).unwrap().unwrap().payload(), b"one");
+//! let receipt = engine.append(7, b"order placed".to_vec())?;
+//! let marks = engine.watermark_handle();
+//! marks.wait_for_durable_on_lane(7, receipt.point, Duration::from_secs(5))?;
+//!
+//! // The same under tokio: the future registers its waker, an advance wakes it.
+//! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! let shipped = runtime.block_on(engine.append_durable_async(7, b"order shipped".to_vec()))?;
+//! runtime.block_on(marks.wait_for_visible_on_lane_async(7, shipped.point))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Layout: [`Engine`] (open, append, read, subscribe, close) in `engine.rs`; the writer
+//! ## 4. Subscribe
+//!
+//! A [`Subscription`] hands out records in order as they become visible (by default, once
+//! durable): one lane by lane sequence, or every lane by global sequence. It is pulled,
+//! so a slow subscriber costs the writer nothing. [`Engine::read`] and [`Engine::scan`]
+//! read what is visible directly.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let engine = tidelog::Engine::open(dir.path(), tidelog::Options::default())?;
+//! use std::time::Duration;
+//! use tidelog::SubscriptionTarget;
+//!
+//! let mut orders = engine.subscribe(SubscriptionTarget::Lane(7.into()), 1);
+//! engine.append_durable(7, b"order placed".to_vec())?;
+//! let first = orders.next_timeout(Duration::from_secs(5))?.expect("visible once durable");
+//! assert_eq!(first.payload(), b"order placed");
+//! assert!(orders.next_timeout(Duration::from_millis(10))?.is_none()); // nothing more yet
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## 5. Apply
+//!
+//! An [`Applier`] is a consumer that reports how far it has applied the log (to a
+//! projection, a cache, another system). The applied watermark is the minimum over the
+//! registered appliers; it is what truncation keeps the log for.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let engine = tidelog::Engine::open(dir.path(), tidelog::Options::default())?;
+//! use std::time::Duration;
+//! use tidelog::{HlcPoint, SubscriptionTarget};
+//!
+//! let projection = engine.register_applier("order-totals", HlcPoint::default());
+//! let mut all = engine.subscribe(SubscriptionTarget::All, 1);
+//! engine.append_durable(7, b"42".to_vec())?;
+//! let mut total = 0u64;
+//! while let Some(record) = all.next_timeout(Duration::from_millis(100))? {
+//!     total += std::str::from_utf8(record.payload())?.parse::<u64>()?;
+//!     projection.report(record.point()); // applied up to here
+//! }
+//! assert_eq!(total, 42);
+//! assert_eq!(engine.watermarks().global.applied_hlc, projection.position());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## 6. Checkpoint
+//!
+//! A checkpoint stores your state as of a durable point, atomically and checksummed.
+//! On the next open, recovery starts from the newest valid one; your program loads its
+//! state from [`Engine::latest_checkpoint`] and replays the records after its point.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let engine = tidelog::Engine::open(dir.path(), tidelog::Options::default())?;
+//! let receipt = engine.append_durable(7, b"42".to_vec())?;
+//! engine.checkpoint(receipt.point, b"total=42")?;
+//! let latest = engine.latest_checkpoint()?.expect("just written");
+//! assert_eq!(latest.state(), b"total=42");
+//! assert_eq!(latest.point(), receipt.point);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## 7. Truncate
+//!
+//! The log grows until segments wholly below what everyone still needs are removed:
+//! the recovery checkpoint, appliers, subscriptions and named holds
+//! ([`Engine::hold_log`]). [`Engine::truncation_status`] says what holds it back;
+//! [`Engine::truncate_log`] removes the rest (checkpoints do it themselves with
+//! [`CheckpointOptions::auto_truncate`]).
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! use tidelog::{CheckpointOptions, Engine, Holder, Options};
+//!
+//! let options = Options::default()
+//!     .segment_size(64 * 1024)
+//!     .max_record_bytes(4 * 1024)
+//!     .max_batch_bytes(16 * 1024)
+//!     .checkpoints(CheckpointOptions { keep_last: 1, log_for_last: 1, auto_truncate: false });
+//! let engine = Engine::open(dir.path(), options)?;
+//! assert_eq!(engine.truncation_status().holding_back(), vec![&Holder::NoCheckpoint]);
+//! let mut last = None;
+//! for _ in 0..100 {
+//!     last = Some(engine.append(1, vec![0u8; 2_000])?); // about three segments
+//! }
+//! engine.sync()?;
+//! engine.checkpoint(last.unwrap().point, b"state")?;
+//! let report = engine.truncate_log()?;
+//! assert!(!report.removed.removed.is_empty(), "segments below the checkpoint go");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## 8. Followers
+//!
+//! One process writes; others follow. A [`Follower`] forwards its appends to the writer
+//! over `<dir>/writer.sock` (one total order for every process) and reads records straight
+//! from the log files up to the writer's visible watermark. [`Database::open`] is the
+//! writer when it can be, a follower otherwise, and takes over when the writer goes.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! use std::time::Duration;
+//! use tidelog::{Engine, Follower, GlobalSeq, Options};
+//!
+//! let writer = Engine::open(dir.path(), Options::default())?; // serves followers
+//! let follower = Follower::connect(dir.path())?; // usually in another process
+//! let forwarded = follower.append_durable(3, b"from a follower".to_vec())?;
+//! let mut records = follower.subscribe(GlobalSeq(1));
+//! let record = records.next_timeout(Duration::from_secs(5))?.expect("visible");
+//! assert_eq!(record.global_seq, forwarded.point.seq());
+//! assert_eq!(record.payload, b"from a follower");
+//! # drop(records); drop(follower); writer.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Where things are
+//!
+//! [`Engine`] (open, append, read, subscribe, close) in `engine.rs`; the writer
 //! thread in `writer.rs`; the appender-to-writer reply slot in `handoff.rs`; the lane
 //! index in `index.rs`; the directory marker and lock in `marker.rs`; options and errors
-//! beside them; the raw `pwrite` + `fdatasync` loop the benchmarks compare against in
-//! [`baseline`]. The log itself is [`tidelog_wal`], the watermarks
-//! [`tidelog_watermarks`]; both are re-exported.
+//! beside them; checkpoints and truncation in [`checkpoint`]; the writer lease in
+//! [`lease`]; followers in [`forward`]; the raw `pwrite` + `fdatasync` loop the
+//! benchmarks compare against in [`baseline`]. The log itself is [`tidelog_wal`], the
+//! watermarks [`tidelog_watermarks`]; both are re-exported.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -53,7 +231,7 @@ pub use checkpoint::{
     BackupError, BackupReport, Checkpoint, CheckpointError, CheckpointId, CheckpointInfo,
     CheckpointKind, CheckpointOptions, Holder, ListedCheckpoint, LogHold, TruncationStatus,
 };
-pub use engine::{AppendTicket, Engine, LOSS_LANE, MAX_KEY_BYTES};
+pub use engine::{AppendFuture, AppendTicket, Engine, LOSS_LANE, MAX_KEY_BYTES};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
 pub use forward::{Database, Follower, LaneLogs, LaneLogsError};
 pub use marker::{read_format_version, EXTENT_FILE, FORMAT_VERSION, WAL_DIR};
@@ -65,5 +243,5 @@ pub use tidelog_wal::{RecoveryMode, RecoveryReport};
 pub use tidelog_watermarks as watermarks;
 pub use tidelog_watermarks::{
     GlobalSeq, HlcPoint, LaneId, LaneSeq, WaitError, WatermarkAdvanceHandle, WatermarkKind,
-    WatermarkView,
+    WatermarkView, WatermarkWait,
 };

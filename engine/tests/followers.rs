@@ -328,3 +328,59 @@ fn a_follower_subscription_returns_every_record_in_order_as_the_writer_makes_it_
     assert_eq!(position, tidelog::GlobalSeq(302));
     engine.close().unwrap();
 }
+
+#[test]
+fn a_writer_that_closes_answers_every_append_its_followers_already_sent() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let writer = tidelog::Engine::open(dir.path(), Options::default()).unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let followers: Vec<_> = (0..4u32)
+        .map(|t| {
+            let (dir, started) = (dir.path().to_path_buf(), started.clone());
+            std::thread::spawn(move || {
+                let follower = Follower::connect(&dir).unwrap();
+                let mut receipts = Vec::new();
+                for i in 0.. {
+                    match follower.append_durable(t, format!("{t}-{i}").into_bytes()) {
+                        Ok(receipt) => receipts.push(receipt),
+                        // The only acceptable end: a send the closing writer refused,
+                        // so nothing of it was written.
+                        Err(AppendError::NoWriter { .. }) => break,
+                        Err(err) => panic!("follower {t}, append {i}: {err}"),
+                    }
+                    if i == 0 {
+                        started.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                receipts
+            })
+        })
+        .collect();
+    // Close while every follower (its connection accepted) has appends in flight.
+    while started.load(Ordering::SeqCst) < 4 {
+        std::thread::yield_now();
+    }
+    writer.close().unwrap();
+    let answered: Vec<_> = followers
+        .into_iter()
+        .flat_map(|f| f.join().unwrap())
+        .collect();
+    drop(writer);
+    let engine = tidelog::Engine::open(dir.path(), Options::default()).unwrap();
+    for receipt in &answered {
+        assert!(
+            engine
+                .read(receipt.lane, receipt.lane_seq)
+                .unwrap()
+                .is_some(),
+            "an answered append is missing: {receipt:?}"
+        );
+    }
+    let total = engine.watermarks().global.durable_hlc.global_sequence;
+    assert_eq!(
+        total,
+        answered.len() as u64,
+        "every record written was answered"
+    );
+}

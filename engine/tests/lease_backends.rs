@@ -122,7 +122,7 @@ mod cases {
             other => panic!("expected Held, got {other:?}"),
         }
         assert!(message.contains("'writer-a'"), "{message}");
-        assert!(message.contains("6000 ms"), "{message}");
+        assert!(message.contains("for 6.0 s more"), "{message}");
         assert_eq!(fx.manager().current("db").unwrap(), Some(a));
     }
 

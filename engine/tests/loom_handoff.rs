@@ -47,3 +47,41 @@ fn shutdown_answering_some_requests_and_dropping_others_never_hangs_an_appender(
         writer.join().expect("writer");
     });
 }
+
+/// A minimal executor on loom's threads: poll, park, the waker unparks.
+fn block_on<T>(pending: &tidelog::handoff::Pending<T>) -> Option<T> {
+    struct Unpark(thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    loop {
+        if let std::task::Poll::Ready(value) = pending.poll_reply(&mut cx) {
+            return value;
+        }
+        thread::park();
+    }
+}
+
+#[test]
+fn an_async_appender_polling_the_slot_always_gets_the_receipt() {
+    loom::model(|| {
+        let (reply, pending) = oneshot::<u64>();
+        let writer = thread::spawn(move || reply.send(42));
+        assert_eq!(block_on(&pending), Some(42));
+        writer.join().expect("writer");
+    });
+}
+
+#[test]
+fn an_async_appender_is_woken_with_none_when_the_writer_stops_without_answering() {
+    loom::model(|| {
+        let (reply, pending) = oneshot::<u64>();
+        let writer = thread::spawn(move || drop(reply));
+        assert_eq!(block_on(&pending), None);
+        writer.join().expect("writer");
+    });
+}

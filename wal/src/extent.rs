@@ -428,7 +428,7 @@ pub fn check_snapshot<S: Storage>(
         .filter(|s| s.header.is_some())
         .map(|s| s.index);
     let first_index = with_header.next();
-    let last_index = with_header.last().or(first_index);
+    let last_index = with_header.next_back().or(first_index);
     Ok(compare(
         tail,
         &head,

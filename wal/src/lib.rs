@@ -4,7 +4,7 @@
 //! readers see zero-copy through a shared mapping; one fdatasync per group commit makes
 //! them durable (see `io/real.rs` for why the writer uses `pwrite` rather than stores
 //! through the mapping); recovery reads the segments back and classifies every anomaly
-//! (see `docs/recovery.md`). The format is defined in [`format`] and `docs/format.md`.
+//! (see `docs/recovery.md`). The format is defined in [`mod@format`] and `docs/format.md`.
 //! Tools that read a log while another process writes it use [`scan`]: read-only,
 //! unmapped, lock-free snapshots.
 //!

@@ -9,7 +9,7 @@
 //! frames stored into it later has no metadata to commit. A prepared, unused segment has an
 //! all-zero header.
 //!
-//! The writer keeps the next segment prepared before it is needed ([`NextSegment`]): on
+//! The writer keeps the next segment prepared before it is needed (`NextSegment`): on
 //! real storage a background thread prepares it while the current one fills up.
 
 use crate::error::IoFailure;

@@ -2,11 +2,13 @@
 
 use crate::clock::Clock;
 use crate::error::WaitError;
+use crate::future::WatermarkWait;
 use crate::ids::LaneId;
 use crate::point::{HlcPoint, WatermarkKind};
 use crate::state::WatermarkState;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::view::WatermarkView;
+use crate::waiters::Wake;
 use std::time::{Duration, Instant};
 
 /// A cloneable handle on one [`WatermarkState`]. Cheap to clone; all clones see the same
@@ -38,8 +40,18 @@ pub struct WatermarkAdvanceHandle {
 }
 
 macro_rules! named_waits {
-    ($($kind:ident: $global:ident, $lane:ident;)*) => {
+    ($($kind:ident: $global:ident, $lane:ident, $global_async:ident, $lane_async:ident;)*) => {
         $(
+            #[doc = concat!("The global ", stringify!($kind), " watermark covering `target`, as a future; see [`Self::wait_for_async`].")]
+            pub fn $global_async(&self, target: HlcPoint) -> WatermarkWait {
+                self.wait_for_async(WatermarkKind::$kind, target)
+            }
+
+            #[doc = concat!("`lane`'s ", stringify!($kind), " watermark covering `target`, as a future; see [`Self::wait_for_async`].")]
+            pub fn $lane_async(&self, lane: impl Into<LaneId>, target: HlcPoint) -> WatermarkWait {
+                self.wait_for_on_lane_async(WatermarkKind::$kind, lane, target)
+            }
+
             #[doc = concat!("Blocks until the global ", stringify!($kind), " watermark covers `target`; see [`Self::wait_for`].")]
             pub fn $global(&self, target: HlcPoint, timeout: Duration) -> Result<HlcPoint, WaitError> {
                 self.wait_for(WatermarkKind::$kind, target, timeout)
@@ -126,13 +138,40 @@ impl WatermarkAdvanceHandle {
         self.wait(kind, Some(lane.into()), target, timeout)
     }
 
+    /// The global `kind` watermark covering `target` (by sequence), as a [`Future`]
+    /// that resolves to the frontier then, like [`Self::wait_for`] without a timeout
+    /// (wrap it in your runtime's). Runtime-agnostic: see [`WatermarkWait`].
+    ///
+    /// # Errors
+    /// The future resolves to [`WaitError::Poisoned`] when the poison latch is set, even
+    /// if the target was covered before.
+    ///
+    /// [`Future`]: std::future::Future
+    pub fn wait_for_async(&self, kind: WatermarkKind, target: HlcPoint) -> WatermarkWait {
+        WatermarkWait::new(self.clone(), kind, None, target)
+    }
+
+    /// `lane`'s `kind` watermark covering `target`, as a future; otherwise as
+    /// [`Self::wait_for_async`].
+    ///
+    /// # Errors
+    /// As [`Self::wait_for_async`].
+    pub fn wait_for_on_lane_async(
+        &self,
+        kind: WatermarkKind,
+        lane: impl Into<LaneId>,
+        target: HlcPoint,
+    ) -> WatermarkWait {
+        WatermarkWait::new(self.clone(), kind, Some(lane.into()), target)
+    }
+
     named_waits! {
-        Accepted: wait_for_accepted, wait_for_accepted_on_lane;
-        Written: wait_for_written, wait_for_written_on_lane;
-        Durable: wait_for_durable, wait_for_durable_on_lane;
-        Visible: wait_for_visible, wait_for_visible_on_lane;
-        Applied: wait_for_applied, wait_for_applied_on_lane;
-        Emitted: wait_for_emitted, wait_for_emitted_on_lane;
+        Accepted: wait_for_accepted, wait_for_accepted_on_lane, wait_for_accepted_async, wait_for_accepted_on_lane_async;
+        Written: wait_for_written, wait_for_written_on_lane, wait_for_written_async, wait_for_written_on_lane_async;
+        Durable: wait_for_durable, wait_for_durable_on_lane, wait_for_durable_async, wait_for_durable_on_lane_async;
+        Visible: wait_for_visible, wait_for_visible_on_lane, wait_for_visible_async, wait_for_visible_on_lane_async;
+        Applied: wait_for_applied, wait_for_applied_on_lane, wait_for_applied_async, wait_for_applied_on_lane_async;
+        Emitted: wait_for_emitted, wait_for_emitted_on_lane, wait_for_emitted_async, wait_for_emitted_on_lane_async;
     }
 
     fn wait(
@@ -182,7 +221,7 @@ impl WatermarkAdvanceHandle {
                     kind,
                     lane,
                     target.global_sequence,
-                    condvar.clone(),
+                    Wake::Thread(condvar.clone()),
                 ));
             }
             // An unbounded timeout (deadline overflow) waits in long slices.

@@ -7,6 +7,8 @@
 //! ([`LaneWatermarks`]) in a [`WatermarkState`]. The writer advances them; any thread
 //! waits on them through a cloneable [`WatermarkAdvanceHandle`] with `wait_for_*`, which
 //! blocks on its own kind only and is woken only by an advance that covers its target.
+//! Each wait has an async form (`wait_for_*_async`, a [`WatermarkWait`] future) that
+//! parks its task's waker in the same targeted lists and works under any runtime.
 //!
 //! Coverage is by global sequence; wall time is informative. Advances are monotonic and
 //! clamped so the invariants hold (see [`state`]'s documentation). The poison latch
@@ -22,6 +24,7 @@
 mod clock;
 mod error;
 mod frontiers;
+mod future;
 mod handle;
 pub mod ids;
 mod point;
@@ -33,6 +36,7 @@ mod waiters;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::WaitError;
 pub use frontiers::{Frontiers, LaneWatermarks, WatermarkSnapshot};
+pub use future::WatermarkWait;
 pub use handle::WatermarkAdvanceHandle;
 pub use ids::{GlobalSeq, LaneId, LaneSeq};
 pub use point::{HlcPoint, WatermarkKind};

@@ -1,7 +1,8 @@
 //! Parked waiters, indexed so an advance wakes only the waiters it satisfies.
 //!
-//! Each waiter parks on a condition variable of its own, registered under its
-//! `(kind, scope)` and ordered by target sequence. Advancing a frontier to sequence `s`
+//! Each waiter parks on a condition variable of its own (a blocking `wait_for_*`) or
+//! leaves its task's [`Waker`] (a [`WatermarkWait`](crate::WatermarkWait) future),
+//! registered under its `(kind, scope)` and ordered by target sequence. Advancing a frontier to sequence `s`
 //! pops exactly the entries with target `<= s` and notifies each once. Waiters on other
 //! kinds, other lanes or higher targets are not touched. The poison latch drains and
 //! notifies everyone. All of this happens under the state's mutex, and a waiter checks
@@ -11,6 +12,7 @@ use crate::ids::LaneId;
 use crate::point::WatermarkKind;
 use crate::sync::{Arc, Condvar};
 use std::collections::{BTreeMap, HashMap};
+use std::task::Waker;
 
 /// Where a frontier lives: the whole database or one lane.
 pub(crate) type Scope = Option<LaneId>;
@@ -24,8 +26,26 @@ pub(crate) struct WaiterKey {
     id: u64,
 }
 
+/// How to wake one waiter: a parked thread's condition variable, or a future's task.
+#[derive(Debug)]
+pub(crate) enum Wake {
+    /// A thread blocked in `wait_for_*`.
+    Thread(Arc<Condvar>),
+    /// A task awaiting a [`WatermarkWait`](crate::WatermarkWait).
+    Task(Waker),
+}
+
+impl Wake {
+    fn wake(self) {
+        match self {
+            Wake::Thread(condvar) => condvar.notify_one(),
+            Wake::Task(waker) => waker.wake(),
+        }
+    }
+}
+
 /// The waiters of one `(kind, scope)`, ordered by `(target sequence, waiter id)`.
-type Queue = BTreeMap<(u64, u64), Arc<Condvar>>;
+type Queue = BTreeMap<(u64, u64), Wake>;
 
 #[derive(Debug, Default)]
 pub(crate) struct WaiterRegistry {
@@ -40,14 +60,14 @@ impl WaiterRegistry {
         kind: WatermarkKind,
         scope: Scope,
         target: u64,
-        condvar: Arc<Condvar>,
+        wake: Wake,
     ) -> WaiterKey {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         self.parked
             .entry((kind, scope))
             .or_default()
-            .insert((target, id), condvar);
+            .insert((target, id), wake);
         self.count += 1;
         WaiterKey {
             kind,
@@ -57,7 +77,24 @@ impl WaiterRegistry {
         }
     }
 
-    /// Forgets a waiter that gave up (timeout). A no-op if an advance already woke it.
+    /// Keeps a future's registration current: replaces the waker of the entry `key` if it
+    /// is still parked (a future polled again by another task), or parks it anew if an
+    /// advance or poison took the entry away. Returns the key to drop it by.
+    pub(crate) fn repark_task(&mut self, key: WaiterKey, waker: &Waker) -> WaiterKey {
+        if let Some(Wake::Task(parked)) = self
+            .parked
+            .get_mut(&(key.kind, key.scope))
+            .and_then(|queue| queue.get_mut(&(key.target, key.id)))
+        {
+            if !parked.will_wake(waker) {
+                parked.clone_from(waker);
+            }
+            return key;
+        }
+        self.park(key.kind, key.scope, key.target, Wake::Task(waker.clone()))
+    }
+
+    /// Forgets a waiter that gave up (timeout, or a future dropped). A no-op if an advance already woke it.
     pub(crate) fn unpark(&mut self, key: WaiterKey) {
         let scope_key = (key.kind, key.scope);
         if let Some(queue) = self.parked.get_mut(&scope_key) {
@@ -83,7 +120,7 @@ impl WaiterRegistry {
             if entry.key().0 > reached {
                 break;
             }
-            entry.remove().notify_one();
+            entry.remove().wake();
             self.count -= 1;
         }
         if queue.is_empty() {
@@ -94,8 +131,8 @@ impl WaiterRegistry {
     /// Wakes every waiter (the poison latch).
     pub(crate) fn wake_all(&mut self) {
         for (_, queue) in self.parked.drain() {
-            for (_, condvar) in queue {
-                condvar.notify_one();
+            for (_, wake) in queue {
+                wake.wake();
             }
         }
         self.count = 0;

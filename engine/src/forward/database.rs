@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tidelog_wal::ScannedRecord;
-use tidelog_watermarks::{GlobalSeq, LaneId};
+use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
 
 /// What a [`Database`] handle is right now.
 #[derive(Debug)]
@@ -179,6 +179,43 @@ impl Database {
                 engine.append_record(record, true)
             },
             |follower| follower.append_idempotent(lane, key.clone(), payload.clone()),
+        )
+    }
+
+    /// [`Database::append_idempotent`] that also expects `lane` to be at `expected` (when
+    /// given; see [`Engine::append_expecting`]). The key is looked up before the
+    /// expectation, so retrying an append that landed returns its receipt rather than a
+    /// conflict: this is how a caller appends exactly once with optimistic concurrency.
+    ///
+    /// # Errors
+    /// As [`Database::append_durable`]; [`AppendError::Conflict`] when the lane is
+    /// elsewhere (nothing written); [`AppendError::KeyTooLong`] above
+    /// [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES).
+    pub fn append_idempotent_expecting(
+        &self,
+        lane: impl Into<LaneId>,
+        key: impl Into<Vec<u8>>,
+        expected: Option<LaneSeq>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        let (lane, key, payload) = (lane.into(), key.into(), payload.into());
+        if key.len() > crate::MAX_KEY_BYTES {
+            return Err(AppendError::KeyTooLong {
+                size: key.len(),
+                max: crate::MAX_KEY_BYTES,
+            });
+        }
+        self.route(
+            |engine| {
+                let mut record = AppendRecord::new(lane, payload.clone());
+                record.key.clone_from(&key);
+                record.expected = expected;
+                record.durable = true;
+                engine.append_record(record, true)
+            },
+            |follower| {
+                follower.append_idempotent_expecting(lane, key.clone(), expected, payload.clone())
+            },
         )
     }
 

@@ -185,6 +185,25 @@ impl Follower {
         self.forward(request)
     }
 
+    /// [`Follower::append_idempotent`] that also expects `lane` to be at `expected`
+    /// (when given): the key is looked up first, so a retry of an append that landed
+    /// returns its receipt instead of a conflict.
+    ///
+    /// # Errors
+    /// As [`Follower::append_expecting`].
+    pub fn append_idempotent_expecting(
+        &self,
+        lane: impl Into<LaneId>,
+        key: impl Into<Vec<u8>>,
+        expected: Option<LaneSeq>,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<Receipt, AppendError> {
+        let mut request = request(lane.into(), payload.into(), true);
+        request.key = key.into();
+        request.expected = expected;
+        self.forward(request)
+    }
+
     /// A durable append only if `lane`'s last lane sequence is `expected`.
     ///
     /// # Errors
@@ -381,8 +400,15 @@ pub enum FollowError {
     },
 }
 
-/// See [`Follower::wait_for_visible`].
-pub(crate) fn wait_for_visible(
+/// [`Follower::wait_for_visible`] without a connection to the writer: blocks until the
+/// writer of the database in `dir`, whichever process it is and whether or not one is
+/// running yet, publishes a visible watermark at or past `seq`, or `timeout` passes.
+/// Reads and watches files only, changes nothing: what a read-only tool that follows the
+/// log (`tidelog dump --follow`) waits with.
+///
+/// # Errors
+/// As [`Follower::wait_for_visible`].
+pub fn wait_for_visible(
     dir: &Path,
     seq: GlobalSeq,
     timeout: Duration,
@@ -438,8 +464,13 @@ pub(crate) fn wait_for_visible(
 }
 
 /// Up to `max` records of the database in `dir` from `from` on, never past the visible
-/// watermark its writer published.
-pub(crate) fn read_visible(
+/// watermark its writer published: [`Follower::records_from`] without a connection to
+/// the writer and without a cursor (so a truncation by the writer is not held back by
+/// this read). Reads files only, changes nothing.
+///
+/// # Errors
+/// As [`Follower::records_from`].
+pub fn read_visible(
     dir: &Path,
     from: GlobalSeq,
     max: usize,

@@ -20,7 +20,9 @@ mod wire;
 pub(crate) use cursor::live_cursors;
 pub use cursor::FOLLOWERS_DIR;
 pub use database::Database;
-pub use follower::{FollowError, Follower, FollowerRecords, DEFAULT_ANSWER_TIMEOUT};
+pub use follower::{
+    read_visible, wait_for_visible, FollowError, Follower, FollowerRecords, DEFAULT_ANSWER_TIMEOUT,
+};
 pub use lanes::{LaneLogs, LaneLogsError};
 pub(crate) use published::Publisher;
 pub use published::{read_published, PublishedError, PublishedWatermarks, WATERMARKS_FILE};

@@ -10,8 +10,9 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tidelog_wal::io::Storage;
 
 /// Name of the writer's socket in the database directory.
@@ -19,6 +20,36 @@ pub const SOCKET_NAME: &str = "writer.sock";
 
 /// Most followers served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 256;
+
+/// How long a stopping server waits for the appends its followers already sent to be
+/// answered (a follower that stopped reading its answers must not hold the close up
+/// forever); past it, the remaining connections are hung up on.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many connections are being served, to wait for them when stopping.
+#[derive(Debug, Default)]
+struct Active {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+/// Counts one connection as served until dropped (when its serving thread ends).
+struct Serving(Arc<Active>);
+
+impl Serving {
+    fn start(active: &Arc<Active>) -> Serving {
+        *active.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        Serving(active.clone())
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let mut count = self.0.count.lock().unwrap_or_else(PoisonError::into_inner);
+        *count -= 1;
+        self.0.changed.notify_all();
+    }
+}
 
 /// A running forwarding server.
 #[derive(Debug)]
@@ -31,6 +62,7 @@ pub(crate) struct Server {
     listener: UnixListener,
     stopping: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<UnixStream>>>,
+    active: Arc<Active>,
     acceptor: Option<JoinHandle<()>>,
 }
 
@@ -49,12 +81,14 @@ impl Server {
         let waker = listener.try_clone()?;
         let stopping = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(Mutex::new(Vec::new()));
+        let active = Arc::new(Active::default());
         let weak = Arc::downgrade(&engine.inner);
         let acceptor = {
-            let (stopping, connections) = (stopping.clone(), connections.clone());
+            let (stopping, connections, active) =
+                (stopping.clone(), connections.clone(), active.clone());
             std::thread::Builder::new()
                 .name("tidelog-forward".into())
-                .spawn(move || accept(&listener, &weak, &stopping, &connections))?
+                .spawn(move || accept(&listener, &weak, &stopping, &connections, &active))?
         };
         Ok(Server {
             path,
@@ -62,12 +96,17 @@ impl Server {
             listener: waker,
             stopping,
             connections,
+            active,
             acceptor: Some(acceptor),
         })
     }
 
-    /// Stops accepting, hangs up on every follower (an append in flight on a connection
-    /// finishes first) and removes the socket.
+    /// Stops accepting, answers every append a follower has already sent (each is
+    /// appended and answered as usual: the engine is still running), refuses any later
+    /// one (the follower's send fails, so it knows nothing was written), then hangs up
+    /// on every follower and removes the socket. Called before the engine stops, so a
+    /// writer that closes while followers forward leaves none of their appends
+    /// unanswered (bounded by [`DRAIN_TIMEOUT`] for a follower that stopped reading).
     pub(crate) fn stop(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
         // Shutting a listening socket down wakes a blocked accept with an error (Linux).
@@ -78,6 +117,36 @@ impl Server {
                 let _ = acceptor.join();
             }
         }
+        // Shut the reading side: requests already in a connection's buffer are still
+        // read and answered, a follower's later send fails (EPIPE), and a connection
+        // whose buffer is drained reads its end, so its serving thread returns.
+        for stream in self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = stream.shutdown(std::net::Shutdown::Read);
+        }
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        let mut count = self
+            .active
+            .count
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while *count > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            count = self
+                .active
+                .changed
+                .wait_timeout(count, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(count);
         for stream in self
             .connections
             .lock()
@@ -97,6 +166,7 @@ fn accept<S: Storage>(
     engine: &Weak<Inner<S>>,
     stopping: &AtomicBool,
     connections: &Mutex<Vec<UnixStream>>,
+    active: &Arc<Active>,
 ) {
     for stream in listener.incoming() {
         if stopping.load(Ordering::SeqCst) {
@@ -115,9 +185,14 @@ fn accept<S: Storage>(
             open.push(handle);
         }
         let engine = engine.clone();
+        // Counted before the thread starts, so a stop that follows waits for it.
+        let serving = Serving::start(active);
         let spawned = std::thread::Builder::new()
             .name("tidelog-follower".into())
-            .spawn(move || serve(stream, &engine));
+            .spawn(move || {
+                serve(stream, &engine);
+                drop(serving);
+            });
         if spawned.is_err() {
             continue;
         }

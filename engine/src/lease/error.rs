@@ -20,10 +20,11 @@ use super::record::{DecodeError, LeaseToken, WriterLease};
 pub enum LeaseError {
     /// Another holder owns a live (unexpired, unreleased) lease.
     #[error(
-        "the writer lease of '{}' is held by {current}, {} ms from now; wait for it to \
-         expire or be released, or follow that writer instead of writing",
+        "the writer lease of '{}' is held by {current} for {} more unless it is \
+         refreshed; wait for it to expire or be released, or follow that writer instead of \
+         writing",
         current.database_key,
-        current.remaining_ms(*now_ms)
+        human_ms(current.remaining_ms(*now_ms))
     )]
     Held {
         /// The published lease.
@@ -124,6 +125,15 @@ pub enum LeaseError {
 }
 
 /// Says what a `found` record is, for error messages.
+/// A span of milliseconds for people: `850 ms`, `9.2 s`.
+fn human_ms(ms: u64) -> String {
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1_000.0)
+    }
+}
+
 fn describe(found: Option<&WriterLease>) -> String {
     match found {
         Some(lease) => format!("held by {lease}"),

@@ -215,17 +215,14 @@ impl WriterLease {
 
 impl fmt::Display for WriterLease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The expiry is a point on the holder's wall clock: said relative to now where a
+        // clock is at hand (`LeaseError::Held`), never as milliseconds since the epoch.
         write!(
             f,
-            "'{}' at {} ({} at {} ms since the epoch)",
+            "'{}' at {}{}",
             self.holder_id,
             self.fencing_token(),
-            if self.released {
-                "released, expiry was"
-            } else {
-                "expires"
-            },
-            self.expires_at_ms
+            if self.released { " (released)" } else { "" }
         )
     }
 }
