@@ -17,7 +17,7 @@ mod format;
 mod holds;
 mod store;
 
-pub use backup::{BackupError, BackupReport, BACKUP_MARKER};
+pub use backup::{backup_from_files, BackupError, BackupReport, BACKUP_MARKER};
 pub use format::{CheckpointIssue, LaneHead};
 pub use holds::LogHold;
 pub use store::{Checkpoint, PruneReport};
