@@ -17,6 +17,7 @@ mod demo;
 mod dump;
 mod error;
 mod output;
+mod precheck;
 mod recover;
 mod signals;
 mod stats;
