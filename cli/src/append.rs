@@ -168,6 +168,19 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     };
     let options = database::engine_options(segment_size).sync_policy(args.sync);
     let max = options.max_record_bytes;
+    // A stale expectation is refused before the database is opened for writing, so the
+    // refusal changes nothing on disk (the writer, if any, still checks it for real).
+    if let Some(expected) = args.expect.map(LaneSeq) {
+        if let Some(actual) = crate::precheck::lane_head(&args.dir, args.lane.into())
+            .filter(|actual| *actual != expected)
+        {
+            return Err(CliError::Append(tidelog::AppendError::Conflict {
+                lane: args.lane.into(),
+                expected,
+                actual,
+            }));
+        }
+    }
     let give_up = options.lease.ttl * GIVE_UP_TTLS;
     let db = Arc::new(Database::open(&args.dir, options)?);
     let lines = read_lines(max)?;

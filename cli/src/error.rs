@@ -121,6 +121,9 @@ pub enum CliError {
     /// Following the log (`dump --follow`) failed.
     #[error(transparent)]
     Follow(#[from] tidelog::forward::FollowError),
+    /// `backup` failed.
+    #[error("{}", backup_message(.0))]
+    Backup(#[from] tidelog::checkpoint::BackupError),
     /// Listing the checkpoints failed.
     #[error("reading the checkpoints failed: {0}")]
     Checkpoints(#[from] tidelog::CheckpointError),
@@ -175,7 +178,9 @@ impl CliError {
             }
             CliError::Append(tidelog::AppendError::Conflict { .. }) => Exit::Conflict,
             CliError::Append(tidelog::AppendError::NoWriter { .. }) => Exit::Busy,
-            CliError::Scan(e) | CliError::Follow(tidelog::forward::FollowError::Scan(e))
+            CliError::Scan(e)
+            | CliError::Follow(tidelog::forward::FollowError::Scan(e))
+            | CliError::Backup(tidelog::checkpoint::BackupError::Scan(e))
                 if e.is_corruption() =>
             {
                 Exit::Corrupt
@@ -197,5 +202,16 @@ fn wal_open_is_corruption(e: &tidelog::wal::OpenError) -> bool {
         | W::SequenceMismatch { .. }
         | W::CorruptDurableData { .. } => true,
         _ => false,
+    }
+}
+
+/// A failed backup's message, with what to do about the partial copy when there is one.
+fn backup_message(err: &tidelog::checkpoint::BackupError) -> String {
+    use tidelog::checkpoint::BackupError as B;
+    match err {
+        B::DestinationExists { .. } | B::Destination { .. } => err.to_string(),
+        _ => {
+            format!("{err}; the destination has no BACKUP file: delete it and run the backup again")
+        }
     }
 }

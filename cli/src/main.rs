@@ -10,15 +10,18 @@ use error::{CliError, Exit};
 use std::process::ExitCode;
 
 mod append;
+mod backup;
 mod bench;
 mod database;
 mod demo;
 mod dump;
 mod error;
 mod output;
+mod precheck;
 mod recover;
 mod signals;
 mod stats;
+mod truncate;
 mod units;
 mod verify;
 
@@ -28,9 +31,11 @@ Exit codes:
   1   the operation failed (the message on standard error says why and what to do)
   2   verify: the only damage is a torn tail that opening the database repairs
   3   durable data is corrupt (verify, dump, stats, recover)
-  4   another process has the database open for writing (append, recover)
+  4   another process has the database open for writing (recover, truncate), or holds
+      it without answering (append)
   5   append --expect: the lane is at another sequence; nothing more was written
   64  bad command line (unknown command or option, bad value)
+  130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM (append, dump --follow), cleanly
 
 Read-only commands (dump, stats, verify) take no lock and change nothing: they work while
 another process appends. A database is a directory holding TIDELOG, wal/, lease/ and holders/.";
@@ -64,8 +69,22 @@ enum Command {
     Stats(stats::Args),
     /// Runs recovery with a recovery mode and reports what it truncated or skipped.
     Recover(recover::Args),
+    /// Copies a database consistently, online: while another process appends.
+    Backup(backup::Args),
+    /// Removes the log segments nothing needs any more; says what holds the rest.
+    Truncate(truncate::Args),
     /// Measures the engine on this machine's disk beside the raw write+fdatasync cost.
     Bench(bench::Args),
+    /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+Examples:
+  tidelog completions bash > /etc/bash_completion.d/tidelog
+  tidelog completions zsh > \"${fpath[1]}/_tidelog\"
+  tidelog completions fish > ~/.config/fish/completions/tidelog.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -89,7 +108,19 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Stats(args) => stats::run(&args),
         Command::Recover(args) => recover::run(&args),
+        Command::Backup(args) => backup::run(&args),
+        Command::Truncate(args) => truncate::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "tidelog",
+                &mut std::io::stdout(),
+            );
+            Ok(Exit::Ok)
+        }
     };
     match result {
         Ok(exit) => exit.into(),

@@ -61,6 +61,21 @@ pub struct Args {
 /// Runs `recover`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
     let db = Database::existing(&args.dir)?;
+    // A log with nothing to repair is reported without taking the writer lease, so the
+    // directory stays byte for byte as it was.
+    if let Some(clean) = crate::precheck::clean_log(&db.dir) {
+        let report = RecoveryReport {
+            segments: clean.segments,
+            frames: clean.frames,
+            ..RecoveryReport::default()
+        };
+        if args.json {
+            println!("{}", to_json(&report, clean.last_seq.get()));
+        } else {
+            print_text(&report, clean.last_seq.get());
+        }
+        return Ok(Exit::Ok);
+    }
     let options = database::engine_options_for(&db.dir, Options::default().segment_size)?
         .recovery_mode(args.mode.into());
     let progress = Progress::spinner(format!("recovering {}", db.dir.display()));

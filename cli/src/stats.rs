@@ -118,18 +118,13 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             "live": lease.is_live(*now_ms),
         })
     });
+    // The watermarks as the watermarks crate serializes them (`Frontiers`), not a
+    // second hand-written shape.
     let published_json = published.map(|p| {
-        let point =
-            |h: tidelog::HlcPoint| json!({"global_seq": h.global_sequence, "wall_ms": h.wall_ms});
         json!({
             "term": p.token.term,
             "generation": p.token.generation,
-            "accepted": point(p.global.accepted_hlc),
-            "written": point(p.global.written_hlc),
-            "durable": point(p.global.durable_hlc),
-            "visible": point(p.global.visible_hlc),
-            "applied": point(p.global.applied_hlc),
-            "emitted": point(p.global.emitted_hlc),
+            "global": p.global,
         })
     });
     if args.json {

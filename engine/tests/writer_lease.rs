@@ -36,6 +36,37 @@ fn segment_tokens(dir: &std::path::Path) -> Vec<FencingToken> {
         .collect()
 }
 
+/// The fencing tokens the log carries, in order: each segment header's, then those of
+/// the tenure frames in it (a writer continuing another's segment writes one first).
+fn log_tokens(dir: &std::path::Path) -> Vec<FencingToken> {
+    use tidelog::wal::format::{decode_frame, FrameCheck, SeqRule, FRAME_ALIGN};
+    let mut names: Vec<_> = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".seg"))
+        .collect();
+    names.sort();
+    let mut tokens = Vec::new();
+    for name in names {
+        let index = SegmentIndex(name.trim_end_matches(".seg").parse().unwrap());
+        let bytes = std::fs::read(dir.join("wal").join(&name)).unwrap();
+        let Ok(header) = SegmentHeader::decode(&bytes, index) else {
+            continue;
+        };
+        tokens.push(header.fencing);
+        let check = FrameCheck {
+            segment: index,
+            seq: SeqRule::After(tidelog::GlobalSeq(0)),
+        };
+        for at in (512..bytes.len()).step_by(FRAME_ALIGN) {
+            if let Ok(frame) = decode_frame(&bytes, at, &check) {
+                tokens.extend(frame.tenure_token());
+            }
+        }
+    }
+    tokens
+}
+
 #[test]
 fn closing_releases_the_lease_and_the_next_writer_stamps_the_next_generation() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,10 +93,17 @@ fn closing_releases_the_lease_and_the_next_writer_stamps_the_next_generation() {
     assert_ne!(second_lease.holder_id, first_lease.holder_id);
     second.append_durable(1, b"b".to_vec()).unwrap();
     second.close().unwrap();
-    let tokens = segment_tokens(dir.path());
     let token = |l: &tidelog::lease::WriterLease| FencingToken::new(l.term, l.generation);
-    assert_eq!(tokens.first(), Some(&token(&first_lease)));
-    assert_eq!(tokens.last(), Some(&token(&second_lease)));
+    assert_eq!(
+        segment_tokens(dir.path()),
+        [token(&first_lease)],
+        "the second writer continues the first one's segment"
+    );
+    assert_eq!(
+        log_tokens(dir.path()),
+        [token(&first_lease), token(&second_lease)],
+        "after a tenure frame carrying its token"
+    );
 }
 
 fn with_backend(backend: Arc<dyn LeaseBackend>, ttl: Duration) -> Options {

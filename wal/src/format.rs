@@ -53,6 +53,14 @@
 //! or payload, lane and lane sequence 0, `global_seq` = the first sequence of the next
 //! segment.
 //!
+//! A tenure frame (format version 2) opens a writer's tenure inside a segment it continues
+//! (a segment created under an older token): flags `FIRST|TENURE|LAST`, no key, a 16-byte
+//! payload holding the writer's fencing term and generation, lane and lane sequence 0,
+//! `global_seq` = the next sequence of the log (not consumed, like a seal's). Recovery
+//! takes the highest token seen so far, in headers and tenure frames, frame by frame: a
+//! tenure frame below it, or a later segment created under a lower token, is a fenced
+//! writer's and is refused; a token above the opener's means the opener is fenced.
+//!
 //! Why a frame cannot verify by accident: the CRC is masked (LevelDB's rotate-by-15 plus a
 //! constant), so a zeroed or all-0xFF region never checks; the CRC covers the segment index,
 //! so a frame copied from another segment never checks; `frame_len` is bounded before use;
@@ -69,8 +77,12 @@ use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
 
 /// Identifies a tidelog segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"TDLGWAL\0";
-/// The format version this code writes and reads. See `docs/format.md` for the rule.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this code writes. See `docs/format.md` for the rule. Version 2 adds
+/// the tenure frame ([`FLAG_TENURE`]), which lets a new writer continue a segment.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this code reads. A version-1 segment never holds a tenure
+/// frame, and a writer never continues one (it seals it and starts a version-2 segment).
+pub const OLDEST_READ_VERSION: u32 = 1;
 
 const MAGIC_AT: usize = 0;
 const VERSION_AT: usize = MAGIC_AT + SEGMENT_MAGIC.len();
@@ -117,13 +129,25 @@ pub const FLAG_FIRST: u16 = 1;
 pub const FLAG_LAST: u16 = 1 << 1;
 /// Flag: the frame seals its segment (see the module docs).
 pub const FLAG_SEAL: u16 = 1 << 2;
-const KNOWN_FLAGS: u16 = FLAG_FIRST | FLAG_LAST | FLAG_SEAL;
+/// Flag: the frame opens a writer's tenure in this segment and carries its fencing token
+/// (format version 2; see the module docs).
+pub const FLAG_TENURE: u16 = 1 << 3;
+const KNOWN_FLAGS: u16 = FLAG_FIRST | FLAG_LAST | FLAG_SEAL | FLAG_TENURE;
+/// The exact flags of a seal frame.
+pub const SEAL_FLAGS: u16 = FLAG_FIRST | FLAG_LAST | FLAG_SEAL;
+/// The exact flags of a tenure frame.
+pub const TENURE_FLAGS: u16 = FLAG_FIRST | FLAG_LAST | FLAG_TENURE;
+/// Payload of a tenure frame: the fencing term then the generation, 8 bytes each.
+pub const TENURE_PAYLOAD_LEN: usize = 16;
+/// Bytes a tenure frame occupies: a header and its payload.
+pub const TENURE_FRAME_LEN: usize = FRAME_HEADER_LEN + TENURE_PAYLOAD_LEN;
 
 const _: () = assert!(SEGMENT_HEADER_LEN == 64);
 const _: () = assert!(FRAME_HEADER_LEN == 48);
 const _: () = assert!(SEGMENT_HEADER_LEN % FRAME_ALIGN == 0);
 const _: () = assert!(FRAME_HEADER_LEN % FRAME_ALIGN == 0);
 const _: () = assert!(SECTOR_LEN % FRAME_ALIGN == 0 && SEAL_FRAME_LEN <= SECTOR_LEN);
+const _: () = assert!(TENURE_FRAME_LEN % FRAME_ALIGN == 0 && TENURE_FRAME_LEN <= SECTOR_LEN);
 
 const CRC_MASK_DELTA: u32 = 0xa282_ead8;
 
@@ -317,7 +341,7 @@ impl SegmentHeader {
             return Err(HeaderIssue::BadMagic);
         }
         let version = get_u32(head, VERSION_AT).ok_or(too_short)?;
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(HeaderIssue::UnsupportedVersion { found: version });
         }
         let stored = get_u32(head, HEADER_CRC_AT).ok_or(too_short)?;
@@ -355,6 +379,13 @@ impl SegmentHeader {
     }
 }
 
+/// The format version stored in a segment header that [`SegmentHeader::decode`] accepted
+/// (`None` if the bytes are too short to hold one).
+#[must_use]
+pub fn header_version(head: &[u8]) -> Option<u32> {
+    get_u32(head, VERSION_AT)
+}
+
 /// The fixed fields of a frame header (everything but length and checksum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
@@ -387,6 +418,59 @@ impl FrameHeader {
     #[must_use]
     pub fn is_seal(&self) -> bool {
         self.flags & FLAG_SEAL != 0
+    }
+    /// Whether this is a tenure frame.
+    #[must_use]
+    pub fn is_tenure(&self) -> bool {
+        self.flags & FLAG_TENURE != 0
+    }
+}
+
+/// Encodes a tenure frame (see the module docs) for segment `segment`: the writer holding
+/// `token` continues the log there at `next_seq`.
+#[must_use]
+pub fn encode_tenure_frame(
+    segment: SegmentIndex,
+    next_seq: GlobalSeq,
+    wall_ms: u64,
+    durable_hint: GlobalSeq,
+    token: FencingToken,
+) -> [u8; TENURE_FRAME_LEN] {
+    let header = FrameHeader {
+        global_seq: next_seq,
+        lane: LaneId(0),
+        lane_seq: LaneSeq::ZERO,
+        wall_ms,
+        durable_hint,
+        flags: TENURE_FLAGS,
+    };
+    let payload = tenure_payload(token);
+    let mut out = [0u8; TENURE_FRAME_LEN];
+    if let Some(head) = encode_frame_header(segment, &header, &[], &payload) {
+        put(&mut out, 0, &head);
+        put(&mut out, FRAME_HEADER_LEN, &payload);
+    }
+    out
+}
+
+fn tenure_payload(token: FencingToken) -> [u8; TENURE_PAYLOAD_LEN] {
+    let mut payload = [0u8; TENURE_PAYLOAD_LEN];
+    put(&mut payload, 0, &token.term.to_le_bytes());
+    put(&mut payload, 8, &token.generation.to_le_bytes());
+    payload
+}
+
+impl Frame<'_> {
+    /// The fencing token a tenure frame carries (`None` for any other frame).
+    #[must_use]
+    pub fn tenure_token(&self) -> Option<FencingToken> {
+        if !self.header.is_tenure() {
+            return None;
+        }
+        Some(FencingToken {
+            term: get_u64(self.payload, 0)?,
+            generation: get_u64(self.payload, 8)?,
+        })
     }
 }
 
@@ -492,6 +576,12 @@ pub enum FrameIssue {
     PartialUnit,
     /// A segment followed by another one ends without its seal frame.
     MissingSeal,
+    /// A tenure frame carries a fencing token below one seen earlier in the log: a fenced
+    /// writer wrote here after its successor.
+    StaleTenure {
+        /// The token of the tenure frame (a higher one was seen before it).
+        found: FencingToken,
+    },
 }
 
 impl fmt::Display for FrameIssue {
@@ -521,6 +611,10 @@ impl fmt::Display for FrameIssue {
             FrameIssue::MissingSeal => {
                 write!(f, "segment is followed by another but has no seal frame")
             }
+            FrameIssue::StaleTenure { found } => write!(
+                f,
+                "tenure frame of fencing token {found}, below a token seen before it: a fenced writer's"
+            ),
         }
     }
 }
@@ -604,7 +698,11 @@ pub fn decode_frame<'a>(
         return Err(FrameIssue::Checksum { stored, computed });
     }
     let is_seal = flags & FLAG_SEAL != 0;
-    if flags & !KNOWN_FLAGS != 0 || (is_seal && (flags != KNOWN_FLAGS || len != FRAME_HEADER_LEN)) {
+    let is_tenure = flags & FLAG_TENURE != 0;
+    if flags & !KNOWN_FLAGS != 0
+        || (is_seal && (flags != SEAL_FLAGS || len != FRAME_HEADER_LEN))
+        || (is_tenure && (flags != TENURE_FLAGS || key_len != 0 || len != TENURE_FRAME_LEN))
+    {
         return Err(FrameIssue::BadFlags { flags });
     }
     Ok(Frame {
@@ -768,11 +866,68 @@ mod tests {
             segment_size: 64,
         };
         let mut file = h.encode().to_vec();
-        file[VERSION_AT..VERSION_AT + 4].copy_from_slice(&2u32.to_le_bytes());
+        file[VERSION_AT..VERSION_AT + 4].copy_from_slice(&3u32.to_le_bytes());
         assert_eq!(
             SegmentHeader::decode(&file, SegmentIndex(1)),
-            Err(HeaderIssue::UnsupportedVersion { found: 2 })
+            Err(HeaderIssue::UnsupportedVersion { found: 3 })
         );
+    }
+
+    #[test]
+    fn a_version_1_header_still_decodes_and_says_its_version() {
+        let h = SegmentHeader {
+            index: SegmentIndex(1),
+            first_seq: GlobalSeq(1),
+            fencing: FencingToken::INITIAL,
+            segment_size: 4096,
+        };
+        let mut file = vec![0u8; 4096];
+        file[..SEGMENT_HEADER_LEN].copy_from_slice(&h.encode());
+        assert_eq!(header_version(&file), Some(FORMAT_VERSION));
+        file[VERSION_AT..VERSION_AT + 4].copy_from_slice(&1u32.to_le_bytes());
+        let crc = mask_crc(crc32fast::hash(&file[..HEADER_CRC_AT]));
+        file[HEADER_CRC_AT..SEGMENT_HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(SegmentHeader::decode(&file, SegmentIndex(1)), Ok(h));
+        assert_eq!(header_version(&file), Some(1));
+    }
+
+    #[test]
+    fn a_tenure_frame_round_trips_with_its_token_and_takes_no_sequence() {
+        let token = FencingToken::new(3, 9);
+        let bytes = encode_tenure_frame(SegmentIndex(2), GlobalSeq(7), 5, GlobalSeq(6), token);
+        let f = decode_frame(&bytes, 0, &check(2, 7)).unwrap();
+        assert!(f.header.is_tenure() && f.header.is_first() && f.header.is_last());
+        assert!(!f.header.is_seal());
+        assert_eq!(f.tenure_token(), Some(token));
+        assert_eq!(f.len_on_disk, TENURE_FRAME_LEN);
+        assert!(
+            decode_frame(&bytes, 0, &check(3, 7)).is_err(),
+            "covered by the segment index"
+        );
+        let record = frame_bytes(2, &record(7, FLAG_FIRST | FLAG_LAST), b"", b"x");
+        let f = decode_frame(&record, 0, &check(2, 7)).unwrap();
+        assert_eq!(f.tenure_token(), None, "a record carries no token");
+    }
+
+    #[test]
+    fn a_tenure_flag_on_anything_but_a_bare_tenure_frame_is_invalid() {
+        let token_payload = tenure_payload(FencingToken::new(1, 1));
+        for (flags, key, payload) in [
+            (FLAG_FIRST | FLAG_TENURE, &b""[..], &token_payload[..]),
+            (TENURE_FLAGS | FLAG_SEAL, b"", &token_payload[..]),
+            (TENURE_FLAGS, b"k", &token_payload[..15]),
+            (TENURE_FLAGS, b"", &token_payload[..8]),
+            (TENURE_FLAGS, b"", b"0123456789abcdefX"),
+        ] {
+            let bytes = frame_bytes(1, &record(1, flags), key, payload);
+            assert!(
+                matches!(
+                    decode_frame(&bytes, 0, &check(1, 1)),
+                    Err(FrameIssue::BadFlags { .. })
+                ),
+                "{flags:#x} {key:?} {payload:?}"
+            );
+        }
     }
 
     proptest! {

@@ -143,6 +143,9 @@ pub enum RemovalReason {
     AfterCut,
     /// A prepared segment whose header write was torn by a crash (header reset to zeros).
     TornUnusedHeader,
+    /// A segment after the end of the log written (or prepared) by a fenced writer after
+    /// its successor took over: never read, removed so the log can continue.
+    FencedWriter,
 }
 
 /// A file recovery removed or reset.
@@ -344,6 +347,11 @@ pub(crate) struct AcceptedSegment {
     pub(crate) append_at: Option<usize>,
     /// Whether the segment ends with a valid seal.
     pub(crate) sealed: bool,
+    /// The token of the writer whose tenure the segment ends in: its header's, or that of
+    /// its last tenure frame.
+    pub(crate) tenure: FencingToken,
+    /// The format version of its header (a writer continues only the current version).
+    pub(crate) version: u32,
 }
 
 pub(crate) struct ScannedSegment<G> {
@@ -410,12 +418,16 @@ struct FrameRun {
     stop: Option<Stop>,
 }
 
+/// Scans frames from `from`. `token` is the highest fencing token seen so far in the log;
+/// a tenure frame raises it, and a tenure frame below it stops the run (a fenced
+/// writer's).
 fn scan_frames(
     bytes: &[u8],
     segment: SegmentIndex,
     from: usize,
     expected: GlobalSeq,
     zero_from: usize,
+    token: &mut FencingToken,
 ) -> FrameRun {
     let mut run = FrameRun {
         frames: Vec::new(),
@@ -437,6 +449,20 @@ fn scan_frames(
             Ok(frame) if frame.header.is_seal() && unit.is_empty() => {
                 run.sealed = true;
                 return run;
+            }
+            Ok(frame) if frame.header.is_tenure() && unit.is_empty() => {
+                match frame.tenure_token() {
+                    Some(found) if found >= *token => {
+                        *token = found;
+                        at = at.saturating_add(frame.len_on_disk);
+                        run.end = at;
+                        continue;
+                    }
+                    Some(found) => FrameIssue::StaleTenure { found },
+                    None => FrameIssue::BadFlags {
+                        flags: frame.header.flags,
+                    },
+                }
             }
             Ok(frame) if frame.header.is_first() == unit.is_empty() => {
                 let Ok(offset) = u32::try_from(at) else {
@@ -647,7 +673,21 @@ pub(crate) fn scan<S: Storage>(
             });
         }
     }
-    if walk(&mut out, &headers, used_end, mode)? {
+    let walked = walk(&mut out, &headers, used_end, mode)?;
+    if let (Some(found), Some(path), false) = (walked.max_token, &walked.tenure_raised_in, verify) {
+        if found > opts.fencing {
+            // A later writer's tenure frame: this opener is fenced (nothing changed yet).
+            return Err(OpenError::Fenced {
+                path: path.clone(),
+                found,
+                ours: opts.fencing,
+            });
+        }
+    }
+    if !verify {
+        remove_fenced_tail(&mut out);
+    }
+    if walked.cut {
         // After a cut, prepared segments beyond it would leave a gap: remove them too.
         for seg in out.segments.iter_mut().skip(used_end) {
             out.report.removed_files.push(RemovedFile {
@@ -710,39 +750,48 @@ fn trailing_unused<G: SegmentOps>(
 struct Walk {
     expected: Option<GlobalSeq>,
     max_token: Option<FencingToken>,
+    /// The segment where `max_token` was last raised by a tenure frame.
+    tenure_raised_in: Option<PathBuf>,
     cut: bool,
 }
 
-/// Walks the used segments in order; returns whether the log was cut.
+/// The first segment after `pos` (among the used ones) written under a token of at least
+/// `floor`: it proves `pos` was synced, since the writer syncs a segment before it starts
+/// the next. Segments of fenced writers (lower tokens) prove nothing.
+fn later_segment<G>(
+    segments: &[ScannedSegment<G>],
+    headers: &[Result<SegmentHeader, HeaderIssue>],
+    used_end: usize,
+    pos: usize,
+    floor: Option<FencingToken>,
+) -> Option<PathBuf> {
+    headers
+        .iter()
+        .take(used_end)
+        .skip(pos + 1)
+        .position(|h| matches!(h, Ok(h) if Some(h.fencing) >= floor))
+        .and_then(|i| segments.get(pos + 1 + i))
+        .map(|s| s.path.clone())
+}
+
+/// Walks the used segments in order; returns what the walk ended with (whether the log
+/// was cut, the highest token).
 fn walk<G: SegmentOps>(
     out: &mut Scan<G>,
     headers: &[Result<SegmentHeader, HeaderIssue>],
     used_end: usize,
     mode: ScanMode,
-) -> Result<bool, OpenError> {
+) -> Result<Walk, OpenError> {
     let mut w = Walk {
         expected: None,
         max_token: None,
+        tenure_raised_in: None,
         cut: false,
     };
     for pos in 0..used_end {
         let Some(path) = out.segments.get(pos).map(|s| s.path.clone()) else {
             break;
         };
-        // A later segment proves this one was synced, unless a fenced writer wrote it.
-        let floor = w.max_token.max(
-            headers
-                .get(pos)
-                .and_then(|h| h.as_ref().ok())
-                .map(|h| h.fencing),
-        );
-        let later_segment = headers
-            .iter()
-            .take(used_end)
-            .skip(pos + 1)
-            .position(|h| matches!(h, Ok(h) if Some(h.fencing) >= floor))
-            .and_then(|i| out.segments.get(pos + 1 + i))
-            .map(|s| s.path.clone());
         let state = if w.cut {
             out.report.removed_files.push(RemovedFile {
                 path: path.clone(),
@@ -753,10 +802,26 @@ fn walk<G: SegmentOps>(
         } else {
             match headers.get(pos) {
                 Some(Ok(header)) => {
-                    match walk_segment(out, &mut w, pos, *header, &path, later_segment, mode)? {
+                    let ctx = SegmentCtx {
+                        pos,
+                        header: *header,
+                        path: &path,
+                        headers,
+                        used_end,
+                        mode,
+                    };
+                    match walk_segment(out, &mut w, &ctx)? {
                         Some(state) => state,
-                        None => return Ok(w.cut),
+                        None => return Ok(w),
                     }
+                }
+                Some(Err(HeaderIssue::Unused))
+                    if only_fenced_from(out, headers, used_end, pos, w.max_token) =>
+                {
+                    // A prepared, never used segment followed only by segments a fenced
+                    // writer created: the log ends before it.
+                    refuse_from(out, headers, used_end, pos, w.max_token);
+                    return Ok(w);
                 }
                 Some(Err(issue)) => {
                     if mode == ScanMode::Verify {
@@ -765,7 +830,7 @@ fn walk<G: SegmentOps>(
                             offset: 0,
                             kind: FindingKind::BadHeader(*issue),
                         });
-                        return Ok(w.cut);
+                        return Ok(w);
                     }
                     return Err(OpenError::BadSegmentHeader {
                         path,
@@ -779,19 +844,124 @@ fn walk<G: SegmentOps>(
             seg.state = state;
         }
     }
-    Ok(w.cut)
+    Ok(w)
+}
+
+/// Whether segment `pos` (an all-zero header) has a zero body and every used segment after
+/// it is unused too or was created under a token below `max`: a fenced writer's.
+fn only_fenced_from<G: SegmentOps>(
+    out: &Scan<G>,
+    headers: &[Result<SegmentHeader, HeaderIssue>],
+    used_end: usize,
+    pos: usize,
+    max: Option<FencingToken>,
+) -> bool {
+    let Some(max) = max else {
+        return false;
+    };
+    let zero_body = |p: usize| {
+        out.segments.get(p).is_some_and(|s| {
+            nonzero_end(s.segment.region().all().get(SECTOR_LEN..).unwrap_or(&[])) == 0
+        })
+    };
+    zero_body(pos)
+        && (pos + 1..used_end).all(|p| match headers.get(p) {
+            Some(Ok(h)) => h.fencing < max,
+            Some(Err(HeaderIssue::Unused)) => zero_body(p),
+            _ => false,
+        })
+}
+
+/// Marks segments `pos..used_end` as a fenced writer's (see [`only_fenced_from`]).
+fn refuse_from<G: SegmentOps>(
+    out: &mut Scan<G>,
+    headers: &[Result<SegmentHeader, HeaderIssue>],
+    used_end: usize,
+    pos: usize,
+    max: Option<FencingToken>,
+) {
+    let Some(max) = max else {
+        return;
+    };
+    for p in pos..used_end {
+        let Some(seg) = out.segments.get_mut(p) else {
+            continue;
+        };
+        if let Some(Ok(h)) = headers.get(p) {
+            seg.state = SegmentState::Refused;
+            out.report.refused_segments.push(RefusedSegment {
+                path: seg.path.clone(),
+                token: h.fencing,
+                fenced_by: max,
+            });
+            out.findings.push(Finding {
+                path: seg.path.clone(),
+                offset: 0,
+                kind: FindingKind::StaleFencing {
+                    token: h.fencing,
+                    fenced_by: max,
+                },
+            });
+        }
+    }
+}
+
+/// Removes every segment after the last accepted one when a fenced writer's segment is
+/// among them: nothing there is ever read, and the writer continues the log in its
+/// newest segment as if they had never been made.
+fn remove_fenced_tail<G>(out: &mut Scan<G>) {
+    let Some(last) = out
+        .segments
+        .iter()
+        .rposition(|s| matches!(s.state, SegmentState::Accepted(_)))
+    else {
+        return;
+    };
+    let tail = out.segments.get_mut(last + 1..).unwrap_or(&mut []);
+    if !tail
+        .iter()
+        .any(|s| matches!(s.state, SegmentState::Refused))
+    {
+        return;
+    }
+    for seg in tail {
+        out.report.removed_files.push(RemovedFile {
+            path: seg.path.clone(),
+            reason: RemovalReason::FencedWriter,
+        });
+        out.actions.push(Action::Remove(seg.path.clone()));
+        seg.state = SegmentState::Dropped;
+    }
+}
+
+/// Where [`walk_segment`] is in the log.
+struct SegmentCtx<'a> {
+    pos: usize,
+    header: SegmentHeader,
+    path: &'a Path,
+    headers: &'a [Result<SegmentHeader, HeaderIssue>],
+    used_end: usize,
+    mode: ScanMode,
 }
 
 /// Scans one used segment with a valid header. `Ok(None)` stops the walk (verify only).
 fn walk_segment<G: SegmentOps>(
     out: &mut Scan<G>,
     w: &mut Walk,
-    pos: usize,
-    header: SegmentHeader,
-    path: &Path,
-    later_segment: Option<PathBuf>,
-    mode: ScanMode,
+    ctx: &SegmentCtx<'_>,
 ) -> Result<Option<SegmentState>, OpenError> {
+    let SegmentCtx {
+        pos,
+        header,
+        path,
+        mode,
+        ..
+    } = *ctx;
+    // A later segment proves this one was synced, unless a fenced writer wrote it (the
+    // floor includes the tenure frames read so far, so it is computed again after each).
+    let later = |w: &Walk, out: &Scan<G>| {
+        later_segment(&out.segments, ctx.headers, ctx.used_end, pos, w.max_token)
+    };
     if let Some(max) = w.max_token.filter(|max| header.fencing < *max) {
         out.report.refused_segments.push(RefusedSegment {
             path: path.to_path_buf(),
@@ -865,18 +1035,27 @@ fn walk_segment<G: SegmentOps>(
     };
     let bytes = region.all();
     let zero_from = nonzero_end(bytes);
-    let is_last_used = later_segment.is_none();
     let mut accepted = AcceptedSegment {
         header,
         slots: Vec::new(),
         append_at: None,
         sealed: false,
+        tenure: header.fencing,
+        version: crate::format::header_version(bytes).unwrap_or(0),
     };
     let mut at = SEGMENT_HEADER_LEN;
     let mut seq = header.first_seq;
     out.report.segments += 1;
     loop {
-        let run = scan_frames(bytes, header.index, at, seq, zero_from.max(at));
+        let mut token = w.max_token.unwrap_or(header.fencing);
+        let run = scan_frames(bytes, header.index, at, seq, zero_from.max(at), &mut token);
+        if Some(token) > w.max_token {
+            w.max_token = Some(token);
+            w.tenure_raised_in = Some(path.to_path_buf());
+        }
+        accepted.tenure = token;
+        let later_segment = later(w, out);
+        let is_last_used = later_segment.is_none();
         out.report.frames += run.frames.len() as u64;
         accepted
             .slots

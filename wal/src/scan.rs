@@ -427,6 +427,7 @@ impl LogSnapshot {
             summaries: Vec::new(),
             last_seq: None,
             last_wall_ms: None,
+            max_token: None,
         }
     }
 }
@@ -582,6 +583,25 @@ struct OwnedFrame {
     len_on_disk: u64,
 }
 
+impl OwnedFrame {
+    /// The fencing token of a tenure frame (`None` for any other frame).
+    fn tenure_token(&self) -> Option<FencingToken> {
+        if !self.header.is_tenure() {
+            return None;
+        }
+        let word = |at: usize| {
+            self.payload
+                .get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+        };
+        Some(FencingToken {
+            term: word(0)?,
+            generation: word(8)?,
+        })
+    }
+}
+
 /// The segment being read.
 struct Cursor {
     file: SegmentFile,
@@ -596,6 +616,8 @@ struct Cursor {
     reread_at: Option<u64>,
     /// The next segment that holds data, if any (proof that this one was synced).
     next_path: Option<PathBuf>,
+    /// The highest fencing token seen so far, in headers and tenure frames.
+    tenure: FencingToken,
 }
 
 /// What reading one unit found.
@@ -651,6 +673,9 @@ pub struct LogRecords<'a> {
     summaries: Vec<SegmentSummary>,
     last_seq: Option<GlobalSeq>,
     last_wall_ms: Option<u64>,
+    /// The highest fencing token of the segments and tenure frames read so far: a later
+    /// segment created under a lower one is a fenced writer's.
+    max_token: Option<FencingToken>,
 }
 
 impl std::fmt::Debug for LogRecords<'_> {
@@ -735,7 +760,12 @@ impl LogRecords<'_> {
         let Some(mut cursor) = self.cursor.take() else {
             return self.open_next();
         };
-        match read_unit(&mut cursor)? {
+        let tenure = cursor.tenure;
+        let unit = read_unit(&mut cursor)?;
+        if cursor.tenure > tenure {
+            self.raise_tenure(&mut cursor);
+        }
+        match unit {
             Unit::Frames(frames) => {
                 self.take_unit(&mut cursor, frames);
                 self.cursor = Some(cursor);
@@ -779,7 +809,25 @@ impl LogRecords<'_> {
         }
     }
 
+    /// A tenure frame raised the token: later segments under a lower one are a fenced
+    /// writer's and prove nothing; the segment is the newest unless a later one is not.
+    fn raise_tenure(&mut self, cursor: &mut Cursor) {
+        self.max_token = self.max_token.max(Some(cursor.tenure));
+        let next = self
+            .snapshot
+            .segments
+            .iter()
+            .skip(self.pos)
+            .filter(|s| matches!(s.role, SegmentRole::Final | SegmentRole::Newest))
+            .find(|s| s.header.is_some_and(|h| h.fencing >= cursor.tenure));
+        cursor.next_path = next.map(|n| n.path.clone());
+        if next.is_none() {
+            cursor.role = SegmentRole::Newest;
+        }
+    }
+
     fn finish_segment(&mut self, cursor: Cursor) {
+        self.max_token = self.max_token.max(Some(cursor.tenure));
         self.bytes_before += cursor.file.len;
         self.expected = Some(cursor.seq);
         self.summaries.push(cursor.summary);
@@ -792,6 +840,17 @@ impl LogRecords<'_> {
         while let Some(info) = segments.get(self.pos) {
             self.pos += 1;
             let header = match (info.role, info.header) {
+                // Below a token a tenure frame raised: a fenced writer's.
+                (SegmentRole::Final | SegmentRole::Newest, Some(h))
+                    if self.max_token.is_some_and(|max| h.fencing < max) =>
+                {
+                    self.refused.push(RefusedSegment {
+                        path: info.path.clone(),
+                        token: h.fencing,
+                        fenced_by: self.max_token.unwrap_or(h.fencing),
+                    });
+                    continue;
+                }
                 (SegmentRole::Final | SegmentRole::Newest, Some(h)) => h,
                 (SegmentRole::Refused { fenced_by }, Some(h)) => {
                     self.refused.push(RefusedSegment {
@@ -833,6 +892,9 @@ impl LogRecords<'_> {
                 },
                 reread_at: None,
                 next_path: next.map(|n| n.path.clone()),
+                tenure: self
+                    .max_token
+                    .map_or(header.fencing, |m| m.max(header.fencing)),
             });
             return Ok(());
         }
@@ -974,6 +1036,20 @@ fn read_unit(cursor: &mut Cursor) -> Result<Unit, ScanError> {
         };
         let issue = match cursor.file.frame(at, &check)? {
             Ok(frame) if frame.header.is_seal() && frames.is_empty() => return Ok(Unit::Seal),
+            Ok(frame) if frame.header.is_tenure() && frames.is_empty() => {
+                match frame.tenure_token() {
+                    Some(found) if found >= cursor.tenure => {
+                        cursor.tenure = found;
+                        at += frame.len_on_disk;
+                        cursor.at = at;
+                        continue;
+                    }
+                    Some(found) => FrameIssue::StaleTenure { found },
+                    None => FrameIssue::BadFlags {
+                        flags: frame.header.flags,
+                    },
+                }
+            }
             Ok(frame) if frame.header.is_first() == frames.is_empty() => {
                 let last = frame.header.is_last();
                 let len = frame.len_on_disk;

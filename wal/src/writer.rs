@@ -13,9 +13,9 @@
 
 use crate::error::{AppendError, IoFailure, OpenError, PoisonCause, SyncError};
 use crate::format::{
-    align_up, encode_frame_header, frame_len_on_disk, sector_align_up, FrameHeader, SegmentHeader,
-    FLAG_FIRST, FLAG_LAST, FLAG_SEAL, FRAME_ALIGN, MAX_KEY_LEN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
-    SEAL_FRAME_LEN, SECTOR_LEN,
+    align_up, encode_frame_header, encode_tenure_frame, frame_len_on_disk, sector_align_up,
+    FrameHeader, SegmentHeader, FLAG_FIRST, FLAG_LAST, FLAG_SEAL, FORMAT_VERSION, FRAME_ALIGN,
+    MAX_KEY_LEN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEAL_FRAME_LEN, SECTOR_LEN, TENURE_FRAME_LEN,
 };
 use crate::ids::{FencingToken, SegmentIndex};
 use crate::io::sealed::SegmentOps;
@@ -134,6 +134,9 @@ struct Active<S: Storage> {
     synced_to: usize,
     /// Sequences published in this segment.
     count: u64,
+    /// The segment was created under another writer's token: a tenure frame carrying
+    /// ours goes before our first unit in it.
+    tenure_pending: bool,
 }
 
 /// The write-ahead log. See the crate docs for an example.
@@ -144,6 +147,9 @@ pub struct Wal<S: Storage = RealStorage> {
     shared: Arc<Shared>,
     current: Active<S>,
     next: NextSegment<S>,
+    /// Whether preparing the segment after the current one was started (it starts once
+    /// the current one is half full, see [`Wal::prepare_next_when_due`]).
+    next_started: bool,
     last_written: GlobalSeq,
     last_durable: GlobalSeq,
     last_wall_ms: u64,
@@ -299,13 +305,14 @@ impl<S: Storage> Wal<S> {
                     }
                     entry.publish(acc.slots.len() as u64);
                     entries.push(Arc::new(entry));
-                    resume = Some((
+                    resume = Some(Resume {
                         pos,
-                        acc.append_at,
-                        acc.sealed,
-                        acc.header.fencing,
-                        acc.slots.len() as u64,
-                    ));
+                        append_at: acc.append_at,
+                        sealed: acc.sealed,
+                        tenure: acc.tenure,
+                        continuable: acc.version == FORMAT_VERSION,
+                        count: acc.slots.len() as u64,
+                    });
                     last_used = Some(seg.index);
                 }
                 SegmentState::Refused => {
@@ -328,16 +335,24 @@ impl<S: Storage> Wal<S> {
             meta.push((seg.index, seg.path));
             owned.push(Some(seg.segment));
         }
+        // A writer continues the newest segment after the last synced sector (with a
+        // tenure frame first if another writer's tenure ends there), unless it is sealed,
+        // of an older format, or a fenced writer's segment follows it.
         let continue_in = match resume {
-            Some((pos, Some(at), false, token, count))
-                if token == opts.fencing && !refused_after =>
-            {
-                Some((pos, at, count))
+            Some(Resume {
+                pos,
+                append_at: Some(at),
+                sealed: false,
+                tenure,
+                continuable,
+                count,
+            }) if !refused_after && (tenure == opts.fencing || continuable) => {
+                Some((pos, at, count, tenure != opts.fencing))
             }
             _ => None,
         };
         let wall = scan.last_wall_ms;
-        let active = if let Some((pos, at, count)) = continue_in {
+        let active = if let Some((pos, at, count, tenure_pending)) = continue_in {
             let (index, path) = meta.get(pos).cloned().unwrap_or_default();
             let segment = take_at(&mut owned, pos).ok_or_else(|| missing_segment(&path))?;
             let entry = shared
@@ -355,10 +370,17 @@ impl<S: Storage> Wal<S> {
                 write_at: sector_align_up(at).unwrap_or(at),
                 synced_to: sector_align_up(at).unwrap_or(at),
                 count,
+                tenure_pending,
             }
         } else {
             // Seal the segment we leave if it is still open, so recovery knows it complete.
-            if let Some((pos, Some(at), false, _, _)) = resume {
+            if let Some(Resume {
+                pos,
+                append_at: Some(at),
+                sealed: false,
+                ..
+            }) = resume
+            {
                 let (index, path) = meta.get(pos).cloned().unwrap_or_default();
                 if let Some(segment) = owned.get(pos).and_then(Option::as_ref) {
                     let at = sector_align_up(at).unwrap_or(at);
@@ -393,6 +415,8 @@ impl<S: Storage> Wal<S> {
             };
             start_segment(&shared, segment, index, path, last_seq.next(), &opts)?
         };
+        // A segment prepared by an earlier writer is kept for the next rotation; none is
+        // prepared now (see `prepare_next_when_due`).
         let next_index = active.index.checked_next().unwrap_or(active.index);
         let next = match unused
             .iter()
@@ -401,14 +425,9 @@ impl<S: Storage> Wal<S> {
             .and_then(|p| take_at(&mut owned, p))
         {
             Some(seg) => NextSegment::Ready(next_index, seg),
-            None => NextSegment::start(
-                &storage,
-                dir,
-                next_index,
-                opts.segment_size,
-                opts.prepare_in_background,
-            ),
+            None => NextSegment::Empty,
         };
+        let next_started = matches!(next, NextSegment::Ready(..));
         let recovered = Recovered {
             report: scan.report,
             last_seq,
@@ -421,6 +440,7 @@ impl<S: Storage> Wal<S> {
             shared,
             current: active,
             next,
+            next_started,
             last_written: last_seq,
             last_durable: last_seq,
             last_wall_ms: wall,
@@ -453,7 +473,12 @@ impl<S: Storage> Wal<S> {
             });
         }
         let bytes = self.check_unit(unit)?;
-        if self.current.write_at as u64 + bytes > self.opts.frames_end() {
+        let tenure = if self.current.tenure_pending {
+            TENURE_FRAME_LEN as u64
+        } else {
+            0
+        };
+        if self.current.write_at as u64 + tenure + bytes > self.opts.frames_end() {
             self.flush()?;
             self.rotate()?;
         }
@@ -462,6 +487,20 @@ impl<S: Storage> Wal<S> {
         }
         if self.buffer.bytes.is_empty() {
             self.buffer.at = self.current.write_at;
+        }
+        if self.current.tenure_pending {
+            // Our tenure in a segment another writer created starts here: stored and
+            // synced with our first unit, before anything of ours is acknowledged.
+            let frame = encode_tenure_frame(
+                self.current.index,
+                self.last_written.next(),
+                unit.first().map_or(self.last_wall_ms, |f| f.wall_ms),
+                self.last_durable,
+                self.opts.fencing,
+            );
+            self.buffer.bytes.extend_from_slice(&frame);
+            self.current.write_at += TENURE_FRAME_LEN;
+            self.current.tenure_pending = false;
         }
         let count = unit.len();
         let mut at = self.current.write_at;
@@ -505,7 +544,31 @@ impl<S: Storage> Wal<S> {
         if let Some(last) = unit.last() {
             self.buffer.last = Some((last.global_seq, last.wall_ms));
         }
+        self.prepare_next_when_due();
         Ok(())
+    }
+
+    /// Starts preparing the next segment once the current one is half full, so it is
+    /// ready before it is needed and a short-lived writer that appends little creates no
+    /// file. A failed preparation is not retried here: the rotation prepares the segment
+    /// itself and reports the error then.
+    fn prepare_next_when_due(&mut self) {
+        if self.next_started || (self.current.write_at as u64) < self.opts.segment_size / 2 {
+            return;
+        }
+        self.next_started = true;
+        let index = self
+            .current
+            .index
+            .checked_next()
+            .unwrap_or(self.current.index);
+        self.next = NextSegment::start(
+            &self.storage,
+            &self.dir,
+            index,
+            self.opts.segment_size,
+            self.opts.prepare_in_background,
+        );
     }
 
     /// Stores everything buffered by [`Wal::append_buffered`] with one write and
@@ -678,6 +741,8 @@ impl<S: Storage> Wal<S> {
                 bytes: 0,
                 capacity: 0,
             })?;
+        #[cfg(feature = "tracing")]
+        let _span = tracing::info_span!("tidelog.rotation", segment = index.get()).entered();
         let segment = match self
             .next
             .take(&self.storage, &self.dir, index, self.opts.segment_size)
@@ -710,14 +775,7 @@ impl<S: Storage> Wal<S> {
             Ok(active) => self.current = active,
             Err(f) => return Err(self.poison(f).into()),
         }
-        let following = index.checked_next().unwrap_or(index);
-        self.next = NextSegment::start(
-            &self.storage,
-            &self.dir,
-            following,
-            self.opts.segment_size,
-            self.opts.prepare_in_background,
-        );
+        self.next_started = false;
         Ok(())
     }
 
@@ -793,6 +851,19 @@ impl<S: Storage> Drop for Wal<S> {
     fn drop(&mut self) {
         self.next.finish();
     }
+}
+
+/// The newest accepted segment as recovery left it: where the writer may continue.
+#[derive(Clone, Copy)]
+struct Resume {
+    pos: usize,
+    append_at: Option<usize>,
+    sealed: bool,
+    /// The token whose tenure the segment ends in.
+    tenure: FencingToken,
+    /// Its format is the current one, so a tenure frame may go into it.
+    continuable: bool,
+    count: u64,
 }
 
 fn take_at<T>(items: &mut [Option<T>], pos: usize) -> Option<T> {
@@ -883,5 +954,6 @@ fn start_segment<S: Storage>(
         write_at: SECTOR_LEN,
         synced_to: SECTOR_LEN,
         count: 0,
+        tenure_pending: false,
     })
 }

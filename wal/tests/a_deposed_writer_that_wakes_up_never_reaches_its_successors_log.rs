@@ -56,28 +56,30 @@ fn recovered<S: Storage>(storage: &S, dir: &Path) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// The old writer appends 4 records; a successor takes over while the old writer still
-/// holds its files, and appends 3; the old writer wakes and appends 40 more (enough to
-/// rotate into the segment it had prepared); the successor appends 2. Only the old
-/// writer's first 4 and the successor's 5 are ever read.
+/// The old writer appends 8 records (its segment half full, it has prepared the next); a
+/// successor takes over while the old writer still holds its files, continues the same
+/// segment and appends 3; the old writer wakes and appends 40 more (enough to rotate into
+/// the segment it had prepared and on); the successor appends 2. Only the old writer's
+/// first 8 and the successor's 5 are ever read.
 fn stale_stores_are_never_read<S: Storage>(storage: &S, dir: &Path) {
     let (mut old, _) = Wal::open_with(storage.clone(), dir, with(OLD, false)).unwrap();
-    append_marked(&mut old, 1, 4, "old");
+    append_marked(&mut old, 1, 8, "old");
     let (mut new, took_over) = Wal::open_with(storage.clone(), dir, with(NEW, true)).unwrap();
-    assert_eq!(took_over.last_seq, GlobalSeq(4));
+    assert_eq!(took_over.last_seq, GlobalSeq(8));
     let fenced = took_over.report.fenced_off.expect("fenced off");
     assert!(fenced.copied.is_some(), "{fenced:?}");
     assert!(
         !fenced.removed.is_empty(),
         "the old writer's prepared segment"
     );
-    append_marked(&mut new, 5, 3, "new");
-    append_marked(&mut old, 5, 40, "stale");
-    append_marked(&mut new, 8, 2, "new");
+    assert_eq!(new.current_segment().get(), 1, "the successor continues");
+    append_marked(&mut new, 9, 3, "new");
+    append_marked(&mut old, 9, 40, "stale");
+    append_marked(&mut new, 12, 2, "new");
     drop((old, new));
-    let expected: Vec<(u64, String)> = (1..=9)
+    let expected: Vec<(u64, String)> = (1..=13)
         .map(|seq| {
-            let who = if seq <= 4 { "old" } else { "new" };
+            let who = if seq <= 8 { "old" } else { "new" };
             (seq, format!("{who}-{seq}-{}", "x".repeat(300)))
         })
         .collect();
@@ -105,6 +107,8 @@ fn a_segment_put_in_place_after_the_fence_off_is_removed_and_prepared_again() {
         let (mut old, _) = Wal::open_with(disk.clone(), dir, with(OLD, false)).unwrap();
         append_marked(&mut old, 1, 2, "old");
     }
+    // A segment of an older format is sealed, not continued: the open prepares a new one.
+    downgrade_to_version_1(&disk, dir, 1);
     disk.occupy_next_rename_target();
     let (mut new, _) = Wal::open_with(disk.clone(), dir, with(NEW, true)).unwrap();
     append_marked(&mut new, 3, 2, "new");
@@ -135,6 +139,8 @@ fn a_fenced_off_open_whose_preparation_fails_otherwise_reports_that_failure() {
         let (mut old, _) = Wal::open_with(disk.clone(), dir, with(OLD, false)).unwrap();
         append_marked(&mut old, 1, 2, "old");
     }
+    // A segment of an older format is sealed, not continued: the open prepares a new one.
+    downgrade_to_version_1(&disk, dir, 1);
     // The fence-off's replace is the first rename, the preparation's the second.
     disk.fail(OpKind::Rename, 2, FaultMode::Once);
     match Wal::open_with(disk.clone(), dir, with(NEW, true)) {

@@ -11,6 +11,14 @@ use tidelog_wal::{OpenError, RecoveryMode, RemovalReason, Wal};
 fn log(dir: &std::path::Path) -> std::path::PathBuf {
     let (mut wal, _) = Wal::open(dir, opts(RecoveryMode::AbsoluteConsistency)).expect("open");
     fill(&mut wal, 30, 1);
+    // The next segment is prepared once the current one is half full.
+    for _ in 0..20 {
+        if segment_files(dir).len() > wal.current_segment().get() as usize {
+            break;
+        }
+        append_unit(&mut wal, 1).expect("append");
+        wal.sync().expect("sync");
+    }
     drop(wal);
     let last = segment_files(dir).pop().expect("segments");
     let bytes = std::fs::read(&last).expect("last segment");

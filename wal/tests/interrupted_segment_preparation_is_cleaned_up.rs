@@ -76,12 +76,13 @@ fn rotation_uses_the_prepared_segment_without_removing_or_preparing_it_again() {
         let segments = wal.current_segment().get();
         assert!(segments > 3, "the test must rotate");
         drop(wal);
-        // One file prepared per segment (and the next one): none thrown away and redone.
+        // One file prepared per segment (and the next one once the last is half full):
+        // none thrown away and redone.
         assert_eq!(disk.ops_of(OpKind::Remove), 0, "background {background}");
-        assert_eq!(
-            disk.ops_of(OpKind::Allocate),
-            segments + 1,
-            "background {background}"
+        let prepared = disk.ops_of(OpKind::Allocate);
+        assert!(
+            prepared == segments || prepared == segments + 1,
+            "background {background}: {prepared} preparations for {segments} segments"
         );
     }
 }

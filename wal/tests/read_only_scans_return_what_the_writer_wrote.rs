@@ -296,7 +296,7 @@ fn a_newer_format_version_is_an_unsupported_header_not_corruption() {
     let dir = tempfile::tempdir().unwrap();
     synced_log(dir.path(), 2, 0);
     let path = segment_path(dir.path(), SegmentIndex(1));
-    patch(&path, 8, &2u32.to_le_bytes());
+    patch(&path, 8, &3u32.to_le_bytes());
     let err = LogSnapshot::take(dir.path()).unwrap_err();
     assert!(matches!(err, ScanError::BadSegmentHeader { .. }), "{err:?}");
     assert!(!err.is_corruption(), "{err}");
@@ -441,10 +441,10 @@ proptest::proptest! {
     }
 }
 
-/// The log of `synced_log(3, 0)`: one used segment and the writer's prepared, unused next
-/// one; returns that prepared segment's path.
+/// The log of `synced_log(8, 0)`: one used segment, half full, and the writer's prepared,
+/// unused next one; returns that prepared segment's path.
 fn log_with_a_prepared_segment(dir: &std::path::Path) -> std::path::PathBuf {
-    synced_log(dir, 3, 0);
+    synced_log(dir, 8, 0);
     let files = segment_files(dir);
     assert_eq!(files.len(), 2, "{files:?}");
     files[1].clone()
@@ -467,7 +467,7 @@ fn a_torn_header_of_the_last_prepared_segment_is_an_unused_segment_to_a_scan() {
     // A crash while the header was being stored: the first bytes are not a header.
     patch(&prepared, 0, b"torn header bytes");
     let (seqs, end) = scan_all(dir.path(), ScanOptions::default());
-    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(seqs, (1..=8).collect::<Vec<u64>>());
     assert!(matches!(end, Some(LogEnd::Clean { .. })), "{end:?}");
 }
 

@@ -56,6 +56,23 @@ pub enum BackupError {
     /// A file operation failed.
     #[error("backup failed: {0}")]
     Io(#[from] FileError),
+    /// [`backup_from_files`]: the writer's published watermarks cannot be read.
+    #[error("backup failed: {0}")]
+    Published(#[from] crate::forward::PublishedError),
+    /// [`backup_from_files`]: the read cursor that keeps the writer's truncation off the
+    /// copy could not be published.
+    #[error("backup failed holding the log against truncation: {0}")]
+    Follow(#[from] crate::forward::FollowError),
+    /// [`backup_from_files`]: the durable point the writer published is not in the log
+    /// files (a writer that was replaced meanwhile); nothing consistent to copy.
+    #[error("the writer published global sequence {point} as durable but the log files do not hold it; retry the backup")]
+    PointMissing {
+        /// The published durable point.
+        point: GlobalSeq,
+    },
+    /// [`backup_from_files`]: the log cannot be read, or holds damaged durable data.
+    #[error("backup failed reading the log: {0}")]
+    Scan(#[from] tidelog_wal::ScanError),
 }
 
 /// What [`Engine::backup_to`] copied.
@@ -145,6 +162,7 @@ impl<S: Storage> Engine<S> {
         report.log_starts_at = copied.first_seq;
         report.segments = copied.segments.len();
         report.bytes += copied.bytes;
+        copy_lease(storage, self.dir(), dest)?;
         let text = format!(
             "tidelog backup\npoint = {}\nlog_starts_at = {}\ncheckpoints = {}\nsegments = {}\n",
             point.0, copied.first_seq.0, report.checkpoints, report.segments
@@ -158,4 +176,166 @@ impl<S: Storage> Engine<S> {
         )?;
         Ok(report)
     }
+}
+
+/// Copies the database in `dir` into `dest` (a new or empty directory) while another
+/// process is its writer and appends: the backup a process that is not the writer takes,
+/// reading files only, with no lock and nothing written to `dir` but a follower's read
+/// cursor (`followers/`, which keeps the writer from truncating the log under the copy;
+/// gone when this returns).
+///
+/// Consistent the same way as [`Engine::backup_to`]: the copy holds every record up to
+/// the durable point `P` the writer last published (read first) and nothing after it.
+/// Every byte up to `P` is durable and never written again; checkpoints covering at most
+/// `P` are copied (verified); sealed segments are copied whole and the segment holding
+/// `P` up to the end of its frame, zeros after. Last, the `BACKUP` marker.
+///
+/// # Errors
+/// [`BackupError`]; on error the destination lacks its `BACKUP` marker.
+pub fn backup_from_files(
+    dir: impl AsRef<Path>,
+    dest: impl AsRef<Path>,
+) -> Result<BackupReport, BackupError> {
+    use tidelog_wal::format::{align_up, FRAME_HEADER_LEN};
+    use tidelog_wal::{LogSnapshot, ScanOptions, SegmentRole};
+    let (dir, dest) = (dir.as_ref(), dest.as_ref());
+    let storage = &tidelog_wal::io::RealStorage;
+    let destination = |source| BackupError::Destination {
+        path: dest.to_path_buf(),
+        source: Box::new(source),
+    };
+    if marker::inspect(dest).map_err(destination)? {
+        return Err(BackupError::DestinationExists {
+            path: dest.to_path_buf(),
+        });
+    }
+    // A cursor at the start keeps the writer's truncation off every segment while the
+    // copy reads them (no writer answering: nobody truncates).
+    let follower = crate::forward::Follower::connect(dir).ok();
+    if let Some(follower) = &follower {
+        follower.records_from(GlobalSeq(1), 0)?;
+    }
+    let point = crate::forward::read_published(dir)?
+        .global
+        .durable_hlc
+        .seq();
+    marker::create(dest).map_err(destination)?;
+    let mut report = BackupReport {
+        point,
+        log_starts_at: GlobalSeq::ZERO,
+        checkpoints: 0,
+        segments: 0,
+        bytes: 0,
+    };
+    let ckpt_dest = dest.join(super::CHECKPOINT_DIR);
+    files::create_dir_all(storage, &ckpt_dest)?;
+    for listed in super::list_checkpoints(dir)? {
+        let info = listed.info;
+        if listed.damage.is_some() || info.point.global_sequence > point.0 {
+            continue;
+        }
+        let bytes = match files::read(storage, &info.path) {
+            Ok(bytes) => bytes,
+            // Pruned by the writer since the listing: an older or newer one serves.
+            Err(err) if err.source.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err.into()),
+        };
+        if let Err(issue) = format::decode(&bytes) {
+            return Err(CheckpointError::Corrupt {
+                path: info.path,
+                issue,
+            }
+            .into());
+        }
+        let Some(name) = info.path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        files::write_atomic(storage, &ckpt_dest, &format!("{name}.tmp"), name, &bytes)?;
+        if info.pinned {
+            let pin = format!("{name}.pin");
+            files::write_atomic(storage, &ckpt_dest, &format!("{pin}.tmp"), &pin, &[])?;
+        }
+        report.checkpoints += 1;
+        report.bytes += bytes.len() as u64;
+    }
+    let wal = dir.join(marker::WAL_DIR);
+    let wal_dest = dest.join(marker::WAL_DIR);
+    let snapshot = LogSnapshot::take(&wal)?;
+    let last = match point.0 {
+        0 => None,
+        _ => match snapshot.records(point, ScanOptions::default()).next() {
+            Some(Ok(record)) if record.global_seq == point => Some(record),
+            Some(Err(err)) => return Err(err.into()),
+            _ => return Err(BackupError::PointMissing { point }),
+        },
+    };
+    if let Some(last) = &last {
+        for segment in snapshot.segments() {
+            if segment.index > last.segment || matches!(segment.role, SegmentRole::Prepared) {
+                continue;
+            }
+            let bytes = files::read(storage, &segment.path)?;
+            let end = if segment.index == last.segment {
+                let len = FRAME_HEADER_LEN + last.key.len() + last.payload.len();
+                (last.offset.0 as usize + align_up(len).unwrap_or(len)).min(bytes.len())
+            } else {
+                bytes.len()
+            };
+            let target = wal_dest.join(segment.path.file_name().unwrap_or_default());
+            files::write_synced(storage, &target, &bytes[..end], segment.len_bytes)?;
+            if report.log_starts_at == GlobalSeq::ZERO {
+                if let Some(header) = &segment.header {
+                    report.log_starts_at = header.first_seq;
+                }
+            }
+            report.segments += 1;
+            report.bytes += end as u64;
+        }
+    }
+    files::sync_dir(storage, &wal_dest)?;
+    copy_lease(storage, dir, dest)?;
+    let text = format!(
+        "tidelog backup\npoint = {}\nlog_starts_at = {}\ncheckpoints = {}\nsegments = {}\n",
+        point.0, report.log_starts_at.0, report.checkpoints, report.segments
+    );
+    files::write_atomic(
+        storage,
+        dest,
+        &format!("{BACKUP_MARKER}.tmp"),
+        BACKUP_MARKER,
+        text.as_bytes(),
+    )?;
+    drop(follower);
+    Ok(report)
+}
+
+/// Copies the file lease's records (`lease/*.lease`) into the copy: its segments carry the
+/// fencing tokens of the writers that wrote them, and the copy's first writer must take
+/// a later generation than theirs, or its recovery would take those segments for a newer
+/// writer's. The copy's first opener finds the record's holder not running there (no
+/// liveness file in the copy) and takes over with the next generation. A database on
+/// another lease backend has no `lease/` folder: nothing to copy.
+fn copy_lease<S: Storage>(storage: &S, dir: &Path, dest: &Path) -> Result<(), FileError> {
+    let source = dir.join(crate::holder::LEASE_DIR);
+    let names = match files::list(storage, &source) {
+        Ok(names) => names,
+        Err(err) if err.source.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    let target = dest.join(crate::holder::LEASE_DIR);
+    files::create_dir_all(storage, &target)?;
+    for name in names {
+        let Some(name) = name.to_str().filter(|n| n.ends_with(".lease")) else {
+            continue;
+        };
+        let bytes = files::read(storage, &source.join(name))?;
+        files::write_atomic(
+            storage,
+            &target,
+            &format!("{name}.backup-tmp"),
+            name,
+            &bytes,
+        )?;
+    }
+    Ok(())
 }

@@ -128,3 +128,21 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         })
         .collect()
 }
+
+/// The header of a segment file (its first 64 bytes) rewritten as format version 1, as a
+/// build before tenure frames wrote it: a writer never continues such a segment.
+pub fn as_version_1(header: &[u8]) -> Vec<u8> {
+    let mut h = header[..64].to_vec();
+    h[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let crc = tidelog_wal::format::mask_crc(crc32fast::hash(&h[..60]));
+    h[60..64].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Rewrites the header of segment `index` of the log in `dir` on a simulated disk as
+/// format version 1 (see [`as_version_1`]).
+pub fn downgrade_to_version_1(disk: &tidelog_wal::SimDisk, dir: &Path, index: u64) {
+    let path = tidelog_wal::segment::segment_path(dir, tidelog_wal::SegmentIndex(index));
+    let bytes = disk.file_bytes(&path).expect("segment exists");
+    disk.corrupt(&path, 0, &as_version_1(&bytes)).unwrap();
+}

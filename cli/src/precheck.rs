@@ -1,0 +1,61 @@
+//! What a writing command can learn without opening the database for writing, so that a
+//! command with nothing to do changes nothing: taking the writer lease rewrites the lease
+//! record (a new generation) and the published watermarks, and a refused command should
+//! leave the directory byte for byte as it was.
+//!
+//! Every answer here is read-only and conservative: when it is not sure (a writer may be
+//! live, the log does not read cleanly, the lane has no record in the retained log), it
+//! says so and the command opens the database the ordinary way, whose answer is final.
+
+use crate::database::wal_dir;
+use std::path::Path;
+use tidelog::wal::scan::{LogSnapshot, ScanOptions};
+use tidelog::wal::{Verdict, VerifyReport, WalOptions};
+use tidelog::{LaneId, LaneSeq};
+
+/// Whether a writer may hold the database now: its lease record is unreleased and
+/// unexpired, or cannot be read. A lease never taken (no lease folder) is not held.
+pub fn writer_may_be_live(dir: &Path) -> bool {
+    let lease_dir = dir.join("lease");
+    if !lease_dir.is_dir() {
+        return false;
+    }
+    let Ok(backend) = tidelog::lease::FileBackend::open(lease_dir) else {
+        return true;
+    };
+    let manager = tidelog::lease::LeaseManager::new(std::sync::Arc::new(backend));
+    match manager.current(&tidelog::LeaseOptions::default().key) {
+        Ok(None) => false,
+        Ok(Some(lease)) => !lease.released && lease.is_live(manager.now_ms()),
+        Err(_) => true,
+    }
+}
+
+/// The read-only check of a log that recovery would find nothing to repair in: no writer
+/// may be live and `verify` finds nothing at all. `None` when that is not certain.
+pub fn clean_log(dir: &Path) -> Option<VerifyReport> {
+    if writer_may_be_live(dir) {
+        return None;
+    }
+    let report = tidelog::wal::verify(&wal_dir(dir), &WalOptions::default()).ok()?;
+    (report.verdict == Verdict::Clean && report.findings.is_empty()).then_some(report)
+}
+
+/// The lane sequence of the last record of `lane` in the log, read without opening it for
+/// writing. `None` when not certain: a writer may be live (it may append meanwhile), the
+/// log does not scan cleanly, or the retained log holds no record of the lane (earlier ones
+/// may have been truncated after a checkpoint).
+pub fn lane_head(dir: &Path, lane: LaneId) -> Option<LaneSeq> {
+    if writer_may_be_live(dir) {
+        return None;
+    }
+    let snapshot = LogSnapshot::take(&wal_dir(dir)).ok()?;
+    let mut head = None;
+    for record in snapshot.records(tidelog::GlobalSeq(1), ScanOptions::default()) {
+        let record = record.ok()?;
+        if record.lane == lane {
+            head = Some(record.lane_seq);
+        }
+    }
+    head
+}
