@@ -741,6 +741,8 @@ impl<S: Storage> Wal<S> {
                 bytes: 0,
                 capacity: 0,
             })?;
+        #[cfg(feature = "tracing")]
+        let _span = tracing::info_span!("tidelog.rotation", segment = index.get()).entered();
         let segment = match self
             .next
             .take(&self.storage, &self.dir, index, self.opts.segment_size)

@@ -454,6 +454,7 @@ impl<S: Storage> Engine<S> {
         kind: CheckpointKind,
         write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
     ) -> Result<CheckpointInfo, CheckpointError> {
+        crate::observe::span!("tidelog.checkpoint", seq = point.global_sequence);
         let ckpt = self.ckpt()?;
         let seq = point.seq();
         let durable = self
@@ -633,6 +634,7 @@ impl<S: Storage> Engine<S> {
     /// # Errors
     /// I/O errors; the log stays contiguous and opens either way.
     pub fn truncate_log(&self) -> Result<TruncationReport, CheckpointError> {
+        crate::observe::span!("tidelog.truncation");
         let ckpt = self.ckpt()?;
         let _serial = ckpt.serial.lock();
         self.truncate_locked(ckpt)
