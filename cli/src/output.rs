@@ -118,6 +118,11 @@ impl Progress {
         Progress(bar)
     }
 
+    /// Sets what the bar counts up to.
+    pub fn total(&self, total: u64) {
+        self.0.set_length(total);
+    }
+
     /// Moves the bar to `position`.
     pub fn set(&self, position: u64) {
         self.0.set_position(position);

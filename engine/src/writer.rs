@@ -445,6 +445,11 @@ impl<S: Storage> Writer<S> {
                     max,
                 })
             }
+            // A full disk when the next segment is needed: the log wrote nothing of this
+            // unit and is not poisoned; the append can succeed once there is room.
+            Err(WalAppendError::NoSpace { dir, needed }) => {
+                Err(AppendError::NoSpace { dir, needed })
+            }
             Err(err) => Err(self.poison(WriterFailure::Append(err))),
         }
     }

@@ -748,6 +748,14 @@ impl<S: Storage> Wal<S> {
             .take(&self.storage, &self.dir, index, self.opts.segment_size)
         {
             Ok(seg) => seg,
+            // Nothing was stored and the current segment is untouched (not even sealed):
+            // refuse this unit, not the log. The next rotation prepares the segment again.
+            Err(f) if is_no_space(&f.source) => {
+                return Err(AppendError::NoSpace {
+                    dir: self.dir.clone(),
+                    needed: self.opts.segment_size,
+                })
+            }
             Err(f) => return Err(self.poison(f).into()),
         };
         if let Err(f) = seal(
@@ -851,6 +859,11 @@ impl<S: Storage> Drop for Wal<S> {
     fn drop(&mut self) {
         self.next.finish();
     }
+}
+
+/// Whether an I/O error says the file system is full (or the quota used up).
+fn is_no_space(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
 /// The newest accepted segment as recovery left it: where the writer may continue.

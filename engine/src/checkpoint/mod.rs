@@ -17,7 +17,9 @@ mod format;
 mod holds;
 mod store;
 
-pub use backup::{backup_from_files, BackupError, BackupReport, BACKUP_MARKER};
+pub use backup::{
+    backup_from_files, backup_from_files_reporting, BackupError, BackupReport, BACKUP_MARKER,
+};
 pub use format::{CheckpointIssue, LaneHead};
 pub use holds::LogHold;
 pub use store::{Checkpoint, PruneReport};
