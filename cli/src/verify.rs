@@ -5,7 +5,7 @@ use crate::database::Database;
 use crate::error::{CliError, Exit};
 use crate::output::Progress;
 use std::path::PathBuf;
-use tidelog::wal::{verify, FindingKind, Verdict, WalOptions};
+use tidelog::wal::{verify_reporting, FindingKind, Verdict, WalOptions};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -32,8 +32,12 @@ pub struct Args {
 /// Runs `verify`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
     let db = Database::existing(&args.dir)?;
-    let progress = Progress::spinner(format!("verifying {}", db.dir.display()));
-    let report = verify(&db.wal_dir(), &WalOptions::default()).map_err(CliError::Verify)?;
+    let progress = Progress::bytes(0, "verify");
+    let report = verify_reporting(&db.wal_dir(), &WalOptions::default(), &mut |done, total| {
+        progress.total(total);
+        progress.set(done);
+    })
+    .map_err(CliError::Verify)?;
     progress.finish();
     let verdict = match report.verdict {
         Verdict::Clean => "clean",

@@ -64,8 +64,9 @@ pub use ids::{FencingToken, SegmentIndex, SegmentOffset};
 pub use io::{RealStorage, SimDisk, Storage};
 pub use reader::{FrameRef, WalReader};
 pub use recovery::{
-    verify, verify_with, DurabilityProof, Finding, FindingKind, RecoveryMode, RecoveryReport,
-    RefusedSegment, RemovalReason, RemovedFile, SkippedRegion, TornTail, Verdict, VerifyReport,
+    verify, verify_reporting, verify_with, DurabilityProof, Finding, FindingKind, RecoveryMode,
+    RecoveryReport, RefusedSegment, RemovalReason, RemovedFile, SkippedRegion, TornTail, Verdict,
+    VerifyReport,
 };
 pub use scan::{
     LogEnd, LogRecords, LogSnapshot, ScanError, ScanOptions, ScannedRecord, SegmentInfo,

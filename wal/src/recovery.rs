@@ -276,13 +276,35 @@ pub fn verify(dir: &Path, opts: &WalOptions) -> Result<VerifyReport, OpenError> 
     verify_with(&RealStorage, dir, opts)
 }
 
+/// [`verify`], telling `progress` after each segment it checked how many bytes of
+/// segments it has checked and how many it will check in all (for a progress bar).
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_reporting(
+    dir: &Path,
+    opts: &WalOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, OpenError> {
+    verify_inner(&RealStorage, dir, opts, progress)
+}
+
 /// [`verify`] on any storage (the simulated disk in tests).
 pub fn verify_with<S: Storage>(
     storage: &S,
     dir: &Path,
     opts: &WalOptions,
 ) -> Result<VerifyReport, OpenError> {
-    let scan = scan(storage, dir, opts, ScanMode::Verify)?;
+    verify_inner(storage, dir, opts, &mut |_, _| {})
+}
+
+fn verify_inner<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    opts: &WalOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, OpenError> {
+    let scan = scan_reporting(storage, dir, opts, ScanMode::Verify, progress)?;
     let corrupt = scan.findings.iter().any(|f| {
         !matches!(
             f.kind,
@@ -575,6 +597,17 @@ pub(crate) fn scan<S: Storage>(
     opts: &WalOptions,
     mode: ScanMode,
 ) -> Result<Scan<S::Segment>, OpenError> {
+    scan_reporting(storage, dir, opts, mode, &mut |_, _| {})
+}
+
+/// [`scan`], telling `progress` the bytes of segments walked so far and in all.
+fn scan_reporting<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    opts: &WalOptions,
+    mode: ScanMode,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Scan<S::Segment>, OpenError> {
     let verify = mode == ScanMode::Verify;
     let mut out = Scan {
         segments: Vec::new(),
@@ -673,7 +706,7 @@ pub(crate) fn scan<S: Storage>(
             });
         }
     }
-    let walked = walk(&mut out, &headers, used_end, mode)?;
+    let walked = walk(&mut out, &headers, used_end, mode, progress)?;
     if let (Some(found), Some(path), false) = (walked.max_token, &walked.tenure_raised_in, verify) {
         if found > opts.fencing {
             // A later writer's tenure frame: this opener is fenced (nothing changed yet).
@@ -781,7 +814,16 @@ fn walk<G: SegmentOps>(
     headers: &[Result<SegmentHeader, HeaderIssue>],
     used_end: usize,
     mode: ScanMode,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Walk, OpenError> {
+    let total: u64 = out
+        .segments
+        .iter()
+        .take(used_end)
+        .map(|s| s.segment.region().len() as u64)
+        .sum();
+    let mut done = 0;
+    progress(done, total);
     let mut w = Walk {
         expected: None,
         max_token: None,
@@ -842,6 +884,8 @@ fn walk<G: SegmentOps>(
         };
         if let Some(seg) = out.segments.get_mut(pos) {
             seg.state = state;
+            done += seg.segment.region().len() as u64;
+            progress(done, total);
         }
     }
     Ok(w)
