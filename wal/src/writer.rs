@@ -1,5 +1,5 @@
-//! The write side: [`Wal`] opens (recovering first), appends atomic units by copying them
-//! into the mapped segment, syncs, and rotates to the prepared next segment.
+//! The write side: [`Wal`] opens (recovering first), appends atomic units by storing them
+//! into the current segment with `pwrite` (readers see them through their mapping), syncs, and rotates to the prepared next segment.
 //!
 //! Invariants:
 //! - `last_durable <= last_written`; both only move forward.
