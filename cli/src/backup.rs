@@ -58,10 +58,20 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         // Another process is the writer: copy from the files beside it.
         Err(tidelog::OpenError::Lease(
             tidelog::lease::LeaseError::Held { .. } | tidelog::lease::LeaseError::LostRace { .. },
-        )) => (
-            tidelog::checkpoint::backup_from_files(&db.dir, &args.dest)?,
-            true,
-        ),
+        )) => {
+            progress.finish();
+            let bar = Progress::bytes(0, "backup");
+            let report = tidelog::checkpoint::backup_from_files_reporting(
+                &db.dir,
+                &args.dest,
+                |done, total| {
+                    bar.total(total);
+                    bar.set(done);
+                },
+            )?;
+            bar.finish();
+            (report, true)
+        }
         Err(err) => return Err(err.into()),
     };
     progress.finish();

@@ -1,9 +1,11 @@
-//! The `tidelog` command: look inside a database, append to it, check and repair it,
+//! The `tidelog` command: look inside a database, append to it (from several processes
+//! at once, each line exactly once), follow it, check, repair, back up and truncate it,
 //! measure the engine, or watch a demo.
 //!
 //! Exit codes (also in `cli/README.md` and `tidelog --help`): 0 success; 1 the operation
 //! failed; 2 `verify` found only a torn tail; 3 durable data is corrupt; 4 another process
-//! has the database open for writing; 5 `append --expect` conflict; 64 bad command line.
+//! has the database open for writing; 5 `append --expect` conflict; 64 bad command line;
+//! 130/143 stopped cleanly by SIGINT/SIGTERM.
 
 use clap::{Parser, Subcommand};
 use error::{CliError, Exit};
@@ -30,7 +32,7 @@ Exit codes:
   0   success
   1   the operation failed (the message on standard error says why and what to do)
   2   verify: the only damage is a torn tail that opening the database repairs
-  3   durable data is corrupt (verify, dump, stats, recover)
+  3   durable data is corrupt (verify, dump, stats, recover, backup, truncate)
   4   another process has the database open for writing (recover, truncate), or holds
       it without answering (append)
   5   append --expect: the lane is at another sequence; nothing more was written

@@ -84,7 +84,7 @@ impl Progress {
             ProgressBar::hidden()
         };
         if let Ok(style) = ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+            "{msg} [{bar:30}] {percent:>3}% {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
         ) {
             bar.set_style(style.progress_chars("=> "));
         }
@@ -116,6 +116,11 @@ impl Progress {
         }
         bar.enable_steady_tick(Duration::from_millis(200));
         Progress(bar)
+    }
+
+    /// Sets what the bar counts up to.
+    pub fn total(&self, total: u64) {
+        self.0.set_length(total);
     }
 
     /// Moves the bar to `position`.

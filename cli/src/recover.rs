@@ -108,6 +108,7 @@ fn removal(reason: RemovalReason) -> &'static str {
         RemovalReason::InterruptedPreparation => "interrupted-preparation",
         RemovalReason::AfterCut => "after-cut",
         RemovalReason::TornUnusedHeader => "torn-unused-header",
+        RemovalReason::FencedWriter => "fenced-writer",
         _ => "other",
     }
 }

@@ -146,6 +146,7 @@ impl<S: Storage> Engine<S> {
         options: Options,
     ) -> Result<Self, OpenError> {
         let dir = dir.as_ref().to_path_buf();
+        crate::observe::span!("tidelog.open", dir = %dir.display());
         validate(&options)?;
         if !marker::inspect(&dir)? {
             marker::create(&dir)?;
@@ -161,12 +162,20 @@ impl<S: Storage> Engine<S> {
             prepare_in_background: options.prepare_segments_in_background,
             fence_off_predecessor: holder.predecessor_may_write(),
         };
-        let (wal, recovered) = Wal::open_with_extent(
-            storage.clone(),
-            &dir.join(marker::WAL_DIR),
-            wal_options,
-            &dir.join(marker::EXTENT_FILE),
-        )?;
+        let recovery = crate::observe::Stopwatch::start();
+        let (wal, recovered) = {
+            crate::observe::span!("tidelog.recovery");
+            Wal::open_with_extent(
+                storage.clone(),
+                &dir.join(marker::WAL_DIR),
+                wal_options,
+                &dir.join(marker::EXTENT_FILE),
+            )?
+        };
+        recovery.record("tidelog_recovery_seconds");
+        // Recovery reads every segment it recovers from end to end.
+        crate::observe::metric!(metrics::histogram!("tidelog_recovery_bytes_scanned")
+            .record((recovered.report.segments * wal.options().segment_size) as f64));
         let options = adopt_segment_size(options, wal.options().segment_size);
         let reader = wal.reader();
         let accepted_losses = wal.extent().map(|e| e.accepted_losses).unwrap_or_default();
@@ -221,6 +230,7 @@ impl<S: Storage> Engine<S> {
             durable_batches: Vec::new(),
             gather: None,
             last_sync: Duration::ZERO,
+            meter: Default::default(),
             sync_started: None,
             closing: None,
             validity: holder.validity(),
@@ -248,6 +258,10 @@ impl<S: Storage> Engine<S> {
         let on_lost = {
             let (status, marks, requests) = (status.clone(), marks.clone(), requests.clone());
             move |failure: WriterFailure| {
+                crate::observe::metric!(if status.poison.get().is_none() {
+                    let cause = crate::observe::cause(&failure);
+                    metrics::counter!("tidelog_poison_events_total", "cause" => cause).increment(1);
+                });
                 status.poison.get_or_init(|| Arc::new(failure));
                 marks.mark_writer_crashed();
                 // Wake the writer so it answers whoever waits on it; a full queue means

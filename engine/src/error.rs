@@ -168,6 +168,15 @@ pub enum AppendError {
         /// Bytes a segment holds for frames.
         capacity: u64,
     },
+    /// The file system has no room for the log's next segment. Nothing was written and the
+    /// engine goes on (it is not poisoned): free space and append again.
+    #[error("No space left on device in {} for the log's next segment, which needs {needed} bytes; nothing was written and the database goes on: free at least {needed} bytes there (take a checkpoint so log truncation removes old segments, or remove other files) and append again", dir.display())]
+    NoSpace {
+        /// The log directory.
+        dir: std::path::PathBuf,
+        /// Bytes a segment takes.
+        needed: u64,
+    },
     /// The batch is empty, or has more records or bytes than allowed. Nothing was written.
     #[error("batch of {records} records and {bytes} bytes is outside the limits (1..={max_records} records, {max_bytes} bytes); nothing was written")]
     BatchOutOfBounds {

@@ -260,10 +260,18 @@ impl Holder {
                     }
                     match outcome {
                         Ok(next) => {
+                            crate::observe::metric!(metrics::counter!(
+                                "tidelog_lease_refreshes_total"
+                            )
+                            .increment(1));
                             *lease.lock().unwrap_or_else(PoisonError::into_inner) = next;
                             validity.extend_to(sent + ttl - margin(ttl));
                         }
                         Err(source) => {
+                            crate::observe::metric!(metrics::counter!(
+                                "tidelog_lease_losses_total"
+                            )
+                            .increment(1));
                             validity.revoke();
                             drop(guard);
                             report(&loss, WriterFailure::LeaseLost(source));

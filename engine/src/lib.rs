@@ -221,6 +221,7 @@ mod holder;
 mod index;
 pub mod lease;
 mod marker;
+mod observe;
 mod options;
 mod record;
 mod subscription;

@@ -122,6 +122,8 @@ pub(crate) struct Writer<S: Storage> {
     pub(crate) gather: Option<(usize, Instant)>,
     /// How long the last sync took, and when the one in flight started.
     pub(crate) last_sync: Duration,
+    /// Per-sync counts for the metrics (nothing without the `metrics` feature).
+    pub(crate) meter: crate::observe::SyncMeter,
     pub(crate) sync_started: Option<Instant>,
     /// Set by `Close` (with its reply) or when every sender is gone (`None`).
     pub(crate) closing: Option<Option<ReplyTo<Result<(), SyncError>>>>,
@@ -251,6 +253,7 @@ impl<S: Storage> Writer<S> {
     /// count and bytes.
     fn commit_group(&mut self, first: Request, requests: &Receiver<Request>) {
         self.status.groups.fetch_add(1, Ordering::Relaxed);
+        crate::observe::metric!(metrics::gauge!("tidelog_queue_depth").set(requests.len() as f64));
         self.check_lease();
         let mut out = Outbox::default();
         let wall_ms = self.marks.lock().stamp(self.next_seq.next()).wall_ms;
@@ -307,6 +310,7 @@ impl<S: Storage> Writer<S> {
             }
         }
         self.publish_written(&out.written);
+        self.meter.group(taken, out.written.len(), bytes);
         for (reply, result) in out.appends {
             reply.send(result);
         }
@@ -334,6 +338,10 @@ impl<S: Storage> Writer<S> {
     }
 
     fn poison(&mut self, failure: WriterFailure) -> AppendError {
+        crate::observe::metric!(if self.status.poison.get().is_none() {
+            let cause = crate::observe::cause(&failure);
+            metrics::counter!("tidelog_poison_events_total", "cause" => cause).increment(1);
+        });
         let cause = self.status.poison.get_or_init(|| Arc::new(failure)).clone();
         self.marks.mark_writer_crashed();
         AppendError::Poisoned { cause }
@@ -445,6 +453,11 @@ impl<S: Storage> Writer<S> {
                     max,
                 })
             }
+            // A full disk when the next segment is needed: the log wrote nothing of this
+            // unit and is not poisoned; the append can succeed once there is room.
+            Err(WalAppendError::NoSpace { dir, needed }) => {
+                Err(AppendError::NoSpace { dir, needed })
+            }
             Err(err) => Err(self.poison(WriterFailure::Append(err))),
         }
     }
@@ -528,6 +541,7 @@ impl<S: Storage> Writer<S> {
                 self.sync_started = Some(Instant::now());
                 self.unsynced_records = 0;
                 self.oldest_unsynced = None;
+                self.meter.sync_started();
                 if inline {
                     let result = job.run();
                     self.complete_sync(job, result);
@@ -559,6 +573,7 @@ impl<S: Storage> Writer<S> {
         match self.wal.finish_sync(job, result) {
             Ok(_) => {
                 self.status.syncs.fetch_add(1, Ordering::Relaxed);
+                self.meter.synced(self.last_sync);
                 let mut marks = self.marks.lock();
                 marks.advance_durable(point);
                 if self.options.visibility == Visibility::Durable {

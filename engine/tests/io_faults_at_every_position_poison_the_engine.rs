@@ -47,6 +47,10 @@ fn attempted() -> Vec<Vec<u8>> {
 struct Run {
     acked: Vec<Vec<u8>>,
     failed: bool,
+    /// An append was refused for want of space for the next segment (`Allocate` faults
+    /// fail with ENOSPC): refused, not a failure; once the fault is cleared (room freed)
+    /// the same append is made again and must succeed.
+    full: bool,
 }
 
 fn is_poisoned(err: &AppendError) -> bool {
@@ -55,14 +59,21 @@ fn is_poisoned(err: &AppendError) -> bool {
 
 /// Durable appends and batches; after the first failure every call must fail with
 /// `Poisoned` and nothing more is acknowledged.
-fn workload(engine: &Engine<SimDisk>, case: &str) -> Run {
+fn workload(engine: &Engine<SimDisk>, case: &str, disk: &SimDisk) -> Run {
     let mut run = Run {
         acked: Vec::new(),
         failed: false,
+        full: false,
     };
     for i in 0..ROUNDS {
         let single = payload(i, 0);
-        match engine.append_durable(i % 3, single.clone()) {
+        let mut outcome = engine.append_durable(i % 3, single.clone());
+        if matches!(outcome, Err(AppendError::NoSpace { .. })) && !run.failed {
+            run.full = true;
+            disk.clear_faults();
+            outcome = engine.append_durable(i % 3, single.clone());
+        }
+        match outcome {
             Ok(_) if run.failed => panic!("{case}: a receipt after the failure"),
             Ok(_) => run.acked.push(single),
             Err(e) => {
@@ -71,12 +82,18 @@ fn workload(engine: &Engine<SimDisk>, case: &str) -> Run {
             }
         }
         let batch: Vec<Vec<u8>> = (1..4).map(|j| payload(i, j)).collect();
-        let entries = batch
+        let entries: Vec<BatchEntry> = batch
             .iter()
             .enumerate()
             .map(|(j, p)| BatchEntry::new(j as u32, p.clone()))
             .collect();
-        match engine.append_batch(entries) {
+        let mut outcome = engine.append_batch(entries.clone());
+        if matches!(outcome, Err(AppendError::NoSpace { .. })) && !run.failed {
+            run.full = true;
+            disk.clear_faults();
+            outcome = engine.append_batch(entries);
+        }
+        match outcome {
             Ok(_) if run.failed => panic!("{case}: a batch receipt after the failure"),
             Ok(receipts) => {
                 let last = receipts.last().expect("receipts").point;
@@ -104,7 +121,7 @@ fn clean_ops(kind: OpKind) -> u64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let disk = SimDisk::new();
     let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).expect("open");
-    let run = workload(&engine, "clean run");
+    let run = workload(&engine, "clean run", &disk);
     assert!(!run.failed && run.acked.len() as u64 == RECORDS);
     engine.close().expect("close");
     disk.ops_of(kind)
@@ -129,9 +146,12 @@ fn fault_case(kind: OpKind, nth: u64, mode: FaultMode) {
             let waiter = std::thread::spawn(move || {
                 handle.wait_for_durable(target, Duration::from_secs(60))
             });
-            let run = workload(&engine, &case);
+            let run = workload(&engine, &case, &disk);
             let marks = engine.watermarks();
             let durable = marks.global.durable_hlc.global_sequence;
+            if run.full {
+                assert!(!marks.poisoned, "{case}: a full disk poisoned the engine");
+            }
             let waited = waiter.join().expect("waiter thread");
             if run.failed {
                 assert!(marks.poisoned, "{case}: a failure without poison");

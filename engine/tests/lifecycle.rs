@@ -68,13 +68,20 @@ fn global_applied_is_the_minimum_over_registered_appliers() {
     assert_eq!(engine.appliers()[0].0, "slow");
     drop(slow);
     assert_eq!(engine.watermarks().global.applied_hlc, points[8]);
-    // Having applied the whole log up to points[8] covers lane 1 up to there: a lower
-    // lane report does not pull the lane's applied watermark below it.
+    // A lane report below the applier's global position does not lower the lane: having
+    // applied the whole log up to points[8] covers lane 1 up to it.
     fast.report_on_lane(1, points[5]);
     assert_eq!(
         engine.watermarks().lanes[0].watermarks.applied_hlc,
         points[8]
     );
+    // A lane report above it moves that lane alone.
+    fast.report_on_lane(1, points[9]);
+    assert_eq!(
+        engine.watermarks().lanes[0].watermarks.applied_hlc,
+        points[9]
+    );
+    assert_eq!(engine.watermarks().global.applied_hlc, points[8]);
 }
 
 #[test]

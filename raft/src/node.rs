@@ -61,16 +61,16 @@ impl std::fmt::Debug for RaftNode {
     }
 }
 
-/// A Raft configuration for loopback clusters: 50 ms heartbeats, elections after 300 to
-/// 600 ms, a snapshot every `snapshot_every` applied entries, the last 500 entries kept in
+/// A Raft configuration for loopback clusters: 100 ms heartbeats, elections after 1 to
+/// 2 s (room for a busy machine), a snapshot every `snapshot_every` applied entries, the last 500 entries kept in
 /// the log after it.
 #[must_use]
 pub fn loopback_config(snapshot_every: u64) -> Config {
     Config {
         cluster_name: "tidelog-raft".into(),
-        heartbeat_interval: 50,
-        election_timeout_min: 300,
-        election_timeout_max: 600,
+        heartbeat_interval: 100,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(snapshot_every),
         max_in_snapshot_log_to_keep: 500,
         purge_batch_size: 256,

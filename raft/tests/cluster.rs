@@ -44,21 +44,55 @@ async fn leader_among(nodes: &BTreeMap<NodeId, RaftNode>) -> NodeId {
     leader
 }
 
-/// Writes `count` keys `prefix-i` through `node`'s Raft from `CLIENTS` concurrent clients.
-async fn write_many(node: &RaftNode, prefix: &str, count: usize) {
+/// Writes `count` keys `prefix-i` from `CLIENTS` concurrent clients, each through the
+/// leader: a client told to go elsewhere (a leader change on a busy machine) follows the
+/// hint, or waits for a leader, and writes the same key again (a `Set` is idempotent).
+async fn write_many(nodes: &BTreeMap<NodeId, RaftNode>, prefix: &str, count: usize) {
+    let rafts: BTreeMap<NodeId, openraft::Raft<tidelog_raft::KvConfig>> = nodes
+        .iter()
+        .map(|(id, node)| (*id, node.raft.clone()))
+        .collect();
+    let start = leader_among(nodes).await;
     let mut clients = tokio::task::JoinSet::new();
     for client in 0..CLIENTS {
-        let raft = node.raft.clone();
+        let rafts = rafts.clone();
         let prefix = prefix.to_owned();
         clients.spawn(async move {
+            let mut target = start;
             for i in (client..count).step_by(CLIENTS) {
                 let request = Request::Set {
                     key: format!("{prefix}-{i:05}"),
                     value: format!("value {i}"),
                 };
-                raft.client_write(request)
-                    .await
-                    .unwrap_or_else(|e| panic!("write {prefix}-{i} failed: {e}"));
+                let mut attempts = 0;
+                loop {
+                    attempts += 1;
+                    match rafts[&target].client_write(request.clone()).await {
+                        Ok(_) => break,
+                        Err(e) if attempts < 50 => {
+                            let hint = e.forward_to_leader().and_then(|f| f.leader_id);
+                            target = match hint.filter(|l| rafts.contains_key(l)) {
+                                Some(leader) => leader,
+                                None => {
+                                    let any = rafts.values().next().unwrap();
+                                    let m = any
+                                        .wait(Some(Duration::from_secs(20)))
+                                        .metrics(
+                                            |m| {
+                                                m.current_leader
+                                                    .is_some_and(|l| rafts.contains_key(&l))
+                                            },
+                                            "a leader",
+                                        )
+                                        .await
+                                        .unwrap_or_else(|w| panic!("no leader after {e}: {w}"));
+                                    m.current_leader.unwrap()
+                                }
+                            };
+                        }
+                        Err(e) => panic!("write {prefix}-{i} failed {attempts} times: {e}"),
+                    }
+                }
             }
         });
     }
@@ -84,8 +118,8 @@ async fn three_nodes_keep_every_committed_write_across_a_leader_failure_and_end_
         .await
         .expect("initialised");
 
+    write_many(&nodes, "a", WRITES).await;
     let first = leader_among(&nodes).await;
-    write_many(&nodes[&first], "a", WRITES).await;
 
     // The leader goes away; its port is kept to bring it back at the same address.
     let gone = nodes.remove(&first).unwrap();
@@ -94,7 +128,8 @@ async fn three_nodes_keep_every_committed_write_across_a_leader_failure_and_end_
     assert!(errors.is_empty(), "{errors:?}");
     let second = leader_among(&nodes).await;
     assert_ne!(second, first);
-    write_many(&nodes[&second], "b", 500).await;
+    write_many(&nodes, "b", 500).await;
+    let second = leader_among(&nodes).await;
 
     // Everything acknowledged is in the new leader's state machine.
     let leader_data = nodes[&second].sm.data();

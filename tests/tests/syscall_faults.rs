@@ -234,10 +234,10 @@ fn enospc_from_fallocate_is_named_and_reopen_recovers() {
     }
     let mut faults = 0;
     // strace counts per thread. `1` fails the first segment's fallocate (at open, main
-    // thread). With inline preparation the main thread prepares segments 1 and 2 at open
-    // and the writer thread the later ones, each ahead of need; a failed preparation ahead
-    // is retried when the segment is needed, so only a persistent ENOSPC (`N+`) stops
-    // the log: `2+` from segment 2 on, `4+` in the middle of the run.
+    // thread). With inline preparation the writer thread prepares the later segments,
+    // each once the one before is half full; a failed preparation ahead is retried when
+    // the segment is needed, so only a persistent ENOSPC (`N+`) stops the log (the
+    // append that needs the segment is refused, naming ENOSPC and the room needed).
     for (when, prepare) in [("1", "background"), ("2+", "inline"), ("4+", "inline")] {
         let base = tempfile::tempdir().expect("tempdir");
         let dir = base.path().join("db");

@@ -181,6 +181,17 @@ pub enum AppendError {
         /// Bytes a segment holds.
         capacity: u64,
     },
+    /// The file system has no room for the next segment (`ENOSPC` or `EDQUOT` while
+    /// preparing it). Nothing of this unit was written, and the log is not poisoned:
+    /// everything appended before it stays, and the same append succeeds once there is
+    /// room.
+    #[error("No space left on device in {} for the log's next segment, which needs {needed} bytes; nothing of this record was written and the log goes on: free at least {needed} bytes there (a checkpoint lets log truncation remove old segments) and append again", dir.display())]
+    NoSpace {
+        /// The log directory.
+        dir: PathBuf,
+        /// Bytes a segment takes.
+        needed: u64,
+    },
     /// The write failed; the log is now poisoned. Reopen it to recover.
     #[error("I/O error {op} {}: {source}; the WAL is poisoned, reopen it to recover", path.display())]
     Io {

@@ -297,13 +297,36 @@ pub fn verify(dir: &Path, opts: &WalOptions) -> Result<VerifyReport, OpenError> 
     verify_with(&RealStorage, dir, opts)
 }
 
+/// [`verify`], telling `progress` after each segment it checked how many bytes of
+/// segments it has checked and how many it will check in all (for a progress bar).
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_reporting(
+    dir: &Path,
+    opts: &WalOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, OpenError> {
+    verify_inner(&RealStorage, dir, opts, &[], progress)
+}
+
 /// [`verify`] on any storage (the simulated disk in tests).
 pub fn verify_with<S: Storage>(
     storage: &S,
     dir: &Path,
     opts: &WalOptions,
 ) -> Result<VerifyReport, OpenError> {
-    let scan = scan(storage, dir, opts, ScanMode::Verify)?;
+    verify_inner(storage, dir, opts, &[], &mut |_, _| {})
+}
+
+fn verify_inner<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    opts: &WalOptions,
+    accepted: &[(GlobalSeq, GlobalSeq)],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, OpenError> {
+    let scan = scan_full(storage, dir, opts, ScanMode::Verify, accepted, progress)?;
     Ok(verdict_of(scan))
 }
 
@@ -643,25 +666,29 @@ fn io_err(op: IoOp, path: &Path, source: std::io::Error) -> OpenError {
     }
 }
 
-/// Reads the log in `dir`. In `Verify` mode segments are mapped read-only, problems become
-/// findings and nothing is planned; in `Recover` mode fatal problems are errors and
-/// repairs are planned in `actions`.
-pub(crate) fn scan<S: Storage>(
-    storage: &S,
-    dir: &Path,
-    opts: &WalOptions,
-    mode: ScanMode,
-) -> Result<Scan<S::Segment>, OpenError> {
-    scan_accepting(storage, dir, opts, mode, &[])
-}
-
-/// [`scan`], passing over gaps and damage inside `accepted` ranges of sequences.
+/// Reads the log in `dir`, passing over gaps and damage inside `accepted` ranges of
+/// sequences. In `Verify` mode segments are mapped read-only, problems become findings
+/// and nothing is planned; in `Recover` mode fatal problems are errors and repairs are
+/// planned in `actions`.
 pub(crate) fn scan_accepting<S: Storage>(
     storage: &S,
     dir: &Path,
     opts: &WalOptions,
     mode: ScanMode,
     accepted: &[(GlobalSeq, GlobalSeq)],
+) -> Result<Scan<S::Segment>, OpenError> {
+    scan_full(storage, dir, opts, mode, accepted, &mut |_, _| {})
+}
+
+/// [`scan_accepting`], telling `progress` the bytes of segments
+/// walked so far and in all.
+fn scan_full<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    opts: &WalOptions,
+    mode: ScanMode,
+    accepted: &[(GlobalSeq, GlobalSeq)],
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Scan<S::Segment>, OpenError> {
     let verify = mode == ScanMode::Verify;
     let mut out = Scan {
@@ -762,7 +789,7 @@ pub(crate) fn scan_accepting<S: Storage>(
             });
         }
     }
-    let walked = walk(&mut out, &headers, used_end, mode)?;
+    let walked = walk(&mut out, &headers, used_end, mode, progress)?;
     if let (Some(found), Some(path), false) = (walked.max_token, &walked.tenure_raised_in, verify) {
         if found > opts.fencing {
             // A later writer's tenure frame: this opener is fenced (nothing changed yet).
@@ -870,7 +897,16 @@ fn walk<G: SegmentOps>(
     headers: &[Result<SegmentHeader, HeaderIssue>],
     used_end: usize,
     mode: ScanMode,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Walk, OpenError> {
+    let total: u64 = out
+        .segments
+        .iter()
+        .take(used_end)
+        .map(|s| s.segment.region().len() as u64)
+        .sum();
+    let mut done = 0;
+    progress(done, total);
     let mut w = Walk {
         expected: None,
         max_token: None,
@@ -931,6 +967,8 @@ fn walk<G: SegmentOps>(
         };
         if let Some(seg) = out.segments.get_mut(pos) {
             seg.state = state;
+            done += seg.segment.region().len() as u64;
+            progress(done, total);
         }
     }
     Ok(w)

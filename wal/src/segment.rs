@@ -93,6 +93,8 @@ pub(crate) fn prepare<S: Storage>(
     index: SegmentIndex,
     size: u64,
 ) -> Result<S::Segment, IoFailure> {
+    #[cfg(feature = "metrics")]
+    let _timer = PrepareTimer(std::time::Instant::now());
     let temp = temp_path(dir, index);
     let path = segment_path(dir, index);
     if let Err(e) = storage.create_zeroed(&temp, size) {
@@ -110,6 +112,18 @@ pub(crate) fn prepare<S: Storage>(
     storage
         .open_segment(&path, true)
         .map_err(|e| IoFailure::new(IoOp::Open, path, e))
+}
+
+/// Records the time a segment preparation took (`metrics` feature), however it ends.
+#[cfg(feature = "metrics")]
+struct PrepareTimer(std::time::Instant);
+
+#[cfg(feature = "metrics")]
+impl Drop for PrepareTimer {
+    fn drop(&mut self) {
+        metrics::histogram!("tidelog_segment_prepare_seconds")
+            .record(self.0.elapsed().as_secs_f64());
+    }
 }
 
 /// Stores `header` at the start of `segment` and syncs it.

@@ -1,5 +1,5 @@
-//! The write side: [`Wal`] opens (recovering first), appends atomic units by copying them
-//! into the mapped segment, syncs, and rotates to the prepared next segment.
+//! The write side: [`Wal`] opens (recovering first), appends atomic units by storing them
+//! into the current segment with `pwrite` (readers see them through their mapping), syncs, and rotates to the prepared next segment.
 //!
 //! Invariants:
 //! - `last_durable <= last_written`; both only move forward.
@@ -865,11 +865,21 @@ impl<S: Storage> Wal<S> {
                 bytes: 0,
                 capacity: 0,
             })?;
+        #[cfg(feature = "tracing")]
+        let _span = tracing::info_span!("tidelog.rotation", segment = index.get()).entered();
         let segment = match self
             .next
             .take(&self.storage, &self.dir, index, self.opts.segment_size)
         {
             Ok(seg) => seg,
+            // Nothing was stored and the current segment is untouched (not even sealed):
+            // refuse this unit, not the log. The next rotation prepares the segment again.
+            Err(f) if is_no_space(&f.source) => {
+                return Err(AppendError::NoSpace {
+                    dir: self.dir.clone(),
+                    needed: self.opts.segment_size,
+                })
+            }
             Err(f) => return Err(self.poison(f).into()),
         };
         if let Err(f) = seal(
@@ -1008,6 +1018,11 @@ impl<S: Storage> Drop for Wal<S> {
     fn drop(&mut self) {
         self.next.finish();
     }
+}
+
+/// Whether an I/O error says the file system is full (or the quota used up).
+fn is_no_space(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
 /// The newest accepted segment as recovery left it: where the writer may continue.

@@ -81,9 +81,9 @@ impl fmt::Display for HlcPoint {
 pub enum WatermarkKind {
     /// The writer thread gave the record its global sequence.
     Accepted,
-    /// The frame bytes are in the mapped segment (page cache), checksummed.
+    /// The frame bytes are stored in the segment file (page cache, with `pwrite`), checksummed.
     Written,
-    /// A successful fdatasync/msync covers the frame.
+    /// A successful fdatasync covers the frame.
     Durable,
     /// Readers may see it.
     Visible,

@@ -150,7 +150,7 @@ impl WatermarkState {
         self.debug_check(Some(lane));
     }
 
-    /// The frame at `point` of `lane` is in the mapped segment. Clamped to the lane's
+    /// The frame at `point` of `lane` is stored in its segment (page cache). Clamped to the lane's
     /// accepted frontier.
     pub fn advance_written_on_lane(&mut self, lane: impl Into<LaneId>, point: HlcPoint) {
         let lane = lane.into();

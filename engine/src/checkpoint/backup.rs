@@ -196,6 +196,19 @@ pub fn backup_from_files(
     dir: impl AsRef<Path>,
     dest: impl AsRef<Path>,
 ) -> Result<BackupReport, BackupError> {
+    backup_from_files_reporting(dir, dest, |_, _| {})
+}
+
+/// [`backup_from_files`], telling `progress` after each file it copied how many bytes of
+/// the log it has copied so far and how many it will copy in all (for a progress bar).
+///
+/// # Errors
+/// As [`backup_from_files`].
+pub fn backup_from_files_reporting(
+    dir: impl AsRef<Path>,
+    dest: impl AsRef<Path>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<BackupReport, BackupError> {
     use tidelog_wal::format::{align_up, FRAME_HEADER_LEN};
     use tidelog_wal::{LogSnapshot, ScanOptions, SegmentRole};
     let (dir, dest) = (dir.as_ref(), dest.as_ref());
@@ -270,8 +283,19 @@ pub fn backup_from_files(
         },
     };
     if let Some(last) = &last {
+        let copied = |segment: &tidelog_wal::SegmentInfo| {
+            segment.index <= last.segment && !matches!(segment.role, SegmentRole::Prepared)
+        };
+        let total: u64 = snapshot
+            .segments()
+            .iter()
+            .filter(|s| copied(s))
+            .map(|s| s.len_bytes)
+            .sum();
+        let mut done = 0;
+        progress(done, total);
         for segment in snapshot.segments() {
-            if segment.index > last.segment || matches!(segment.role, SegmentRole::Prepared) {
+            if !copied(segment) {
                 continue;
             }
             let bytes = files::read(storage, &segment.path)?;
@@ -290,6 +314,8 @@ pub fn backup_from_files(
             }
             report.segments += 1;
             report.bytes += end as u64;
+            done += segment.len_bytes;
+            progress(done, total);
         }
     }
     files::sync_dir(storage, &wal_dest)?;

@@ -17,7 +17,9 @@ mod format;
 mod holds;
 mod store;
 
-pub use backup::{backup_from_files, BackupError, BackupReport, BACKUP_MARKER};
+pub use backup::{
+    backup_from_files, backup_from_files_reporting, BackupError, BackupReport, BACKUP_MARKER,
+};
 pub use format::{CheckpointIssue, LaneHead};
 pub use holds::LogHold;
 pub use store::{Checkpoint, PruneReport};
@@ -459,6 +461,7 @@ impl<S: Storage> Engine<S> {
         kind: CheckpointKind,
         write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
     ) -> Result<CheckpointInfo, CheckpointError> {
+        crate::observe::span!("tidelog.checkpoint", seq = point.global_sequence);
         let ckpt = self.ckpt()?;
         let seq = point.seq();
         let durable = self
@@ -640,6 +643,7 @@ impl<S: Storage> Engine<S> {
     /// # Errors
     /// I/O errors; the log stays contiguous and opens either way.
     pub fn truncate_log(&self) -> Result<TruncationReport, CheckpointError> {
+        crate::observe::span!("tidelog.truncation");
         let ckpt = self.ckpt()?;
         let _serial = ckpt.serial.lock();
         self.truncate_locked(ckpt)

@@ -77,6 +77,7 @@ impl Database {
     /// # Errors
     /// As [`Engine::open`]: [`LeaseError::Held`] when another live writer holds it.
     pub fn acquire(&self) -> Result<(), OpenError> {
+        crate::observe::span!("tidelog.handoff", dir = %self.dir.display());
         let mut role = self.role.write();
         match &*role {
             Role::Writer(engine) if !is_deposed(engine) => return Ok(()),

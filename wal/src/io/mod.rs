@@ -36,9 +36,9 @@ pub enum IoOp {
     Open,
     /// Reading a segment's bytes (read-only scans from outside the writer).
     Read,
-    /// Storing bytes into a mapped segment.
+    /// Storing bytes into a segment file (`pwrite`).
     Write,
-    /// fdatasync/msync of a segment.
+    /// fdatasync of a segment.
     Sync,
     /// Renaming a prepared segment into place.
     Rename,
