@@ -68,8 +68,10 @@ receipts, closes the database and exits 130 (SIGINT) or 143 (SIGTERM). A second 
 exits at once.
 
 Exit codes: 0 every line appended and durable; 1 failure (message on standard error);
-4 another process holds the database without answering; 5 --expect found the lane at
-another sequence (nothing more was written); 130/143 stopped by SIGINT/SIGTERM.
+3 the log is damaged or shorter than its extent record says (nothing was written; see
+`tidelog verify` and `tidelog recover`); 4 another process holds the database without
+answering; 5 --expect found the lane at another sequence (nothing more was written);
+64 bad command line; 130/143 stopped by SIGINT/SIGTERM.
 
 Examples:
   printf 'one\\ntwo\\n' | tidelog append /var/lib/app/log --lane 7

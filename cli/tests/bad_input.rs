@@ -80,6 +80,25 @@ fn a_bad_segment_size_is_a_usage_error_that_creates_nothing_and_units_are_accept
 }
 
 #[test]
+fn append_help_lists_every_exit_code_append_returns() {
+    let out = tidelog(&["append", "--help"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    let codes = help
+        .split("Exit codes:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no exit codes in: {help}"));
+    // Every code `append` can end with: success, failure, a damaged or shortened log,
+    // a busy database, a conflict, a usage error, SIGINT and SIGTERM.
+    for code in ["0 ", "1 ", "3 ", "4 ", "5 ", "64 ", "130/143 "] {
+        assert!(
+            codes.contains(code),
+            "exit code {code}missing from: {codes}"
+        );
+    }
+}
+
+#[test]
 fn every_command_has_help_with_examples_and_the_exit_codes_are_listed() {
     let out = tidelog(&["--help"], b"");
     assert_eq!(out.status.code(), Some(0));
