@@ -7,6 +7,8 @@
 
 use crate::error::CliError;
 use std::path::{Path, PathBuf};
+use tidelog::wal::extent::{self, Extent, Loss};
+use tidelog::wal::io::RealStorage;
 
 /// An existing tidelog database directory.
 #[derive(Debug, Clone)]
@@ -55,6 +57,34 @@ impl Database {
             dir: dir.to_path_buf(),
             format_version,
         })
+    }
+
+    /// The log's extent record, beside the log folder.
+    pub fn extent_path(&self) -> PathBuf {
+        self.dir.join(tidelog::EXTENT_FILE)
+    }
+
+    /// The extent record, read before a read-only scan (`None` if there is none).
+    pub fn extent(&self) -> Result<Option<Extent>, CliError> {
+        extent::read(&RealStorage, &self.extent_path()).map_err(CliError::Verify)
+    }
+
+    /// What a read-only scan that read up to `log_ends_at` is missing according to the
+    /// extent record read before it (`before`) and again now.
+    pub fn loss(
+        &self,
+        before: Option<&Extent>,
+        segments: &[tidelog::wal::scan::SegmentInfo],
+        log_ends_at: tidelog::GlobalSeq,
+    ) -> Result<Option<Loss>, CliError> {
+        extent::check_snapshot(
+            &RealStorage,
+            &self.extent_path(),
+            before,
+            segments,
+            log_ends_at,
+        )
+        .map_err(CliError::Verify)
     }
 
     /// The log folder.

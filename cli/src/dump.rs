@@ -26,7 +26,9 @@ record has an idempotency key).
 
 The newest segment is read up to its last complete record: a torn tail or a record being
 written right now ends the dump quietly. Damage to durable data is reported on standard
-error with its file and offset, after the records before it, and exits 3.
+error with its file and offset, after the records before it, and exits 3. So does a log
+shorter than its extent record (<dir>/EXTENT) says it was (segments deleted, an older
+copy restored): every record still readable is printed, then what is missing, exit 3.
 
 --follow: after the records already there, keeps printing records as the writer (another
 process) makes them visible, like `tail -f`; only what the writer published as visible
@@ -114,7 +116,12 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     if args.follow {
         return follow(args, &db);
     }
-    let snapshot = LogSnapshot::take(&db.wal_dir())?;
+    let extent = db.extent()?;
+    let accepted = extent
+        .as_ref()
+        .map(|e| e.accepted_losses.clone())
+        .unwrap_or_default();
+    let snapshot = LogSnapshot::take(&db.wal_dir())?.accepting(&accepted);
     // Lane sequences are not in global order across lanes: a lane's `--from` filters.
     let global_from = match args.lane {
         Some(_) => GlobalSeq(1),
@@ -170,6 +177,11 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             region.proof
         );
     }
+    for (first, last) in &accepted {
+        eprintln!(
+            "tidelog: note: global sequences {first} to {last} were lost and the loss was accepted (tidelog recover); they are passed over"
+        );
+    }
     for refused in records.refused() {
         eprintln!(
             "tidelog: note: {} was written by a fenced writer ({}, fenced by {}); its records are not part of the log",
@@ -178,10 +190,25 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             refused.fenced_by
         );
     }
-    match failure {
-        Some(e) => Err(e.into()),
-        None if !records.skipped().is_empty() => Ok(Exit::Corrupt),
-        None => Ok(Exit::Ok),
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    // Only a scan from the start reads to the log's end; with --from, a log ending
+    // before it is taken to end just there.
+    let log_ends_at = records
+        .last_seq()
+        .unwrap_or(GlobalSeq(global_from.0.saturating_sub(1)));
+    if let Some(loss) = db.loss(extent.as_ref(), snapshot.segments(), log_ends_at)? {
+        eprintln!(
+            "tidelog: acknowledged records are missing from the log: {loss} (extent record {}); restore the missing segments from a backup, or `tidelog recover --mode accept-loss`",
+            db.extent_path().display()
+        );
+        return Ok(Exit::Corrupt);
+    }
+    if records.skipped().is_empty() {
+        Ok(Exit::Ok)
+    } else {
+        Ok(Exit::Corrupt)
     }
 }
 

@@ -200,7 +200,9 @@ fn wal_open_is_corruption(e: &tidelog::wal::OpenError) -> bool {
         W::ForeignFile { .. }
         | W::SegmentGap { .. }
         | W::SequenceMismatch { .. }
-        | W::CorruptDurableData { .. } => true,
+        | W::CorruptDurableData { .. }
+        | W::LostRecords { .. }
+        | W::BadExtent { .. } => true,
         _ => false,
     }
 }

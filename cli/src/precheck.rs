@@ -37,7 +37,14 @@ pub fn clean_log(dir: &Path) -> Option<VerifyReport> {
     if writer_may_be_live(dir) {
         return None;
     }
-    let report = tidelog::wal::verify(&wal_dir(dir), &WalOptions::default()).ok()?;
+    // Checked against the extent record: a log shorter than it was is not clean.
+    let report = tidelog::wal::verify_with_extent(
+        &tidelog::wal::io::RealStorage,
+        &wal_dir(dir),
+        &WalOptions::default(),
+        &dir.join(tidelog::EXTENT_FILE),
+    )
+    .ok()?;
     (report.verdict == Verdict::Clean && report.findings.is_empty()).then_some(report)
 }
 
@@ -49,13 +56,37 @@ pub fn lane_head(dir: &Path, lane: LaneId) -> Option<LaneSeq> {
     if writer_may_be_live(dir) {
         return None;
     }
+    // Only a log the extent record has nothing against: a log shorter than it was is
+    // refused by the open, and after an accepted loss lanes continue above their last
+    // record, which only the engine knows.
+    let extent = dir.join(tidelog::EXTENT_FILE);
+    let recorded = tidelog::wal::extent::read(&tidelog::wal::io::RealStorage, &extent).ok()?;
+    if recorded
+        .as_ref()
+        .is_some_and(|e| !e.accepted_losses.is_empty())
+    {
+        return None;
+    }
     let snapshot = LogSnapshot::take(&wal_dir(dir)).ok()?;
     let mut head = None;
+    let mut last = tidelog::GlobalSeq(0);
     for record in snapshot.records(tidelog::GlobalSeq(1), ScanOptions::default()) {
         let record = record.ok()?;
+        last = record.global_seq;
         if record.lane == lane {
             head = Some(record.lane_seq);
         }
+    }
+    let loss = tidelog::wal::extent::check_snapshot(
+        &tidelog::wal::io::RealStorage,
+        &extent,
+        recorded.as_ref(),
+        snapshot.segments(),
+        last,
+    )
+    .ok()?;
+    if loss.is_some() {
+        return None;
     }
     head
 }

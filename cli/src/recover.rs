@@ -23,6 +23,11 @@ pub enum Mode {
     TolerateTail,
     /// Skip damaged regions and keep every valid record after them.
     SkipCorrupted,
+    /// As skip-corrupted, and also open a log shorter than its extent record says it was
+    /// (segments deleted, wal/ or a segment replaced by an older copy): the lost global
+    /// sequences are written into the log as a record on lane 4294967295, and global and
+    /// lane sequences continue above everything ever acknowledged.
+    AcceptLoss,
 }
 
 impl From<Mode> for RecoveryMode {
@@ -31,6 +36,7 @@ impl From<Mode> for RecoveryMode {
             Mode::Absolute => RecoveryMode::AbsoluteConsistency,
             Mode::TolerateTail => RecoveryMode::TolerateCorruptedTail,
             Mode::SkipCorrupted => RecoveryMode::SkipCorrupted,
+            Mode::AcceptLoss => RecoveryMode::AcceptLoss,
         }
     }
 }
@@ -41,12 +47,17 @@ impl From<Mode> for RecoveryMode {
 A torn tail (what a crash leaves) is cut in every mode: it was never durable. Damage to
 data that had been durable is refused by the default mode (exit 3, nothing changed);
 `tolerate-tail` and `skip-corrupted` drop it and report exactly what they dropped. A log
-recovered with `skip-corrupted` keeps the damaged bytes on disk: open it with the same
-mode again (and read it with `tidelog dump --skip-corrupted`).
+recovered with `skip-corrupted` keeps the damaged bytes on disk, and the extent record
+(<dir>/EXTENT) remembers that their loss was accepted: the database opens (and `append`
+works) in the default mode again; `tidelog dump --skip-corrupted` reads past them.
+A log shorter than it was (segments deleted, an older copy restored) is refused by every
+mode but `accept-loss`, which records the lost range in the log and never hands out a
+sequence that was acknowledged before. No mode ever hands out a sequence twice.
 
 Examples:
   tidelog recover /var/lib/app/log
-  tidelog verify /var/lib/app/log || tidelog recover /var/lib/app/log --mode skip-corrupted --json")]
+  tidelog verify /var/lib/app/log || tidelog recover /var/lib/app/log --mode skip-corrupted --json
+  tidelog recover /var/lib/app/log --mode accept-loss")]
 pub struct Args {
     /// The database directory.
     dir: PathBuf,
@@ -128,6 +139,10 @@ fn to_json(report: &RecoveryReport, last: u64) -> serde_json::Value {
             "token": r.token.to_string(),
             "fenced_by": r.fenced_by.to_string(),
         })).collect::<Vec<_>>(),
+        "accepted_loss": report.accepted_loss.map(|(first, last)| json!({
+            "first_global_seq": first.get(),
+            "last_global_seq": last.get(),
+        })),
         "removed_files": report.removed_files.iter().map(|f| json!({
             "file": f.path.display().to_string(),
             "reason": removal(f.reason),
@@ -178,5 +193,11 @@ fn print_text(report: &RecoveryReport, last: u64) {
     }
     for f in &report.removed_files {
         println!("  removed {} ({})", f.path.display(), removal(f.reason));
+    }
+    if let Some((first, last)) = report.accepted_loss {
+        println!(
+            "  accepted the loss of global sequences {first} to {last}: recorded in the log (lane {}); sequences continue above {last}",
+            tidelog::LOSS_LANE
+        );
     }
 }

@@ -18,7 +18,9 @@ record count and last lane sequence; the segments (count, bytes, each one's firs
 last global sequence) and how the log ends (clean, sealed, or a torn or in-progress tail);
 the checkpoints (each one's id, point, size, whether pinned, a milestone or damaged); the
 writer lease (holder, fencing token) and the watermarks the writer published.
-Reads every segment and checkpoint; exits 3 if durable log data is damaged (a damaged
+Reads every segment and checkpoint; exits 3 if durable log data is damaged, or if the log
+is shorter than its extent record (<dir>/EXTENT) or the durable watermark the writer
+published says it was (flagged as LOSS, with what is missing). (A damaged
 checkpoint is reported, not an exit code: recovery skips it).
 
 Examples:
@@ -42,7 +44,15 @@ struct LaneStats {
 /// Runs `stats`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
     let db = Database::existing(&args.dir)?;
-    let snapshot = LogSnapshot::take(&db.wal_dir())?;
+    let extent = db.extent()?;
+    // Read before the log, so that records a live writer adds meanwhile never look like
+    // a published point beyond the log.
+    let published_before = tidelog::forward::read_published(&db.dir).ok();
+    let accepted = extent
+        .as_ref()
+        .map(|e| e.accepted_losses.clone())
+        .unwrap_or_default();
+    let snapshot = LogSnapshot::take(&db.wal_dir())?.accepting(&accepted);
     let progress = Progress::bytes(snapshot.data_bytes(), "stats");
     let mut records = snapshot.records(GlobalSeq(1), ScanOptions::default());
     let mut lanes: BTreeMap<u32, LaneStats> = BTreeMap::new();
@@ -87,6 +97,11 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     let bytes: u64 = snapshot.segments().iter().map(|s| s.len_bytes).sum();
     let last_seq = records.last_seq().map(GlobalSeq::get);
     let last_wall_ms = records.last_wall_ms();
+    let loss = db.loss(
+        extent.as_ref(),
+        snapshot.segments(),
+        GlobalSeq(last_seq.unwrap_or(0)),
+    )?;
     let checkpoints = tidelog::checkpoint::list_checkpoints(&db.dir)?;
     let damaged = checkpoints.iter().filter(|c| c.is_damaged()).count();
     let checkpoints_json: Vec<serde_json::Value> = checkpoints
@@ -107,6 +122,36 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         .collect();
     let lease = writer_lease(&db.dir);
     let published = tidelog::forward::read_published(&db.dir).ok();
+    // What the log says against what the writer published: a durable watermark above the
+    // log's end means acknowledged records are gone.
+    let contradiction = published_before
+        .as_ref()
+        .map(|p| p.global.durable_hlc.global_sequence)
+        .filter(|durable| *durable > last_seq.unwrap_or(0))
+        .map(|durable| {
+            format!(
+                "the writer published durable global sequence {durable} but the log ends at {}",
+                last_seq.unwrap_or(0)
+            )
+        });
+    let extent_json = extent.as_ref().map(|e| {
+        json!({
+            "durable_global_seq": e.durable_seq.get(),
+            "first_segment": e.first_index,
+            "last_segment": e.last_index,
+            "closed_cleanly": e.closed_cleanly,
+            "accepted_losses": e.accepted_losses.iter().map(|(a, b)| json!([a.get(), b.get()])).collect::<Vec<_>>(),
+        })
+    });
+    let loss_json = loss.as_ref().map(|l| {
+        json!({
+            "missing_segments": l.missing_segments.iter().map(|(a, b)| json!([a.get(), b.get()])).collect::<Vec<_>>(),
+            "log_ends_at": l.log_ends_at.get(),
+            "acknowledged": l.acknowledged.get(),
+            "problem": l.to_string(),
+        })
+    });
+    let lost = loss.is_some() || contradiction.is_some();
     let lease_json = lease.as_ref().map(|(lease, now_ms)| {
         json!({
             "holder_id": lease.holder_id,
@@ -156,9 +201,12 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             "checkpoints": checkpoints_json,
             "lease": lease_json,
             "published_watermarks": published_json,
+            "extent": extent_json,
+            "loss": loss_json,
+            "contradiction": contradiction,
         });
         println!("{value}");
-        return Ok(Exit::Ok);
+        return Ok(if lost { Exit::Corrupt } else { Exit::Ok });
     }
     println!(
         "database    {} (format version {})",
@@ -203,6 +251,41 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             p.global.visible_hlc.global_sequence,
             p.global.applied_hlc.global_sequence
         );
+    }
+    if let Some(e) = &extent {
+        println!(
+            "extent      durable global {}, segments {} to {}{}{}",
+            e.durable_seq,
+            e.first_index,
+            e.last_index,
+            if e.closed_cleanly {
+                ", closed cleanly"
+            } else {
+                ""
+            },
+            if e.accepted_losses.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", accepted losses {}",
+                    e.accepted_losses
+                        .iter()
+                        .map(|(a, b)| format!("{a} to {b}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+    }
+    if let Some(loss) = &loss {
+        println!("LOSS        acknowledged records are missing: {loss}");
+        eprintln!(
+            "tidelog: acknowledged records are missing from the log: {loss}; restore the missing segments from a backup, or `tidelog recover --mode accept-loss`"
+        );
+    }
+    if let Some(contradiction) = &contradiction {
+        println!("LOSS        {contradiction}");
+        eprintln!("tidelog: {contradiction}: acknowledged records are missing from the log");
     }
     let with_data = snapshot
         .segments()
@@ -276,7 +359,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             refused.fenced_by
         );
     }
-    Ok(Exit::Ok)
+    Ok(if lost { Exit::Corrupt } else { Exit::Ok })
 }
 
 fn role_name(role: SegmentRole) -> &'static str {

@@ -5,14 +5,18 @@ use crate::database::Database;
 use crate::error::{CliError, Exit};
 use crate::output::Progress;
 use std::path::PathBuf;
-use tidelog::wal::{verify_reporting, FindingKind, Verdict, WalOptions};
+use tidelog::wal::io::RealStorage;
+use tidelog::wal::{verify_with_extent, FindingKind, Verdict, WalOptions};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Exit codes: 0 clean; 2 the only damage is a torn tail (or the leftover of an interrupted
 segment preparation) that opening the database repairs; 3 durable data is corrupt, or the
-log is not a valid log (bad header, missing segment, foreign file). Each problem is
+log is not a valid log (bad header, missing segment, foreign file), or the log is shorter
+than its extent record (<dir>/EXTENT) says it was: segments deleted, or wal/ or a segment
+replaced by an older copy; the finding names the missing segments and the highest
+acknowledged global sequence. Each problem is
 reported with its file, offset and what is wrong.
 
 While another process writes the database, a record being written at that moment may show
@@ -32,11 +36,13 @@ pub struct Args {
 /// Runs `verify`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
     let db = Database::existing(&args.dir)?;
-    let progress = Progress::bytes(0, "verify");
-    let report = verify_reporting(&db.wal_dir(), &WalOptions::default(), &mut |done, total| {
-        progress.total(total);
-        progress.set(done);
-    })
+    let progress = Progress::spinner(format!("verifying {}", db.dir.display()));
+    let report = verify_with_extent(
+        &RealStorage,
+        &db.wal_dir(),
+        &WalOptions::default(),
+        &db.extent_path(),
+    )
     .map_err(CliError::Verify)?;
     progress.finish();
     let verdict = match report.verdict {
@@ -96,6 +102,8 @@ fn kind_name(kind: &FindingKind) -> &'static str {
         FindingKind::StaleFencing { .. } => "stale-fencing",
         FindingKind::ForeignFile => "foreign-file",
         FindingKind::InterruptedPreparation => "interrupted-preparation",
+        FindingKind::LostRecords { .. } => "lost-records",
+        FindingKind::BadExtent { .. } => "bad-extent",
         _ => "other",
     }
 }
@@ -122,6 +130,12 @@ fn describe(kind: &FindingKind) -> String {
         FindingKind::InterruptedPreparation => {
             "leftover of an interrupted segment preparation; opening the database removes it".into()
         }
+        FindingKind::LostRecords { loss } => format!(
+            "acknowledged records are gone: {loss}; restore the missing segments (or all of wal/) from a backup, or `tidelog recover --mode accept-loss` to continue without them knowingly"
+        ),
+        FindingKind::BadExtent { issue } => format!(
+            "the extent record is damaged ({issue}): whether segments vanished cannot be told; restore it from a backup, or move it away and open the database to rebuild it"
+        ),
         other => format!("{other:?}"),
     }
 }

@@ -113,21 +113,24 @@ fn skip_corrupted_recovers_and_reads_everything_but_the_damaged_record() {
     assert_eq!(skipped[0]["resumed_at_global_seq"], 101);
     assert_eq!(report["records"], 1500);
 
-    // The damaged bytes stay on disk: dump refuses them unless told to skip.
-    assert_eq!(tidelog(&["dump", s(&db)], b"").status.code(), Some(3));
-    let out = tidelog(&["dump", s(&db), "--skip-corrupted"], b"");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "skipping still says data was lost"
-    );
+    // The damaged bytes stay on disk, and the extent record remembers their loss was
+    // accepted: dump passes over them saying so, and the database is appendable again.
+    let out = tidelog(&["dump", s(&db)], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         payloads(&out.stdout),
         (1..=1500).map(line).collect::<Vec<_>>()
     );
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("skipped damaged durable data"), "{stderr}");
-    assert!(stderr.contains(s(&segment)), "{stderr}");
+    assert!(
+        stderr.contains("global sequences 100 to 100 were lost and the loss was accepted"),
+        "{stderr}"
+    );
+    let out = tidelog(&["append", s(&db), "--lane", "1", "--json"], b"after\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let receipt: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(receipt["global_seq"].as_u64().unwrap() > 1500, "{receipt}");
+    assert_eq!(tidelog(&["verify", s(&db)], b"").status.code(), Some(0));
 }
 
 #[test]
@@ -143,13 +146,30 @@ fn tolerate_tail_cuts_the_log_at_the_damage_and_says_so() {
         report.contains("removed"),
         "later segments are removed: {report}"
     );
+    assert!(
+        report.contains("accepted the loss of global sequences 100 to"),
+        "{report}"
+    );
     let out = tidelog(&["dump", s(&db)], b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed = payloads(&out.stdout);
+    assert_eq!(printed[..99], (1..=99).map(line).collect::<Vec<_>>()[..]);
     assert_eq!(
-        payloads(&out.stdout),
-        (1..=99).map(line).collect::<Vec<_>>()
+        printed.len(),
+        100,
+        "the survivors and the record of the loss"
+    );
+    assert!(
+        printed[99].contains("were lost and the loss was accepted"),
+        "{}",
+        printed[99]
     );
     assert_eq!(tidelog(&["verify", s(&db)], b"").status.code(), Some(0));
+    // The cut sequences were acknowledged: they are never handed out again.
+    let out = tidelog(&["append", s(&db), "--lane", "1", "--json"], b"after\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let receipt: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(receipt["global_seq"].as_u64().unwrap() > 1500, "{receipt}");
 }
 
 #[test]

@@ -32,6 +32,42 @@ use tidelog_watermarks::{
 /// Longest idempotency key, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 
+/// The lane where the engine records, as a record of the log, a loss accepted at open
+/// (`RecoveryMode::AcceptLoss`, or the cut of a tolerant mode): its payload names the
+/// lost global sequences.
+pub const LOSS_LANE: LaneId = LaneId(u32::MAX);
+
+/// Lane heads after the accepted losses: a loss of `n` sequences may have taken up to `n`
+/// lane sequences from any lane, so every lane continues at least `n` above where it
+/// stood before it (lanes never seen: above the sum of the losses before them). Returns
+/// the heads of the lanes the index knows and the head of every other lane.
+fn lane_floors(
+    index: &LaneIndex,
+    accepted: &[(GlobalSeq, GlobalSeq)],
+) -> (HashMap<LaneId, LaneSeq>, LaneSeq) {
+    let mut heads = index.heads();
+    let mut default = 0u64;
+    let mut floors: HashMap<LaneId, u64> = HashMap::new();
+    let mut ranges = accepted.to_vec();
+    ranges.sort();
+    for (first, last) in ranges {
+        let lost = last.0.saturating_sub(first.0).saturating_add(1);
+        for (lane, head, _) in index.heads_at(GlobalSeq(first.0.saturating_sub(1))) {
+            let floor = floors.entry(lane).or_insert(default);
+            *floor = (*floor).max(head.get());
+        }
+        for floor in floors.values_mut() {
+            *floor = floor.saturating_add(lost);
+        }
+        default = default.saturating_add(lost);
+    }
+    for (lane, floor) in floors {
+        let head = heads.entry(lane).or_insert(LaneSeq::ZERO);
+        *head = (*head).max(LaneSeq(floor));
+    }
+    (heads, LaneSeq(default))
+}
+
 /// An open tidelog database: the writer thread and everything callers need to append,
 /// wait, read and subscribe. Cheap to clone; every clone is the same database. The
 /// database closes (drains, syncs, stops the writer) on [`Engine::close`] or when the
@@ -129,7 +165,12 @@ impl<S: Storage> Engine<S> {
         let recovery = crate::observe::Stopwatch::start();
         let (wal, recovered) = {
             crate::observe::span!("tidelog.recovery");
-            Wal::open_with(storage.clone(), &dir.join(marker::WAL_DIR), wal_options)?
+            Wal::open_with_extent(
+                storage.clone(),
+                &dir.join(marker::WAL_DIR),
+                wal_options,
+                &dir.join(marker::EXTENT_FILE),
+            )?
         };
         recovery.record("tidelog_recovery_seconds");
         // Recovery reads every segment it recovers from end to end.
@@ -137,6 +178,7 @@ impl<S: Storage> Engine<S> {
             .record((recovered.report.segments * wal.options().segment_size) as f64));
         let options = adopt_segment_size(options, wal.options().segment_size);
         let reader = wal.reader();
+        let accepted_losses = wal.extent().map(|e| e.accepted_losses).unwrap_or_default();
         let checkpoints = checkpoint::State::open(
             storage,
             &dir,
@@ -144,6 +186,7 @@ impl<S: Storage> Engine<S> {
             &reader,
             wal.truncator(),
             &recovered,
+            &accepted_losses,
         )?;
         let index = Arc::new(LaneIndex::default());
         let mut keys = HashMap::new();
@@ -174,7 +217,8 @@ impl<S: Storage> Engine<S> {
             index: index.clone(),
             status: status.clone(),
             options: options.clone(),
-            heads: index.heads(),
+            heads: Default::default(),
+            lane_floor: LaneSeq::ZERO,
             keys,
             next_seq: last.seq(),
             last_written: last,
@@ -196,6 +240,12 @@ impl<S: Storage> Engine<S> {
                 marks.lock().snapshot(),
             )
             .ok(),
+        };
+        let (heads, lane_floor) = lane_floors(&index, &accepted_losses);
+        let writer = Writer {
+            heads,
+            lane_floor,
+            ..writer
         };
         let thread = std::thread::Builder::new()
             .name("tidelog-writer".into())
@@ -239,6 +289,20 @@ impl<S: Storage> Engine<S> {
                 server: Mutex::new(None),
             }),
         };
+        if let Some((first, last)) = engine.inner.recovery.accepted_loss {
+            // The loss goes into the log itself, where every reader of it sees it.
+            let note = format!(
+                "tidelog: global sequences {first} to {last} were lost and the loss was accepted ({:?}); lane sequences continue above what they may have held",
+                engine.inner.options.recovery_mode
+            );
+            engine
+                .append_durable(LOSS_LANE, note.into_bytes())
+                .map_err(|err| OpenError::Io {
+                    op: "recording the accepted loss in",
+                    path: engine.inner.dir.clone(),
+                    source: std::io::Error::other(err.to_string()),
+                })?;
+        }
         if engine.inner.options.serve_followers {
             // A directory whose socket path is too long for Unix sockets (about 107
             // bytes) cannot be served; followers then get `NoWriter`, which says so.

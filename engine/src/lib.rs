@@ -232,10 +232,10 @@ pub use checkpoint::{
     BackupError, BackupReport, Checkpoint, CheckpointError, CheckpointId, CheckpointInfo,
     CheckpointKind, CheckpointOptions, Holder, ListedCheckpoint, LogHold, TruncationStatus,
 };
-pub use engine::{AppendFuture, AppendTicket, Engine, MAX_KEY_BYTES};
+pub use engine::{AppendFuture, AppendTicket, Engine, LOSS_LANE, MAX_KEY_BYTES};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
 pub use forward::{Database, Follower, LaneLogs, LaneLogsError};
-pub use marker::{read_format_version, FORMAT_VERSION, WAL_DIR};
+pub use marker::{read_format_version, EXTENT_FILE, FORMAT_VERSION, WAL_DIR};
 pub use options::{LeaseOptions, Options, SyncPolicy, Visibility};
 pub use record::{BatchEntry, Receipt, Record};
 pub use subscription::{SubscribeError, Subscription, SubscriptionTarget};

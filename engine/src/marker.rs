@@ -7,6 +7,8 @@
 //! <dir>/holders/   one empty `<holder id>.alive` per open writer, locked while it runs
 //! <dir>/lease/     the writer lease, with the default file backend (see `lease`)
 //! <dir>/wal/       the log segments (tidelog-wal)
+//! <dir>/EXTENT     what the log has held (highest durable sequence, segment range),
+//!                  checked on every open (`tidelog_wal::extent`, `docs/format.md`)
 //! ```
 //!
 //! Opening checks the marker before touching anything, so a foreign directory or a
@@ -21,6 +23,9 @@ use std::path::{Path, PathBuf};
 pub(crate) const MARKER: &str = "TIDELOG";
 /// Name of the log folder inside the database directory.
 pub const WAL_DIR: &str = "wal";
+/// Name of the log's extent record, beside the log folder (see `tidelog_wal::extent`):
+/// outside `wal/`, so that losing or replacing the folder, or files in it, is seen.
+pub const EXTENT_FILE: &str = tidelog_wal::extent::EXTENT_FILE_NAME;
 /// The directory format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 

@@ -100,6 +100,9 @@ pub(crate) struct Writer<S: Storage> {
     pub(crate) status: Arc<Status>,
     pub(crate) options: Options,
     pub(crate) heads: HashMap<LaneId, LaneSeq>,
+    /// The head of a lane not in `heads`: above every lane sequence an accepted loss may
+    /// have taken from it (0 without one).
+    pub(crate) lane_floor: LaneSeq,
     pub(crate) keys: HashMap<Vec<u8>, Receipt>,
     pub(crate) next_seq: GlobalSeq,
     pub(crate) last_written: HlcPoint,
@@ -183,6 +186,11 @@ impl<S: Storage> Writer<S> {
             self.answer_waiters();
             if self.finished() {
                 let result = self.sync_result().map(|_| ());
+                if result.is_ok() {
+                    // Best effort: a record left older than the log claims less than it
+                    // holds, which never makes an open refuse or hide a loss.
+                    let _ = self.wal.record_extent();
+                }
                 if let Some(Some(reply)) = self.closing.take() {
                     reply.send(result);
                 }
@@ -425,7 +433,7 @@ impl<S: Storage> Writer<S> {
     }
 
     fn head(&self, lane: LaneId) -> LaneSeq {
-        self.heads.get(&lane).copied().unwrap_or(LaneSeq::ZERO)
+        self.heads.get(&lane).copied().unwrap_or(self.lane_floor)
     }
 
     fn write_unit(&mut self, frames: &[NewFrame<'_>]) -> Result<(), AppendError> {

@@ -30,6 +30,29 @@ struct Store {
 fn for_each_store(scenario: impl Fn(&Path, &Store)) {
     #[cfg(feature = "etcd")]
     {
+        // TLS with client certificates and user/password authentication.
+        let server = common::etcd_server::EtcdServer::start_secure();
+        let pki = server.pki();
+        let backend = tidelog::lease::EtcdBackend::new(&server.endpoint())
+            .and_then(|b| b.with_ca_pem(pki.ca_pem.as_bytes()))
+            .and_then(|b| {
+                b.with_client_cert_pem(
+                    pki.client_cert_pem.as_bytes(),
+                    pki.client_key_pem.as_bytes(),
+                )
+            })
+            .expect("secure etcd")
+            .with_user(common::etcd_server::USER, common::etcd_server::PASSWORD);
+        let lanes = tempfile::tempdir().unwrap();
+        scenario(
+            lanes.path(),
+            &Store {
+                backend: Arc::new(backend),
+            },
+        );
+    }
+    #[cfg(feature = "etcd")]
+    {
         let server = common::etcd_server::EtcdServer::start();
         let backend = tidelog::lease::EtcdBackend::new(&server.endpoint()).expect("etcd");
         let lanes = tempfile::tempdir().unwrap();

@@ -816,3 +816,110 @@ mod etcd {
         assert!(err.to_string().contains(&endpoint), "{err}");
     }
 }
+
+/// The same contract over an etcd with TLS (a CA the test makes), client certificates
+/// required, and user/password authentication on; and what it refuses.
+#[cfg(feature = "etcd")]
+mod etcd_secure {
+    use super::*;
+    use crate::common::etcd_server::{EtcdServer, PASSWORD, USER};
+    use tidelog::lease::{BackendError, EtcdBackend};
+
+    fn client(server: &EtcdServer) -> EtcdBackend {
+        let pki = server.pki();
+        EtcdBackend::new(&server.endpoint())
+            .unwrap()
+            .with_ca_pem(pki.ca_pem.as_bytes())
+            .unwrap()
+            .with_client_cert_pem(
+                pki.client_cert_pem.as_bytes(),
+                pki.client_key_pem.as_bytes(),
+            )
+            .unwrap()
+    }
+
+    fn fixture() -> Fixture {
+        let server = EtcdServer::start_secure();
+        let backend = client(&server).with_user(USER, PASSWORD);
+        Fixture::new(
+            move || Arc::new(backend.clone()) as Arc<dyn LeaseBackend>,
+            server,
+        )
+    }
+
+    contract_suite!(fixture);
+
+    #[test]
+    fn a_secure_etcd_refuses_a_wrong_password_with_a_clear_error() {
+        let server = EtcdServer::start_secure();
+        let backend = client(&server).with_user(USER, "not the password");
+        let err = LeaseManager::new(Arc::new(backend))
+            .try_acquire("db", "writer-a", TTL)
+            .unwrap_err();
+        assert!(
+            matches!(&err, LeaseError::Backend(BackendError::Unauthorized { user, .. }) if user == USER),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("refused the credentials") && message.contains("password"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_secure_etcd_without_a_user_is_refused_and_nothing_is_written() {
+        let server = EtcdServer::start_secure();
+        let anonymous = client(&server);
+        assert!(
+            anonymous.read("db").is_err(),
+            "auth is on: no token, no read"
+        );
+        let authorized = client(&server).with_user(USER, PASSWORD);
+        assert!(authorized.read("db").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_server_certificate_from_an_untrusted_ca_is_refused_with_a_clear_error() {
+        let server = EtcdServer::start_secure();
+        let pki = server.pki();
+        let backend = EtcdBackend::new(&server.endpoint())
+            .unwrap()
+            .with_ca_pem(pki.rogue_ca_pem.as_bytes())
+            .unwrap()
+            .with_client_cert_pem(
+                pki.client_cert_pem.as_bytes(),
+                pki.client_key_pem.as_bytes(),
+            )
+            .unwrap()
+            .with_user(USER, PASSWORD);
+        let err = LeaseManager::new(Arc::new(backend))
+            .try_acquire("db", "writer-a", TTL)
+            .unwrap_err();
+        assert!(
+            matches!(&err, LeaseError::Backend(BackendError::Tls { .. })),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("certificate"), "{message}");
+        assert!(message.contains(&server.endpoint()), "{message}");
+    }
+
+    #[test]
+    fn a_client_without_a_certificate_is_refused_by_a_mutual_tls_etcd() {
+        let server = EtcdServer::start_secure();
+        let backend = EtcdBackend::new(&server.endpoint())
+            .unwrap()
+            .with_ca_pem(server.pki().ca_pem.as_bytes())
+            .unwrap()
+            .with_user(USER, PASSWORD);
+        let err = backend.read("db").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BackendError::Tls { .. } | BackendError::Transport { .. }
+            ),
+            "{err:?}"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! # tidelog-raft
 //!
-//! tidelog as the log store of [openraft](openraft): one Raft group per tidelog database.
+//! tidelog as the log store of [openraft]: one Raft group per tidelog database.
 //! Entries are tidelog records; the vote and the committed log id are records of the same
 //! log, so their I/O is ordered with the entries; `append` returns once the entries are
 //! written (readable) and openraft's flush callback fires from tidelog's durable

@@ -106,6 +106,24 @@ pub enum OpenError {
         /// Why the damaged bytes must have been durable (so this is not a torn tail).
         proof: DurabilityProof,
     },
+    /// The log is shorter than its extent record says it was: segments vanished, or the
+    /// log (or its newest segment) was replaced by an older copy. Acknowledged records are
+    /// gone. Nothing was changed.
+    #[error("acknowledged records are missing from the log: {loss} (extent record {}); nothing was changed: restore the missing segments (or all of wal/) from a backup, or accept the loss explicitly (RecoveryMode::AcceptLoss, `tidelog recover --mode accept-loss`)", extent.display())]
+    LostRecords {
+        /// The extent record.
+        extent: PathBuf,
+        /// What is missing.
+        loss: crate::extent::Loss,
+    },
+    /// The extent record exists but neither of its slots verifies. Nothing was changed.
+    #[error("the extent record {} is damaged: {issue}; nothing was changed: restore it from a backup, or move it away to rebuild it from what the log holds (a loss from before then cannot be detected)", path.display())]
+    BadExtent {
+        /// The extent file.
+        path: PathBuf,
+        /// What is wrong.
+        issue: String,
+    },
     /// A segment was written under a higher fencing token: this writer has been fenced and
     /// must not write.
     #[error("fenced: segment {} was written under fencing token ({found}) which is above ours ({ours}); another writer holds the log", path.display())]

@@ -25,6 +25,16 @@ pub struct FileError {
     pub source: io::Error,
 }
 
+impl From<crate::error::IoFailure> for FileError {
+    fn from(f: crate::error::IoFailure) -> FileError {
+        FileError {
+            op: f.op,
+            path: f.path,
+            source: f.source,
+        }
+    }
+}
+
 impl FileError {
     fn new(op: IoOp, path: &Path) -> impl FnOnce(io::Error) -> FileError + '_ {
         move |source| FileError {

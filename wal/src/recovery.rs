@@ -45,6 +45,11 @@ pub enum RecoveryMode {
     TolerateCorruptedTail,
     /// Skip damaged regions, keep every valid unit after them (each skip reported).
     SkipCorrupted,
+    /// As `SkipCorrupted`, and also open a log shorter than its extent record says it was
+    /// (segments deleted, an older copy restored): the lost range is recorded as accepted
+    /// in the extent record and the log continues above every sequence ever handed out.
+    /// Without an extent record, as `SkipCorrupted`.
+    AcceptLoss,
 }
 
 /// Why a damaged frame must have been durable.
@@ -175,6 +180,10 @@ pub struct RecoveryReport {
     /// What was done, before reading, to keep out a previous writer that may still be
     /// running ([`WalOptions::fence_off_predecessor`](crate::WalOptions)); not a repair.
     pub fenced_off: Option<crate::takeover::FenceReport>,
+    /// Global sequences (inclusive) recorded as lost by this recovery under
+    /// [`RecoveryMode::AcceptLoss`] or a tolerant cut: the end of the log was gone, and the
+    /// log continues above this range. `None` when nothing new was accepted.
+    pub accepted_loss: Option<(GlobalSeq, GlobalSeq)>,
 }
 
 impl RecoveryReport {
@@ -185,6 +194,7 @@ impl RecoveryReport {
             && self.skipped.is_empty()
             && self.refused_segments.is_empty()
             && self.removed_files.is_empty()
+            && self.accepted_loss.is_none()
     }
 }
 
@@ -240,6 +250,17 @@ pub enum FindingKind {
     },
     /// A file that is not a segment.
     ForeignFile,
+    /// The log is shorter than its extent record says it was: segments vanished or were
+    /// replaced by older copies (the finding's path is the extent record).
+    LostRecords {
+        /// What is missing.
+        loss: crate::extent::Loss,
+    },
+    /// The extent record holds no valid slot.
+    BadExtent {
+        /// What is wrong.
+        issue: String,
+    },
     /// A leftover of an interrupted segment preparation (harmless).
     InterruptedPreparation,
 }
@@ -286,7 +307,7 @@ pub fn verify_reporting(
     opts: &WalOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, OpenError> {
-    verify_inner(&RealStorage, dir, opts, progress)
+    verify_inner(&RealStorage, dir, opts, &[], progress)
 }
 
 /// [`verify`] on any storage (the simulated disk in tests).
@@ -295,16 +316,64 @@ pub fn verify_with<S: Storage>(
     dir: &Path,
     opts: &WalOptions,
 ) -> Result<VerifyReport, OpenError> {
-    verify_inner(storage, dir, opts, &mut |_, _| {})
+    verify_inner(storage, dir, opts, &[], &mut |_, _| {})
 }
 
 fn verify_inner<S: Storage>(
     storage: &S,
     dir: &Path,
     opts: &WalOptions,
+    accepted: &[(GlobalSeq, GlobalSeq)],
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, OpenError> {
-    let scan = scan_reporting(storage, dir, opts, ScanMode::Verify, progress)?;
+    let scan = scan_full(storage, dir, opts, ScanMode::Verify, accepted, progress)?;
+    Ok(verdict_of(scan))
+}
+
+/// [`verify_with`], and the log checked against its extent record `extent` (see
+/// [`crate::extent`]): a log shorter than the record says it was is a
+/// [`FindingKind::LostRecords`] finding, a damaged record a [`FindingKind::BadExtent`]
+/// one; both make the verdict [`Verdict::Corrupt`]. Changes nothing; runs beside a writer.
+pub fn verify_with_extent<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    opts: &WalOptions,
+    extent: &Path,
+) -> Result<VerifyReport, OpenError> {
+    let before = crate::extent::read(storage, extent);
+    let accepted = match &before {
+        Ok(Some(e)) => e.accepted_losses.clone(),
+        _ => Vec::new(),
+    };
+    let mut scan = scan_accepting(storage, dir, opts, ScanMode::Verify, &accepted)?;
+    let after = crate::extent::read(storage, extent);
+    match (before, after) {
+        (Ok(Some(tail)), Ok(Some(head))) => {
+            let observed = crate::extent::observe(&scan);
+            if let Some(loss) = crate::extent::compare(&tail, &head, &observed) {
+                scan.findings.push(Finding {
+                    path: extent.to_path_buf(),
+                    offset: 0,
+                    kind: FindingKind::LostRecords { loss },
+                });
+            }
+        }
+        (Err(OpenError::BadExtent { issue, .. }), _)
+        | (_, Err(OpenError::BadExtent { issue, .. })) => {
+            scan.findings.push(Finding {
+                path: extent.to_path_buf(),
+                offset: 0,
+                kind: FindingKind::BadExtent { issue },
+            });
+        }
+        (Err(err), _) | (_, Err(err)) => return Err(err),
+        // No record (yet): nothing to compare with.
+        _ => {}
+    }
+    Ok(verdict_of(scan))
+}
+
+fn verdict_of<G>(scan: Scan<G>) -> VerifyReport {
     let corrupt = scan.findings.iter().any(|f| {
         !matches!(
             f.kind,
@@ -318,13 +387,13 @@ fn verify_inner<S: Storage>(
     } else {
         Verdict::TornTailOnly
     };
-    Ok(VerifyReport {
+    VerifyReport {
         verdict,
         findings: scan.findings,
         segments: scan.report.segments,
         frames: scan.report.frames,
         last_seq: scan.last_seq,
-    })
+    }
 }
 
 /// Whether the scan serves `open` (with a mode) or `verify`.
@@ -390,6 +459,15 @@ pub(crate) struct Scan<G> {
     pub(crate) actions: Vec<Action>,
     pub(crate) last_seq: GlobalSeq,
     pub(crate) last_wall_ms: u64,
+    /// Ranges of sequences whose loss was accepted explicitly (from the extent record):
+    /// a gap or a damaged region inside one is passed over in every mode.
+    pub(crate) accepted: Vec<(GlobalSeq, GlobalSeq)>,
+}
+
+impl<G> Scan<G> {
+    fn is_accepted(&self, from: GlobalSeq, to: GlobalSeq) -> bool {
+        from <= to && self.accepted.iter().any(|(a, b)| *a <= from && to <= *b)
+    }
 }
 
 /// Index one past the last non-zero byte (0 if all zero). Word-wise from the end, because
@@ -588,24 +666,28 @@ fn io_err(op: IoOp, path: &Path, source: std::io::Error) -> OpenError {
     }
 }
 
-/// Reads the log in `dir`. In `Verify` mode segments are mapped read-only, problems become
-/// findings and nothing is planned; in `Recover` mode fatal problems are errors and
-/// repairs are planned in `actions`.
-pub(crate) fn scan<S: Storage>(
+/// Reads the log in `dir`, passing over gaps and damage inside `accepted` ranges of
+/// sequences. In `Verify` mode segments are mapped read-only, problems become findings
+/// and nothing is planned; in `Recover` mode fatal problems are errors and repairs are
+/// planned in `actions`.
+pub(crate) fn scan_accepting<S: Storage>(
     storage: &S,
     dir: &Path,
     opts: &WalOptions,
     mode: ScanMode,
+    accepted: &[(GlobalSeq, GlobalSeq)],
 ) -> Result<Scan<S::Segment>, OpenError> {
-    scan_reporting(storage, dir, opts, mode, &mut |_, _| {})
+    scan_full(storage, dir, opts, mode, accepted, &mut |_, _| {})
 }
 
-/// [`scan`], telling `progress` the bytes of segments walked so far and in all.
-fn scan_reporting<S: Storage>(
+/// [`scan_accepting`], telling `progress` the bytes of segments
+/// walked so far and in all.
+fn scan_full<S: Storage>(
     storage: &S,
     dir: &Path,
     opts: &WalOptions,
     mode: ScanMode,
+    accepted: &[(GlobalSeq, GlobalSeq)],
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Scan<S::Segment>, OpenError> {
     let verify = mode == ScanMode::Verify;
@@ -616,6 +698,7 @@ fn scan_reporting<S: Storage>(
         actions: Vec::new(),
         last_seq: GlobalSeq::ZERO,
         last_wall_ms: 0,
+        accepted: accepted.to_vec(),
     };
     let names = storage.list(dir).map_err(|e| io_err(IoOp::List, dir, e))?;
     let mut indexes = Vec::new();
@@ -1027,7 +1110,9 @@ fn walk_segment<G: SegmentOps>(
             .map_or(header.fencing, |m| m.max(header.fencing)),
     );
     let expected = w.expected.unwrap_or(header.first_seq);
-    if header.first_seq != expected || header.first_seq == GlobalSeq::ZERO {
+    let accepted_gap =
+        header.first_seq > expected && out.is_accepted(expected, GlobalSeq(header.first_seq.0 - 1));
+    if !accepted_gap && (header.first_seq != expected || header.first_seq == GlobalSeq::ZERO) {
         let found = header.first_seq;
         let mismatch = OpenError::SequenceMismatch {
             path: path.to_path_buf(),
@@ -1045,7 +1130,9 @@ fn walk_segment<G: SegmentOps>(
                     return Ok(None);
                 }
             }
-            ScanMode::Recover(RecoveryMode::SkipCorrupted) if found > expected => {
+            ScanMode::Recover(RecoveryMode::SkipCorrupted | RecoveryMode::AcceptLoss)
+                if found > expected =>
+            {
                 out.report.skipped.push(SkippedRegion {
                     path: path.to_path_buf(),
                     offset: 0,
@@ -1218,7 +1305,12 @@ fn handle_stop<G: SegmentOps>(
         }
         return Ok(StopOutcome::CutHere);
     };
+    // Damage inside a loss accepted earlier is passed over in every mode.
+    let accepted = stop.resync.is_some_and(|(_, seq)| {
+        out.is_accepted(stop.lost_from, GlobalSeq(seq.0.saturating_sub(1)))
+    });
     let recovery_mode = match mode {
+        _ if accepted => RecoveryMode::SkipCorrupted,
         ScanMode::Recover(m) => m,
         ScanMode::Verify => {
             out.findings.push(Finding {
@@ -1242,7 +1334,7 @@ fn handle_stop<G: SegmentOps>(
             })
         }
         RecoveryMode::TolerateCorruptedTail => None,
-        RecoveryMode::SkipCorrupted => stop.resync,
+        RecoveryMode::SkipCorrupted | RecoveryMode::AcceptLoss => stop.resync,
     };
     let skipped_to = resumed_at.map_or(zero_from.max(stop.unit_start), |(off, _)| off);
     out.report.skipped.push(SkippedRegion {

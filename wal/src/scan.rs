@@ -288,6 +288,8 @@ pub enum LogEnd {
 pub struct LogSnapshot {
     dir: PathBuf,
     segments: Vec<SegmentInfo>,
+    /// Sequence ranges whose loss was accepted (from the extent record).
+    accepted: Vec<(GlobalSeq, GlobalSeq)>,
 }
 
 impl LogSnapshot {
@@ -382,7 +384,22 @@ impl LogSnapshot {
         Ok(LogSnapshot {
             dir: dir.to_path_buf(),
             segments,
+            accepted: Vec::new(),
         })
+    }
+
+    /// Passes over gaps and damage inside these ranges of sequences, whose loss was
+    /// accepted explicitly (the extent record's
+    /// [`accepted_losses`](crate::extent::Extent::accepted_losses)), as recovery does:
+    /// they are neither errors nor skipped regions.
+    #[must_use]
+    pub fn accepting(mut self, accepted: &[(GlobalSeq, GlobalSeq)]) -> Self {
+        self.accepted = accepted.to_vec();
+        self
+    }
+
+    fn is_accepted(&self, from: GlobalSeq, to: GlobalSeq) -> bool {
+        from <= to && self.accepted.iter().any(|(a, b)| *a <= from && to <= *b)
     }
 
     /// The log directory.
@@ -912,6 +929,9 @@ impl LogRecords<'_> {
         if found == expected && found != GlobalSeq::ZERO {
             return Ok(());
         }
+        if found > expected && self.snapshot.is_accepted(expected, GlobalSeq(found.0 - 1)) {
+            return Ok(());
+        }
         if self.options.skip_corrupted && found > expected {
             self.skipped.push(SkippedRegion {
                 path: info.path.clone(),
@@ -982,6 +1002,16 @@ impl LogRecords<'_> {
         } else {
             stop.issue
         };
+        let accepted = after.resync.filter(|_| after.nonzero).filter(|(_, seq)| {
+            self.snapshot
+                .is_accepted(stop.lost_from, GlobalSeq(seq.0.saturating_sub(1)))
+        });
+        if let Some((offset, seq)) = accepted {
+            cursor.at = offset;
+            cursor.seq = seq;
+            self.cursor = Some(cursor);
+            return Ok(());
+        }
         if !self.options.skip_corrupted {
             return Err(ScanError::CorruptFrame {
                 path,

@@ -18,6 +18,7 @@
 //! [`WalReader::copy_prefix`] writes the segments holding `1..=upto` (or the retained part
 //! of it) to another directory, so that the copy opens as a log ending at `upto`.
 
+use crate::extent::SharedExtent;
 use crate::files::{self, FileError};
 use crate::format::{align_up, FRAME_HEADER_LEN};
 use crate::ids::SegmentIndex;
@@ -57,6 +58,7 @@ pub struct Truncator<S: Storage> {
     shared: Arc<Shared>,
     segment_size: u64,
     serial: Arc<Mutex<()>>,
+    extent: Option<SharedExtent<S>>,
 }
 
 impl<S: Storage> Clone for Truncator<S> {
@@ -67,6 +69,7 @@ impl<S: Storage> Clone for Truncator<S> {
             shared: Arc::clone(&self.shared),
             segment_size: self.segment_size,
             serial: Arc::clone(&self.serial),
+            extent: self.extent.clone(),
         }
     }
 }
@@ -87,7 +90,28 @@ impl<S: Storage> Truncator<S> {
             shared,
             segment_size,
             serial: Arc::new(Mutex::new(())),
+            extent: None,
         }
+    }
+
+    /// Keeps the log's extent record up to date: its first index is raised before any
+    /// segment is removed.
+    pub(crate) fn with_extent(mut self, extent: Option<SharedExtent<S>>) -> Self {
+        self.extent = extent;
+        self
+    }
+
+    /// Records in the extent record that everything up to `seq` is durable (the engine
+    /// calls it when a checkpoint covers `seq`). One sync when the record moves; nothing
+    /// for a log without an extent record.
+    ///
+    /// # Errors
+    /// The failed write or sync of the extent file.
+    pub fn note_durable(&self, seq: GlobalSeq) -> Result<(), FileError> {
+        crate::extent::note(self.extent.as_ref(), |e| {
+            e.durable_seq = e.durable_seq.max(seq);
+        })
+        .map_err(FileError::from)
     }
 
     /// The segments of the log, oldest first (the last is the writer's).
@@ -140,6 +164,14 @@ impl<S: Storage> Truncator<S> {
                 })
                 .collect();
             doomed.sort();
+            if !doomed.is_empty() {
+                // The extent record names the new first segment before any goes: a crash
+                // in between leaves segments below it, never a record below the log.
+                crate::extent::note(self.extent.as_ref(), |e| {
+                    e.first_index = e.first_index.max(keep_from.get());
+                })
+                .map_err(FileError::from)?;
+            }
             for index in doomed {
                 let path = segment_path(&self.dir, index);
                 files::remove(&self.storage, &path)?;

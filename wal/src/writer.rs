@@ -12,10 +12,12 @@
 //!   fsync the kernel may have dropped the dirty pages; a retry proves nothing).
 
 use crate::error::{AppendError, IoFailure, OpenError, PoisonCause, SyncError};
+use crate::extent::{self, Extent, ExtentWriter, SharedExtent};
 use crate::format::{
     align_up, encode_frame_header, encode_tenure_frame, frame_len_on_disk, sector_align_up,
     FrameHeader, SegmentHeader, FLAG_FIRST, FLAG_LAST, FLAG_SEAL, FORMAT_VERSION, FRAME_ALIGN,
-    MAX_KEY_LEN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEAL_FRAME_LEN, SECTOR_LEN, TENURE_FRAME_LEN,
+    FRAME_HEADER_LEN, MAX_KEY_LEN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEAL_FRAME_LEN, SECTOR_LEN,
+    TENURE_FRAME_LEN,
 };
 use crate::ids::{FencingToken, SegmentIndex};
 use crate::io::sealed::SegmentOps;
@@ -160,6 +162,9 @@ pub struct Wal<S: Storage = RealStorage> {
     /// Frames appended by [`Wal::append_buffered`] and not yet stored: they go to the
     /// segment with one store at [`Wal::flush`].
     buffer: WriteBuffer,
+    /// The extent record kept outside the log directory, if the log has one (see
+    /// [`crate::extent`]).
+    extent: Option<SharedExtent<S>>,
 }
 
 /// Encoded frames waiting for one store into the current segment.
@@ -258,6 +263,30 @@ impl<S: Storage> Wal<S> {
         dir: &Path,
         opts: WalOptions,
     ) -> Result<(Self, Recovered), OpenError> {
+        Self::open_inner(storage, dir, opts, None)
+    }
+
+    /// As [`Wal::open_with`], keeping the log's extent record in the file `extent`
+    /// (outside `dir`; see [`crate::extent`]): recovery checks the log against it and
+    /// refuses a log shorter than it was ([`OpenError::LostRecords`], nothing changed);
+    /// the record is created if missing and kept up to date at rotation, truncation,
+    /// [`Wal::record_extent`] (close) and [`Truncator::note_durable`](crate::Truncator::note_durable)
+    /// (checkpoints).
+    pub fn open_with_extent(
+        storage: S,
+        dir: &Path,
+        opts: WalOptions,
+        extent: &Path,
+    ) -> Result<(Self, Recovered), OpenError> {
+        Self::open_inner(storage, dir, opts, Some(extent))
+    }
+
+    fn open_inner(
+        storage: S,
+        dir: &Path,
+        opts: WalOptions,
+        extent_path: Option<&Path>,
+    ) -> Result<(Self, Recovered), OpenError> {
         opts.validate()?;
         storage
             .create_dir_all(dir)
@@ -280,11 +309,85 @@ impl<S: Storage> Wal<S> {
         } else {
             None
         };
-        let mut scan = recovery::scan(&storage, dir, &opts, ScanMode::Recover(opts.recovery_mode))?;
+        let recorded = match extent_path {
+            Some(path) => extent::read(&storage, path)?.map(|e| (path, e)),
+            None => None,
+        };
+        let accepted = recorded
+            .as_ref()
+            .map(|(_, e)| e.accepted_losses.clone())
+            .unwrap_or_default();
+        let mut scan = match recovery::scan_accepting(
+            &storage,
+            dir,
+            &opts,
+            ScanMode::Recover(opts.recovery_mode),
+            &accepted,
+        ) {
+            Err(OpenError::SegmentGap { missing, path }) => match &recorded {
+                Some((extent, recorded)) => {
+                    return Err(OpenError::LostRecords {
+                        extent: extent.to_path_buf(),
+                        loss: extent::gap_loss(recorded, missing, &path),
+                    })
+                }
+                None => return Err(OpenError::SegmentGap { missing, path }),
+            },
+            other => other?,
+        };
+        // What the log may continue above: everything the extent record saw handed out.
+        let mut handed_out = GlobalSeq::ZERO;
+        if let Some((path, recorded)) = &recorded {
+            let mode = opts.recovery_mode;
+            let observed = extent::observe(&scan);
+            // A tolerant mode cut the end of the log: sequences proved durable are gone.
+            let cut = scan.report.skipped.iter().any(|r| r.resumed_at.is_none());
+            let tail_lost = match extent::compare(recorded, recorded, &observed) {
+                Some(_) if mode == RecoveryMode::AcceptLoss => true,
+                // A tolerant cut explains a shorter log; it never explains vanished segments.
+                Some(loss)
+                    if cut
+                        && loss.missing_segments.is_empty()
+                        && mode != RecoveryMode::AbsoluteConsistency =>
+                {
+                    true
+                }
+                Some(loss) => {
+                    return Err(OpenError::LostRecords {
+                        extent: path.to_path_buf(),
+                        loss,
+                    })
+                }
+                None => cut,
+            };
+            let new_skip = scan.report.skipped.iter().any(|r| {
+                r.resumed_at.is_some_and(|resumed| {
+                    resumed > r.first_lost
+                        && !recorded.is_accepted(r.first_lost, GlobalSeq(resumed.0 - 1))
+                })
+            });
+            handed_out = recorded.highest_seq();
+            if tail_lost || new_skip {
+                // Recorded before anything changes: a crash from here on reopens as a log
+                // whose loss is accepted, and still continues above it.
+                let frames_per_segment = opts.capacity() / FRAME_HEADER_LEN as u64 + 1;
+                let plan = extent::plan_acceptance(recorded, &scan, tail_lost, frames_per_segment);
+                let mut writer = ExtentWriter::open(&storage, path, Extent::default())?;
+                writer
+                    .update(|e| *e = plan.extent.clone())
+                    .map_err(|e| IoFailure::new(IoOp::Sync, *path, e))?;
+                handed_out = plan.extent.highest_seq();
+                scan.report.accepted_loss = plan.tail;
+            }
+        }
         scan.report.fenced_off = fenced_off;
         recovery::apply(&storage, dir, &scan)?;
         sync_recovered(&scan)?;
-        let last_seq = scan.last_seq;
+        // After an accepted loss the log continues above every sequence ever handed out,
+        // in a new segment that starts there.
+        let log_end = scan.last_seq;
+        let jump = handed_out > log_end;
+        let last_seq = log_end.max(handed_out);
         let mut entries = Vec::new();
         // (position, append_at) of the segment the writer may continue in.
         let mut resume = None;
@@ -346,7 +449,7 @@ impl<S: Storage> Wal<S> {
                 tenure,
                 continuable,
                 count,
-            }) if !refused_after && (tenure == opts.fencing || continuable) => {
+            }) if !refused_after && !jump && (tenure == opts.fencing || continuable) => {
                 Some((pos, at, count, tenure != opts.fencing))
             }
             _ => None,
@@ -384,7 +487,7 @@ impl<S: Storage> Wal<S> {
                 let (index, path) = meta.get(pos).cloned().unwrap_or_default();
                 if let Some(segment) = owned.get(pos).and_then(Option::as_ref) {
                     let at = sector_align_up(at).unwrap_or(at);
-                    seal(segment, index, &path, at, last_seq, last_seq, wall)?;
+                    seal(segment, index, &path, at, log_end, log_end, wall)?;
                 }
             }
             let index = last_used
@@ -428,6 +531,26 @@ impl<S: Storage> Wal<S> {
             None => NextSegment::Empty,
         };
         let next_started = matches!(next, NextSegment::Ready(..));
+        let extent = match extent_path {
+            Some(path) => {
+                let first_index = shared
+                    .segments
+                    .read()
+                    .first()
+                    .map_or(active.index, |entry| entry.index);
+                let mut writer = ExtentWriter::open(&storage, path, Extent::default())?;
+                writer
+                    .update(|e| {
+                        e.durable_seq = e.durable_seq.max(log_end);
+                        e.closed_cleanly = false;
+                        e.first_index = e.first_index.max(first_index.get());
+                        e.last_index = e.last_index.max(active.index.get());
+                    })
+                    .map_err(|e| IoFailure::new(IoOp::Sync, path, e))?;
+                Some(Arc::new(parking_lot::Mutex::new(writer)))
+            }
+            None => None,
+        };
         let recovered = Recovered {
             report: scan.report,
             last_seq,
@@ -447,6 +570,7 @@ impl<S: Storage> Wal<S> {
             poisoned: None,
             in_flight: None,
             buffer: WriteBuffer::default(),
+            extent,
         };
         Ok((wal, recovered))
     }
@@ -783,6 +907,15 @@ impl<S: Storage> Wal<S> {
             Ok(active) => self.current = active,
             Err(f) => return Err(self.poison(f).into()),
         }
+        // The new segment exists (its header is synced) and everything before it is
+        // durable: record both before any frame goes into it.
+        let (last_index, durable) = (index.get(), self.last_durable);
+        if let Err(f) = extent::note(self.extent.as_ref(), |e| {
+            e.last_index = e.last_index.max(last_index);
+            e.durable_seq = e.durable_seq.max(durable);
+        }) {
+            return Err(self.poison(f).into());
+        }
         self.next_started = false;
         Ok(())
     }
@@ -852,6 +985,32 @@ impl<S: Storage> Wal<S> {
             Arc::clone(&self.shared),
             self.opts.segment_size,
         )
+        .with_extent(self.extent.clone())
+    }
+
+    /// Records the durable end of the log in the extent record, and that the writer
+    /// closed cleanly if everything written is durable (one sync). Call it only at close,
+    /// after the last sync and with nothing more to append: a later recovery that must
+    /// accept the loss of the log's end then knows exactly what was acknowledged. A log
+    /// without an extent record does nothing.
+    ///
+    /// # Errors
+    /// The failed write or sync of the extent file (the log itself is not poisoned: its
+    /// records are durable, only the record of how far they reach is older).
+    pub fn record_extent(&mut self) -> Result<(), OpenError> {
+        let durable = self.last_durable;
+        let clean = self.poisoned.is_none() && self.last_written == self.last_durable;
+        extent::note(self.extent.as_ref(), |e| {
+            e.durable_seq = e.durable_seq.max(durable);
+            e.closed_cleanly = clean;
+        })
+        .map_err(OpenError::from)
+    }
+
+    /// The extent record as last written, if the log keeps one.
+    #[must_use]
+    pub fn extent(&self) -> Option<Extent> {
+        self.extent.as_ref().map(|e| e.lock().current().clone())
     }
 }
 

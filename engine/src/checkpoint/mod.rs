@@ -351,6 +351,7 @@ impl<S: Storage> State<S> {
         reader: &WalReader<S>,
         truncator: Truncator<S>,
         recovered: &Recovered,
+        accepted_losses: &[(GlobalSeq, GlobalSeq)],
     ) -> Result<Self, OpenError> {
         let store = Store::open(storage, dir.join(CHECKPOINT_DIR), options)
             .map_err(OpenError::Checkpoint)?;
@@ -366,7 +367,11 @@ impl<S: Storage> State<S> {
             })?;
         let log_starts_at = reader.first_seq();
         let covered = start.as_ref().map_or(0, |c| c.point().global_sequence);
-        if log_starts_at.0 > covered.saturating_add(1) {
+        // Sequences whose loss was accepted explicitly need no checkpoint.
+        let accepted = accepted_losses.iter().any(|(a, b)| {
+            a.0 <= covered.saturating_add(1) && b.0.saturating_add(1) >= log_starts_at.0
+        });
+        if log_starts_at.0 > covered.saturating_add(1) && !accepted {
             return Err(OpenError::LogGap {
                 log_starts_at,
                 checkpoint: start.as_ref().map(|c| c.info().path.clone()),
@@ -484,6 +489,8 @@ impl<S: Storage> Engine<S> {
         let info = ckpt
             .store
             .write(point, kind == CheckpointKind::Milestone, &lanes, &state)?;
+        // The checkpoint's point is durable: the extent record learns it (one sync).
+        ckpt.truncator.note_durable(seq)?;
         if ckpt.store.options().auto_truncate {
             ckpt.store.prune()?;
             self.truncate_locked(ckpt)?;

@@ -177,6 +177,31 @@ pub enum BackendError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The TLS handshake with the backend failed: its certificate is not trusted (not
+    /// signed by the configured CA, wrong name, expired) or it refused ours.
+    #[error(
+        "TLS with the lease backend at {endpoint} failed: {detail}; check the CA certificate \
+         the client trusts and, with mutual TLS, the client certificate and key"
+    )]
+    Tls {
+        /// The address tried.
+        endpoint: String,
+        /// What the TLS layer said.
+        detail: String,
+    },
+    /// The backend refused the credentials (user name and password).
+    #[error(
+        "the lease backend at {endpoint} refused the credentials of user '{user}': {detail}; \
+         check the user name and password"
+    )]
+    Unauthorized {
+        /// The address asked.
+        endpoint: String,
+        /// The user that tried.
+        user: String,
+        /// What the backend said.
+        detail: String,
+    },
     /// The backend answered something this client does not understand or refused the
     /// request.
     #[error("lease backend at {endpoint} answered unexpectedly: {detail}")]
