@@ -353,6 +353,13 @@ async fn route(served: Served, request: hyper::Request<Incoming>) -> hyper::Resp
     result.unwrap_or_else(|e| status(StatusCode::BAD_REQUEST, e))
 }
 
+/// Serves Raft RPCs and the application API of `raft` and `sm` on `listener` until the
+/// task is aborted: what [`RaftNode`](crate::RaftNode) runs, public for a node built
+/// around another log store (the benchmark's in-memory one, `benches/cluster.rs`).
+pub async fn serve_node(listener: TcpListener, raft: Raft<KvConfig>, sm: crate::KvStateMachine) {
+    serve(listener, Served { raft, sm }).await;
+}
+
 /// Binds the HTTP listener of a node.
 ///
 /// # Errors
