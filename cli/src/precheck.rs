@@ -33,16 +33,18 @@ pub fn writer_may_be_live(dir: &Path) -> bool {
 
 /// The read-only check of a log that recovery would find nothing to repair in: no writer
 /// may be live and `verify` finds nothing at all. `None` when that is not certain.
-pub fn clean_log(dir: &Path) -> Option<VerifyReport> {
+/// `progress` is told the bytes checked so far and in all after each segment.
+pub fn clean_log(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Option<VerifyReport> {
     if writer_may_be_live(dir) {
         return None;
     }
     // Checked against the extent record: a log shorter than it was is not clean.
-    let report = tidelog::wal::verify_with_extent(
+    let report = tidelog::wal::verify_with_extent_reporting(
         &tidelog::wal::io::RealStorage,
         &wal_dir(dir),
         &WalOptions::default(),
         &dir.join(tidelog::EXTENT_FILE),
+        progress,
     )
     .ok()?;
     (report.verdict == Verdict::Clean && report.findings.is_empty()).then_some(report)

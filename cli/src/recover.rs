@@ -74,7 +74,16 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     let db = Database::existing(&args.dir)?;
     // A log with nothing to repair is reported without taking the writer lease, so the
     // directory stays byte for byte as it was.
-    if let Some(clean) = crate::precheck::clean_log(&db.dir) {
+    // The read-only check walks the whole log (the long part of a recovery: the open that
+    // follows, when there is something to repair, reads it again from the page cache), so
+    // its bar shows a percentage and a rate on a terminal.
+    let checking = Progress::bytes(0, "checking");
+    let clean = crate::precheck::clean_log(&db.dir, &mut |done, total| {
+        checking.total(total);
+        checking.set(done);
+    });
+    checking.finish();
+    if let Some(clean) = clean {
         let report = RecoveryReport {
             segments: clean.segments,
             frames: clean.frames,

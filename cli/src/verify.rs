@@ -6,7 +6,7 @@ use crate::error::{CliError, Exit};
 use crate::output::Progress;
 use std::path::PathBuf;
 use tidelog::wal::io::RealStorage;
-use tidelog::wal::{verify_with_extent, FindingKind, Verdict, WalOptions};
+use tidelog::wal::{verify_with_extent_reporting, FindingKind, Verdict, WalOptions};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -36,12 +36,17 @@ pub struct Args {
 /// Runs `verify`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
     let db = Database::existing(&args.dir)?;
-    let progress = Progress::spinner(format!("verifying {}", db.dir.display()));
-    let report = verify_with_extent(
+    // A bar with a percentage and a rate on a terminal, moved after each segment checked.
+    let progress = Progress::bytes(0, "verifying");
+    let report = verify_with_extent_reporting(
         &RealStorage,
         &db.wal_dir(),
         &WalOptions::default(),
         &db.extent_path(),
+        &mut |done, total| {
+            progress.total(total);
+            progress.set(done);
+        },
     )
     .map_err(CliError::Verify)?;
     progress.finish();

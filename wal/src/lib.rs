@@ -65,9 +65,9 @@ pub use ids::{FencingToken, SegmentIndex, SegmentOffset};
 pub use io::{RealStorage, SimDisk, Storage};
 pub use reader::{FrameRef, WalReader};
 pub use recovery::{
-    verify, verify_reporting, verify_with, verify_with_extent, DurabilityProof, Finding,
-    FindingKind, RecoveryMode, RecoveryReport, RefusedSegment, RemovalReason, RemovedFile,
-    SkippedRegion, TornTail, Verdict, VerifyReport,
+    verify, verify_reporting, verify_with, verify_with_extent, verify_with_extent_reporting,
+    DurabilityProof, Finding, FindingKind, RecoveryMode, RecoveryReport, RefusedSegment,
+    RemovalReason, RemovedFile, SkippedRegion, TornTail, Verdict, VerifyReport,
 };
 pub use scan::{
     LogEnd, LogRecords, LogSnapshot, ScanError, ScanOptions, ScannedRecord, SegmentInfo,

@@ -340,12 +340,24 @@ pub fn verify_with_extent<S: Storage>(
     opts: &WalOptions,
     extent: &Path,
 ) -> Result<VerifyReport, OpenError> {
+    verify_with_extent_reporting(storage, dir, opts, extent, &mut |_, _| {})
+}
+
+/// [`verify_with_extent`], telling `progress` the bytes of segments checked so far and in
+/// all after each segment (as [`verify_reporting`] does), for a progress bar.
+pub fn verify_with_extent_reporting<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    opts: &WalOptions,
+    extent: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, OpenError> {
     let before = crate::extent::read(storage, extent);
     let accepted = match &before {
         Ok(Some(e)) => e.accepted_losses.clone(),
         _ => Vec::new(),
     };
-    let mut scan = scan_accepting(storage, dir, opts, ScanMode::Verify, &accepted)?;
+    let mut scan = scan_full(storage, dir, opts, ScanMode::Verify, &accepted, progress)?;
     let after = crate::extent::read(storage, extent);
     match (before, after) {
         (Ok(Some(tail)), Ok(Some(head))) => {
