@@ -43,15 +43,17 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<Exit, CliError> {
     let db = Database::existing(&args.dir)?;
     let options = database::engine_options_for(&db.dir, Options::default().segment_size)?;
-    let progress = Progress::spinner(format!(
-        "backing up {} to {}",
-        db.dir.display(),
-        args.dest.display()
-    ));
+    let progress = Progress::spinner(format!("opening {}", db.dir.display()));
     let started = Instant::now();
     let (report, online) = match Engine::open(&db.dir, options) {
         Ok(engine) => {
-            let report = engine.backup_to(&args.dest);
+            progress.finish();
+            let bar = Progress::bytes(0, "backup");
+            let report = engine.backup_to_reporting(&args.dest, |done, total| {
+                bar.total(total);
+                bar.set(done);
+            });
+            bar.finish();
             engine.close()?;
             (report?, false)
         }

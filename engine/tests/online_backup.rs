@@ -89,3 +89,31 @@ fn a_backup_taken_during_concurrent_appends_opens_and_holds_exactly_the_prefix_u
         "{err}"
     );
 }
+
+/// What `tidelog backup`'s bar is drawn from: the log bytes copied, rising after each
+/// segment to a total that they reach at the end and never pass.
+#[test]
+fn a_backup_reports_its_progress_rising_to_the_log_bytes_it_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), common::small()).unwrap();
+    for i in 1..=3000u64 {
+        engine.append(1, payload(i)).unwrap();
+    }
+    engine.sync().unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    let report = engine
+        .backup_to_reporting(backups.path().join("copy"), |done, total| {
+            seen.push((done, total));
+        })
+        .unwrap();
+    assert!(report.segments >= 2, "{report:?}");
+    assert_eq!(seen.first().map(|s| s.0), Some(0), "{seen:?}");
+    assert!(seen.iter().all(|(done, total)| done <= total), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+    let log_bytes = report.bytes; // no checkpoints here: every byte is log
+    assert_eq!(seen.last(), Some(&(log_bytes, log_bytes)), "{seen:?}");
+    // One report before the first segment, one after each, one at the end.
+    assert_eq!(seen.len(), report.segments + 2, "{seen:?}");
+    engine.close().unwrap();
+}

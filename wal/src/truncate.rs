@@ -222,9 +222,33 @@ impl<S: Storage> WalReader<S> {
         upto: GlobalSeq,
         segment_size: u64,
     ) -> Result<CopyReport, FileError> {
+        self.copy_prefix_reporting(storage, dest, upto, segment_size, &mut |_, _| {})
+    }
+
+    /// [`WalReader::copy_prefix`], telling `progress` after each segment the bytes copied
+    /// so far and the most it will copy (the segments that start at or below `upto`,
+    /// whole); the last report is `(copied, copied)`, as the newest segment is copied
+    /// only up to `upto`.
+    ///
+    /// # Errors
+    /// As [`WalReader::copy_prefix`].
+    pub fn copy_prefix_reporting<T: Storage>(
+        &self,
+        storage: &T,
+        dest: &Path,
+        upto: GlobalSeq,
+        segment_size: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<CopyReport, FileError> {
         files::create_dir_all(storage, dest)?;
         let entries = self.shared.segments.read().clone();
+        let total: u64 = entries
+            .iter()
+            .filter(|entry| entry.first_seq <= upto)
+            .map(|entry| entry.region.len() as u64)
+            .sum();
         let mut report = CopyReport::default();
+        progress(0, total);
         for (pos, entry) in entries.iter().enumerate() {
             if entry.first_seq > upto {
                 break;
@@ -255,6 +279,7 @@ impl<S: Storage> WalReader<S> {
             files::write_synced(storage, &path, data, segment_size)?;
             report.segments.push(entry.index);
             report.bytes += data.len() as u64;
+            progress(report.bytes, total.max(report.bytes));
             if report.first_seq == GlobalSeq::ZERO {
                 report.first_seq = entry.first_seq;
             }
@@ -268,6 +293,7 @@ impl<S: Storage> WalReader<S> {
             }
         }
         files::sync_dir(storage, dest)?;
+        progress(report.bytes, report.bytes);
         Ok(report)
     }
 }

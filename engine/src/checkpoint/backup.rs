@@ -98,6 +98,20 @@ impl<S: Storage> Engine<S> {
     /// # Errors
     /// [`BackupError`]; on error the destination lacks its `BACKUP` marker.
     pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<BackupReport, BackupError> {
+        self.backup_to_reporting(dest, |_, _| {})
+    }
+
+    /// [`Engine::backup_to`], telling `progress` after each log segment copied the bytes
+    /// of log copied so far and the most it will copy (for a progress bar); the last
+    /// report has both equal.
+    ///
+    /// # Errors
+    /// As [`Engine::backup_to`].
+    pub fn backup_to_reporting(
+        &self,
+        dest: impl AsRef<Path>,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<BackupReport, BackupError> {
         let dest = dest.as_ref();
         let ckpt = self.ckpt()?;
         let destination = |source| BackupError::Destination {
@@ -153,11 +167,12 @@ impl<S: Storage> Engine<S> {
             report.checkpoints += 1;
             report.bytes += bytes.len() as u64;
         }
-        let copied = self.wal_reader().copy_prefix(
+        let copied = self.wal_reader().copy_prefix_reporting(
             storage,
             &dest.join(marker::WAL_DIR),
             point,
             ckpt.truncator.segment_size(),
+            &mut progress,
         )?;
         report.log_starts_at = copied.first_seq;
         report.segments = copied.segments.len();
