@@ -190,12 +190,14 @@ impl<S: Storage> Engine<S> {
         )?;
         let index = Arc::new(LaneIndex::default());
         let mut keys = HashMap::new();
+        let mut key_order = std::collections::VecDeque::new();
         let mut last = HlcPoint::ORIGIN;
         let mut lane_last: HashMap<LaneId, HlcPoint> = HashMap::new();
         index.extend(reader.iter_from(GlobalSeq(1)).map(|frame| {
             let receipt = Record::new(frame.clone()).receipt();
             if !frame.key().is_empty() {
                 keys.insert(frame.key().to_vec(), receipt);
+                key_order.push_back((receipt.point.seq(), frame.key().to_vec()));
             }
             last = receipt.point;
             lane_last.insert(receipt.lane, receipt.point);
@@ -206,7 +208,11 @@ impl<S: Storage> Engine<S> {
         let lanes: Vec<(LaneId, HlcPoint)> = lane_last.into_iter().collect();
         state.reset_to_bootstrap_lanes(last, last, lanes.clone(), lanes);
         let marks = WatermarkAdvanceHandle::new(state);
+        let writer_keys_len = keys.len() as u64;
         let status = Arc::new(Status::default());
+        status
+            .idempotency_keys
+            .store(writer_keys_len, Ordering::Relaxed);
         status
             .visible_seq
             .store(last.global_sequence, Ordering::Release);
@@ -220,6 +226,7 @@ impl<S: Storage> Engine<S> {
             heads: Default::default(),
             lane_floor: LaneSeq::ZERO,
             keys,
+            key_order,
             next_seq: last.seq(),
             last_written: last,
             unsynced_records: 0,
@@ -515,6 +522,14 @@ impl<S: Storage> Engine<S> {
     /// (in this process or before a reopen), returns that record's receipt and writes
     /// nothing. Lets callers retry an append whose outcome they did not learn.
     ///
+    /// **The window.** Keys are remembered for exactly the records still in the log:
+    /// while a keyed record's segment is retained, a retry returns its original receipt,
+    /// also after a reopen (the keys are rebuilt from the retained log). Once log
+    /// truncation (after a checkpoint) removes the record's segment, its key is forgotten
+    /// and a retry with it appends a new record. Memory for keys is therefore bounded by
+    /// the retained log, not by the number of keyed appends ever made; see
+    /// [`Engine::idempotency_keys`].
+    ///
     /// # Errors
     /// As [`Engine::append`]; [`AppendError::KeyTooLong`] above [`MAX_KEY_BYTES`].
     pub fn append_idempotent(
@@ -527,6 +542,14 @@ impl<S: Storage> Engine<S> {
         let mut record = AppendRecord::new(lane.into(), payload.into());
         record.key = key;
         self.append_record(record, true)
+    }
+
+    /// How many idempotency keys the writer remembers: those of keyed records still in
+    /// the log (see [`Engine::append_idempotent`] for the window). Updated when the writer
+    /// starts each group of appends, so it may lag the newest appends and truncations by
+    /// one group.
+    pub fn idempotency_keys(&self) -> u64 {
+        self.inner.status.idempotency_keys.load(Ordering::Relaxed)
     }
 
     /// Appends several records, on one or more lanes, atomically: after a crash all of

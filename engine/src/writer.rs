@@ -15,7 +15,7 @@ use crate::index::LaneIndex;
 use crate::options::{Options, SyncPolicy, Visibility};
 use crate::record::{BatchEntry, Receipt};
 use crossbeam_channel::{Receiver, Select, Sender};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -90,6 +90,8 @@ pub(crate) struct Status {
     pub(crate) syncs: AtomicU64,
     /// Number of group commits (for stats).
     pub(crate) groups: AtomicU64,
+    /// Idempotency keys the writer remembers (published after each group).
+    pub(crate) idempotency_keys: AtomicU64,
 }
 
 /// Counters the writer keeps.
@@ -103,7 +105,11 @@ pub(crate) struct Writer<S: Storage> {
     /// The head of a lane not in `heads`: above every lane sequence an accepted loss may
     /// have taken from it (0 without one).
     pub(crate) lane_floor: LaneSeq,
+    /// Idempotency keys of the records still in the log (the window), with their receipts.
     pub(crate) keys: HashMap<Vec<u8>, Receipt>,
+    /// The same keys in global-sequence order, so that keys of records truncated from the
+    /// log are dropped in O(dropped).
+    pub(crate) key_order: VecDeque<(GlobalSeq, Vec<u8>)>,
     pub(crate) next_seq: GlobalSeq,
     pub(crate) last_written: HlcPoint,
     pub(crate) unsynced_records: u64,
@@ -253,6 +259,7 @@ impl<S: Storage> Writer<S> {
     /// count and bytes.
     fn commit_group(&mut self, first: Request, requests: &Receiver<Request>) {
         self.status.groups.fetch_add(1, Ordering::Relaxed);
+        self.forget_truncated_keys();
         crate::observe::metric!(metrics::gauge!("tidelog_queue_depth").set(requests.len() as f64));
         self.check_lease();
         let mut out = Outbox::default();
@@ -321,6 +328,32 @@ impl<S: Storage> Writer<S> {
         self.durable_batches.append(&mut out.durable_batches);
     }
 
+    /// Drops the idempotency keys of records no longer in the log (truncation moved its
+    /// start past them): the window of remembered keys is the retained log.
+    fn forget_truncated_keys(&mut self) {
+        if let Some(&(oldest, _)) = self.key_order.front() {
+            let starts_at = self.wal.reader().first_seq();
+            if oldest < starts_at {
+                while let Some((seq, key)) = self.key_order.pop_front() {
+                    if seq >= starts_at {
+                        self.key_order.push_front((seq, key));
+                        break;
+                    }
+                    if self.keys.get(&key).is_some_and(|r| r.point.seq() == seq) {
+                        self.keys.remove(&key);
+                    }
+                }
+                if self.keys.capacity() > 2 * self.keys.len() + 1024 {
+                    self.keys.shrink_to_fit();
+                    self.key_order.shrink_to_fit();
+                }
+            }
+        }
+        self.status
+            .idempotency_keys
+            .store(self.keys.len() as u64, Ordering::Relaxed);
+    }
+
     /// Fails closed once the lease is no longer ours: nothing more is written or
     /// acknowledged.
     fn check_lease(&mut self) -> bool {
@@ -380,6 +413,7 @@ impl<S: Storage> Writer<S> {
         self.write_unit(&[frame])?;
         self.accept(&receipt, written);
         if !record.key.is_empty() {
+            self.key_order.push_back((receipt.point.seq(), record.key.clone()));
             self.keys.insert(record.key, receipt);
         }
         Ok(receipt)
