@@ -413,7 +413,8 @@ impl<S: Storage> Writer<S> {
         self.write_unit(&[frame])?;
         self.accept(&receipt, written);
         if !record.key.is_empty() {
-            self.key_order.push_back((receipt.point.seq(), record.key.clone()));
+            self.key_order
+                .push_back((receipt.point.seq(), record.key.clone()));
             self.keys.insert(record.key, receipt);
         }
         Ok(receipt)

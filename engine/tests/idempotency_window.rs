@@ -47,14 +47,22 @@ fn a_retry_inside_the_window_returns_the_original_receipt_also_after_reopen() {
     drop(engine);
 
     let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap();
-    assert_eq!(engine.idempotency_keys(), 40, "keys are rebuilt from the log");
+    assert_eq!(
+        engine.idempotency_keys(),
+        40,
+        "keys are rebuilt from the log"
+    );
     for i in [0usize, 19, 39] {
         let retry = engine
             .append_idempotent(1, format!("k{i}"), b"other".to_vec())
             .unwrap();
         assert_eq!(retry, receipts[i], "key k{i} after reopen");
     }
-    assert_eq!(engine.sync().unwrap(), point, "retries after reopen write nothing");
+    assert_eq!(
+        engine.sync().unwrap(),
+        point,
+        "retries after reopen write nothing"
+    );
 }
 
 #[test]
@@ -101,15 +109,11 @@ fn after_truncation_removes_a_records_segment_its_key_is_forgotten_and_the_map_s
     let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap();
     assert_eq!(engine.idempotency_keys(), (100 - kept + 1) as u64);
     assert_eq!(
-        engine
-            .append_idempotent(1, "k0", b"x".to_vec())
-            .unwrap(),
+        engine.append_idempotent(1, "k0", b"x".to_vec()).unwrap(),
         again
     );
     assert_eq!(
-        engine
-            .append_idempotent(1, "k99", b"x".to_vec())
-            .unwrap(),
+        engine.append_idempotent(1, "k99", b"x".to_vec()).unwrap(),
         receipts[99]
     );
 }
