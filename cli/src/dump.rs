@@ -121,7 +121,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         .as_ref()
         .map(|e| e.accepted_losses.clone())
         .unwrap_or_default();
-    let snapshot = LogSnapshot::take(&db.wal_dir())?.accepting(&accepted);
+    let snapshot = LogSnapshot::take_readable(&db.wal_dir())?.accepting(&accepted);
     // Lane sequences are not in global order across lanes: a lane's `--from` filters.
     let global_from = match args.lane {
         Some(_) => GlobalSeq(1),

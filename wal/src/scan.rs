@@ -290,6 +290,36 @@ pub struct LogSnapshot {
     segments: Vec<SegmentInfo>,
     /// Sequence ranges whose loss was accepted (from the extent record).
     accepted: Vec<(GlobalSeq, GlobalSeq)>,
+    /// Where [`LogSnapshot::take_readable`] stopped listing segments, if it did: the
+    /// scan yields this problem after the records of the segments before it.
+    cut: Option<Cut>,
+}
+
+/// A problem in the list of segments that ends a [`LogSnapshot::take_readable`] snapshot.
+#[derive(Debug, Clone)]
+enum Cut {
+    /// A segment index is missing before `path`.
+    Gap {
+        missing: SegmentIndex,
+        path: PathBuf,
+    },
+    /// The header of `path` does not verify.
+    BadHeader { path: PathBuf, issue: HeaderIssue },
+}
+
+impl Cut {
+    fn error(&self) -> ScanError {
+        match self {
+            Cut::Gap { missing, path } => ScanError::SegmentGap {
+                missing: *missing,
+                path: path.clone(),
+            },
+            Cut::BadHeader { path, issue } => ScanError::BadSegmentHeader {
+                path: path.clone(),
+                issue: *issue,
+            },
+        }
+    }
 }
 
 impl LogSnapshot {
@@ -299,6 +329,32 @@ impl LogSnapshot {
     /// A missing or unreadable directory, a foreign file, a gap in segment indexes, or a
     /// header that does not verify in a segment that holds data.
     pub fn take(dir: &Path) -> Result<LogSnapshot, ScanError> {
+        Self::list(dir, false)
+    }
+
+    /// Like [`take`](Self::take), but a gap in segment indexes or a segment whose header
+    /// does not verify (a bad header, a segment file cut short) ends the snapshot instead
+    /// of failing it: the snapshot holds the segments before the problem, and
+    /// [`records`](Self::records) yields their records, then the problem as its error
+    /// ([`ScanError::SegmentGap`] or [`ScanError::BadSegmentHeader`], naming the file).
+    /// For reading what is still readable of a damaged log (`tidelog dump`); what the
+    /// log is worth (verify, recovery) is decided with [`take`](Self::take).
+    ///
+    /// # Errors
+    /// A missing or unreadable directory, or a foreign file.
+    pub fn take_readable(dir: &Path) -> Result<LogSnapshot, ScanError> {
+        Self::list(dir, true)
+    }
+
+    /// Whether the snapshot was ended early by a gap or a bad header
+    /// ([`take_readable`](Self::take_readable)).
+    #[must_use]
+    pub fn is_cut(&self) -> bool {
+        self.cut.is_some()
+    }
+
+    fn list(dir: &Path, readable: bool) -> Result<LogSnapshot, ScanError> {
+        let mut cut = None;
         let mut names: Vec<_> = std::fs::read_dir(dir)
             .and_then(|entries| entries.map(|e| e.map(|e| e.file_name())).collect())
             .map_err(io_err(IoOp::List, dir))?;
@@ -320,13 +376,22 @@ impl LogSnapshot {
         for pair in indexes.windows(2) {
             if let [a, b] = pair {
                 if a.0.checked_add(1) != Some(b.0) {
-                    return Err(ScanError::SegmentGap {
+                    let gap = Cut::Gap {
                         missing: SegmentIndex(a.0.saturating_add(1)),
                         path: segment_path(dir, *b),
-                    });
+                    };
+                    if !readable {
+                        return Err(gap.error());
+                    }
+                    cut = Some((gap, *b));
+                    break;
                 }
             }
         }
+        let mut cut = cut.map(|(gap, from)| {
+            indexes.retain(|i| *i < from);
+            gap
+        });
         let mut files = Vec::with_capacity(indexes.len());
         let mut headers = Vec::with_capacity(indexes.len());
         for index in indexes {
@@ -346,10 +411,15 @@ impl LogSnapshot {
                         Some(Err(issue)) => *issue,
                         _ => HeaderIssue::Unused,
                     };
-                    return Err(ScanError::BadSegmentHeader {
+                    let bad = Cut::BadHeader {
                         path: file.path,
                         issue,
-                    });
+                    };
+                    if !readable {
+                        return Err(bad.error());
+                    }
+                    cut = Some(bad);
+                    break;
                 }
                 Some(h) => match max_token.filter(|max| h.fencing < *max) {
                     Some(fenced_by) => SegmentRole::Refused { fenced_by },
@@ -381,10 +451,21 @@ impl LogSnapshot {
                 role,
             });
         }
+        if cut.is_some() {
+            // Followed by the segment the problem is in: its end is not the log's end.
+            if let Some(last) = segments
+                .iter_mut()
+                .rev()
+                .find(|s| s.role == SegmentRole::Newest)
+            {
+                last.role = SegmentRole::Final;
+            }
+        }
         Ok(LogSnapshot {
             dir: dir.to_path_buf(),
             segments,
             accepted: Vec::new(),
+            cut,
         })
     }
 
@@ -916,6 +997,9 @@ impl LogRecords<'_> {
             return Ok(());
         }
         self.done = true;
+        if let Some(cut) = &self.snapshot.cut {
+            return Err(cut.error());
+        }
         if self.end.is_none() {
             self.end = Some(LogEnd::Empty);
         }
