@@ -202,6 +202,7 @@ fn wal_open_is_corruption(e: &tidelog::wal::OpenError) -> bool {
         | W::SequenceMismatch { .. }
         | W::CorruptDurableData { .. }
         | W::LostRecords { .. }
+        | W::SegmentCutShort { .. }
         | W::BadExtent { .. } => true,
         _ => false,
     }

@@ -116,6 +116,20 @@ pub enum OpenError {
         /// What is missing.
         loss: crate::extent::Loss,
     },
+    /// The newest segment's file is shorter than its header says (cut short): the log in
+    /// it ends at `log_ends_at`, and nothing shows that records after it were
+    /// acknowledged (else this is [`OpenError::LostRecords`]). Nothing was changed.
+    #[error("segment {} was cut short: the file has {file_len} of its {segment_size} bytes and the log in it ends at global sequence {log_ends_at}; nothing was changed: restore the file from a backup, or cut the log there and give the file its length back (RecoveryMode::TolerateCorruptedTail, `tidelog recover --mode tolerate-tail`)", path.display())]
+    SegmentCutShort {
+        /// The segment file.
+        path: PathBuf,
+        /// Its length.
+        file_len: u64,
+        /// The length its header names.
+        segment_size: u64,
+        /// The last global sequence still readable in the log.
+        log_ends_at: GlobalSeq,
+    },
     /// The extent record exists but neither of its slots verifies. Nothing was changed.
     #[error("the extent record {} is damaged: {issue}; nothing was changed: restore it from a backup, or move it away to rebuild it from what the log holds (a loss from before then cannot be detected)", path.display())]
     BadExtent {

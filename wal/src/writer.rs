@@ -247,10 +247,26 @@ fn existing_segment_size<S: Storage>(storage: &S, dir: &Path) -> Result<Option<u
     };
     let path = crate::segment::segment_path(dir, index);
     // A segment that cannot even be opened (empty, unreadable) is recovery's to report.
-    Ok(storage
-        .open_segment(&path, false)
-        .ok()
-        .map(|segment| segment.region().len() as u64))
+    // A file cut short keeps the size its header names: the one recovery restores.
+    Ok(storage.open_segment(&path, false).ok().map(|segment| {
+        let bytes = segment.region().all();
+        SegmentHeader::decode_cut_short(bytes, bytes.len() as u64, index)
+            .map_or(bytes.len() as u64, |header| header.segment_size)
+    }))
+}
+
+/// The refusal of a log whose newest segment file was cut short, in the default mode:
+/// only a tolerant mode (or `AcceptLoss`) cuts the log there and restores the file.
+fn refuse_cut_short<G>(scan: &recovery::Scan<G>, mode: RecoveryMode) -> Result<(), OpenError> {
+    match &scan.cut_short {
+        Some(cut) if mode == RecoveryMode::AbsoluteConsistency => Err(OpenError::SegmentCutShort {
+            path: cut.path.clone(),
+            file_len: cut.file_len,
+            segment_size: cut.segment_size,
+            log_ends_at: scan.last_seq,
+        }),
+        _ => Ok(()),
+    }
 }
 
 impl<S: Storage> Wal<S> {
@@ -358,8 +374,14 @@ impl<S: Storage> Wal<S> {
                         loss,
                     })
                 }
-                None => cut,
+                // Cutting a file cut short is a tolerant cut too: whatever it held past the
+                // record's durable sequence (when the last writer did not close cleanly) is
+                // recorded as lost and never handed out again.
+                None => {
+                    cut || (scan.cut_short.is_some() && mode != RecoveryMode::AbsoluteConsistency)
+                }
             };
+            refuse_cut_short(&scan, mode)?;
             let new_skip = scan.report.skipped.iter().any(|r| {
                 r.resumed_at.is_some_and(|resumed| {
                     resumed > r.first_lost
@@ -380,8 +402,9 @@ impl<S: Storage> Wal<S> {
                 scan.report.accepted_loss = plan.tail;
             }
         }
+        refuse_cut_short(&scan, opts.recovery_mode)?;
         scan.report.fenced_off = fenced_off;
-        recovery::apply(&storage, dir, &scan)?;
+        recovery::apply(&storage, dir, &mut scan)?;
         sync_recovered(&scan)?;
         // After an accepted loss the log continues above every sequence ever handed out,
         // in a new segment that starts there.
