@@ -127,6 +127,16 @@ pub enum CliError {
     /// Listing the checkpoints failed.
     #[error("reading the checkpoints failed: {0}")]
     Checkpoints(#[from] tidelog::CheckpointError),
+    /// `checkpoint --at` names a sequence the log does not hold (durably).
+    #[error("cannot checkpoint at global sequence {asked}: the log holds {first} to {last} durably; nothing was changed: pick a point in that range (or leave out --at for the last one)")]
+    PointOutsideLog {
+        /// The sequence asked for.
+        asked: u64,
+        /// First sequence still in the log.
+        first: u64,
+        /// Last durable sequence.
+        last: u64,
+    },
     /// `verify` could not read the log at all.
     #[error("checking the log failed: {0}")]
     Verify(#[source] tidelog::wal::OpenError),

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 mod append;
 mod backup;
 mod bench;
+mod checkpoint;
 mod database;
 mod demo;
 mod dump;
@@ -32,8 +33,8 @@ Exit codes:
   0   success
   1   the operation failed (the message on standard error says why and what to do)
   2   verify: the only damage is a torn tail that opening the database repairs
-  3   durable data is corrupt (verify, dump, stats, recover, backup, truncate)
-  4   another process has the database open for writing (recover, truncate), or holds
+  3   durable data is corrupt (verify, dump, stats, recover, backup, truncate, checkpoint)
+  4   another process has the database open for writing (recover, truncate, checkpoint), or holds
       it without answering (append)
   5   append --expect: the lane is at another sequence; nothing more was written
   64  bad command line (unknown command or option, bad value)
@@ -75,6 +76,9 @@ enum Command {
     Backup(backup::Args),
     /// Removes the log segments nothing needs any more; says what holds the rest.
     Truncate(truncate::Args),
+    /// Records that the records up to a point are consumed (a checkpoint), so truncation
+    /// can free the segments below it; `--truncate` frees them at once.
+    Checkpoint(checkpoint::Args),
     /// Measures the engine on this machine's disk beside the raw write+fdatasync cost.
     Bench(bench::Args),
     /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
         Command::Recover(args) => recover::run(&args),
         Command::Backup(args) => backup::run(&args),
         Command::Truncate(args) => truncate::run(&args),
+        Command::Checkpoint(args) => checkpoint::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
