@@ -122,7 +122,8 @@ impl StoreState {
             Op::Vote(term, node) => self.vote = Some(Vote::new_committed(term, node)),
             Op::Append { term, from, to } => {
                 self.entries.split_off(&from);
-                self.entries.extend((from..=to).map(|i| (i, entry(term, i))));
+                self.entries
+                    .extend((from..=to).map(|i| (i, entry(term, i))));
             }
             Op::Committed { term, index } => self.committed = Some(log_id(term, index)),
             Op::Truncate { index, .. } => {
@@ -277,7 +278,11 @@ async fn check_after_power_loss(
         .await
         .unwrap_or_else(|e| panic!("{what}: no append after the power loss: {e}"));
     let read = store.try_get_log_entries(next..next + 1).await.unwrap();
-    assert_eq!(read, vec![entry(9, next)], "{what}: the new entry reads back");
+    assert_eq!(
+        read,
+        vec![entry(9, next)],
+        "{what}: the new entry reads back"
+    );
     prefix
 }
 
