@@ -213,6 +213,7 @@ fn wal_open_is_corruption(e: &tidelog::wal::OpenError) -> bool {
         | W::CorruptDurableData { .. }
         | W::LostRecords { .. }
         | W::SegmentCutShort { .. }
+        | W::HoleNotAccepted { .. }
         | W::BadExtent { .. } => true,
         _ => false,
     }

@@ -571,6 +571,13 @@ impl<S: Storage> Engine<S> {
         self.inner.status.idempotency_keys.load(Ordering::Relaxed)
     }
 
+    /// How many entries the in-memory lane index holds: one per record still in the log
+    /// (truncation drops those of the records it removes), so it is bounded by the
+    /// retained log, not by the number of appends ever made.
+    pub fn lane_index_entries(&self) -> u64 {
+        self.inner.index.entries() as u64
+    }
+
     /// Appends several records, on one or more lanes, atomically: after a crash all of
     /// them are in the log or none is. If any entry's expectation fails, nothing is
     /// written.

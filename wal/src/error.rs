@@ -116,6 +116,19 @@ pub enum OpenError {
         /// What is missing.
         loss: crate::extent::Loss,
     },
+    /// Segments are missing between intact ones (a hole in the middle of the log), and
+    /// [`RecoveryMode::AcceptLoss`](crate::RecoveryMode::AcceptLoss) was asked to accept
+    /// it. A loss is accepted only at the end of the log: the segments after the hole
+    /// would have to be kept with a hole every reader skips. Nothing was changed.
+    #[error("acknowledged records are missing from the middle of the log: {loss} (extent record {}); a loss is accepted only at the end of the log, never as a hole between intact segments; nothing was changed: restore the missing segments from a backup, or, to give up everything from the hole on, move {} and every later segment out of the log folder and accept the loss again (RecoveryMode::AcceptLoss, `tidelog recover --mode accept-loss`: the whole tail is then recorded as lost and sequences continue above everything acknowledged); `tidelog dump` prints the records before the hole", extent.display(), after_gap.display())]
+    HoleNotAccepted {
+        /// The extent record.
+        extent: PathBuf,
+        /// What is missing.
+        loss: crate::extent::Loss,
+        /// The first segment after the hole.
+        after_gap: PathBuf,
+    },
     /// The newest segment's file is shorter than its header says (cut short): the log in
     /// it ends at `log_ends_at`, and nothing shows that records after it were
     /// acknowledged (else this is [`OpenError::LostRecords`]). Nothing was changed.

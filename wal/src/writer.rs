@@ -376,6 +376,13 @@ impl<S: Storage> Wal<S> {
             &accepted,
         ) {
             Err(OpenError::SegmentGap { missing, path }) => match &recorded {
+                Some((extent, recorded)) if opts.recovery_mode == RecoveryMode::AcceptLoss => {
+                    return Err(OpenError::HoleNotAccepted {
+                        extent: extent.to_path_buf(),
+                        loss: extent::gap_loss(recorded, missing, &path),
+                        after_gap: path,
+                    })
+                }
                 Some((extent, recorded)) => {
                     return Err(OpenError::LostRecords {
                         extent: extent.to_path_buf(),
