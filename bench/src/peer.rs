@@ -64,8 +64,9 @@ impl std::fmt::Debug for System {
     }
 }
 
-/// Every system this build has: tidelog first (the ratios' reference), the baseline, then
-/// the peers whose features are on.
+/// Every system this build has: tidelog first (the ratios' reference), the raw baseline,
+/// the naive group commit (a baseline that runs every workload), then the peers whose
+/// features are on.
 #[must_use]
 pub fn built_systems() -> Vec<System> {
     // `mut` is unused only in a build without peers.
@@ -80,6 +81,11 @@ pub fn built_systems() -> Vec<System> {
             name: "baseline",
             open: peers::baseline::open,
             baseline: true,
+        },
+        System {
+            name: "group-commit",
+            open: peers::group_commit::open,
+            baseline: false,
         },
     ];
     #[cfg(feature = "okaywal")]
@@ -166,5 +172,9 @@ mod tests {
         assert!(err.to_string().contains("nosuch"));
         assert!(err.to_string().contains("tidelog, baseline"));
         assert_eq!(select(Some("baseline")).unwrap()[0].name, "baseline");
+        assert_eq!(
+            select(Some("group-commit")).unwrap()[0].name,
+            "group-commit"
+        );
     }
 }

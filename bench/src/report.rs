@@ -7,11 +7,13 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// One row's key: the workload case and metric, in run order.
+/// One row's key: the workload case and metric, in run order (cases as first run,
+/// metrics as the workload lists them).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct RowKey {
     order: usize,
     case: String,
+    metric_order: usize,
     metric: &'static str,
 }
 
@@ -62,10 +64,11 @@ impl Results {
                 self.cases.len() - 1
             }
         };
-        for f in figures {
+        for (metric_order, f) in figures.into_iter().enumerate() {
             let key = RowKey {
                 order,
                 case: case.to_owned(),
+                metric_order,
                 metric: f.metric,
             };
             let row = self.rows.entry(key).or_default();
@@ -151,8 +154,35 @@ impl Results {
         for ((case, system), error) in &self.failed {
             let _ = writeln!(out, "FAILED {case} on {system}: {error}");
         }
+        for (case, ratio) in self.worst_over_group_commit() {
+            let _ = writeln!(
+                out,
+                "worst latency, {case}: tidelog's is {ratio:.2}x the naive group commit's (goal: at most {WORST_LATENCY_GOAL}x)"
+            );
+        }
         out.push_str("(Nx) = tidelog's lead over that system on medians: above 1 tidelog is better, below 1 behind.\n");
         out
+    }
+}
+
+/// The most tidelog's worst latency may be, as a multiple of the naive group commit's in
+/// the same run (issue 14).
+pub const WORST_LATENCY_GOAL: f64 = 1.5;
+
+impl Results {
+    /// For every case where both tidelog and the naive group commit have a worst latency
+    /// (`max` or `batch max`): tidelog's median worst over the group commit's.
+    #[must_use]
+    pub fn worst_over_group_commit(&self) -> Vec<(String, f64)> {
+        self.rows
+            .iter()
+            .filter(|(key, _)| key.metric == "max" || key.metric == "batch max")
+            .filter_map(|(key, row)| {
+                let tidelog = row.samples.get("tidelog").and_then(|s| median(s))?;
+                let naive = row.samples.get("group-commit").and_then(|s| median(s))?;
+                Some((key.case.clone(), tidelog / naive))
+            })
+            .collect()
     }
 }
 
@@ -210,6 +240,34 @@ mod tests {
         let json = results.json_rows();
         assert_eq!(json.len(), 2);
         assert_eq!(json[0].samples.len(), 3);
+    }
+
+    #[test]
+    fn the_table_says_how_tidelogs_worst_latency_compares_to_the_naive_group_commit() {
+        let mut results = Results::default();
+        results.add("w1 256B", "tidelog", vec![f("max", 30.0, false)]);
+        results.add("w1 256B", "group-commit", vec![f("max", 20.0, false)]);
+        results.add("w3 batch", "tidelog", vec![f("batch max", 2.0, false)]);
+        results.add("w3 batch", "group-commit", vec![f("batch max", 4.0, false)]);
+        results.add("w3 batch", "tidelog", vec![f("batch p50", 9.0, false)]);
+        results.add("w3 batch", "group-commit", vec![f("batch p50", 1.0, false)]);
+        let ratios = results.worst_over_group_commit();
+        assert_eq!(
+            ratios,
+            [("w1 256B".to_owned(), 1.5), ("w3 batch".to_owned(), 0.5)]
+        );
+        let table = results.table(&["tidelog", "group-commit"]);
+        assert!(table.contains("w1 256B: tidelog's is 1.50x"), "{table}");
+    }
+
+    #[test]
+    fn the_table_lists_a_workloads_metrics_in_the_order_the_workload_gives_them() {
+        let mut results = Results::default();
+        let figures = vec![f("p50", 1.0, false), f("max", 9.0, false)];
+        results.add("w1 256B", "tidelog", figures);
+        let table = results.table(&["tidelog"]);
+        let p50 = table.find("p50").unwrap();
+        assert!(p50 < table.find("max").unwrap(), "{table}");
     }
 
     #[test]

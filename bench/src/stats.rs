@@ -8,6 +8,16 @@ pub fn quantile(samples: &[f64], q: f64) -> Option<f64> {
     }
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
+    sorted_quantile(&sorted, q)
+}
+
+/// The `q` quantile (0..=1) of `sorted` (ascending) by nearest rank, or `None` when
+/// empty; for many quantiles of one run, sort once and call this.
+#[must_use]
+pub fn sorted_quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
     let rank = (q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted.get(rank).copied()
 }

@@ -4,7 +4,7 @@
 use crate::disk;
 use crate::error::BenchError;
 use crate::peer::{Peer, System};
-use crate::stats::quantile;
+use crate::stats::sorted_quantile;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -63,6 +63,26 @@ fn open_warm(system: &System, dir: &Path, size: usize) -> Result<Box<dyn Peer>, 
     Ok(peer)
 }
 
+/// Latency figures of one run: p50, p99, p99.9 and the worst, named by `names` in that
+/// order, from `samples` (sorted here).
+fn latency_figures(
+    samples: &mut [f64],
+    names: [&'static str; 4],
+    unit: &'static str,
+) -> Vec<Figure> {
+    samples.sort_by(f64::total_cmp);
+    let q = |p| sorted_quantile(samples, p).unwrap_or(f64::NAN);
+    let values = [q(0.5), q(0.99), q(0.999), q(1.0)];
+    names
+        .into_iter()
+        .zip(values)
+        .map(|(name, value)| figure(name, value, unit, false))
+        .collect()
+}
+
+/// The names of per-append latency figures.
+const APPEND_LATENCY: [&str; 4] = ["p50", "p99", "p99.9", "max"];
+
 /// Workload 1: one writer, each record durable before the next; latency percentiles.
 ///
 /// # Errors
@@ -84,53 +104,56 @@ pub fn one_writer(
         micros.push(t0.elapsed().as_secs_f64() * 1e6);
     }
     peer.close()?;
-    let q = |p| quantile(&micros, p).unwrap_or(f64::NAN);
-    Ok(vec![
-        figure("p50", q(0.5), "us", false),
-        figure("p99", q(0.99), "us", false),
-        figure("p99.9", q(0.999), "us", false),
-    ])
+    Ok(latency_figures(&mut micros, APPEND_LATENCY, "us"))
 }
 
 /// Runs `writers` threads, each appending durable records of `size` bytes to the lane
 /// `lane_of(thread, i)` gives for its `i`th record, until the time bound or each has
-/// written `max_records`. Returns records written and seconds taken.
+/// written `max_records`. Returns records written, seconds taken and every append's
+/// latency in microseconds.
 fn closed_loop(
     peer: &dyn Peer,
     writers: u32,
     size: usize,
     bounds: Bounds,
     lane_of: impl Fn(u32, u64) -> u32 + Sync,
-) -> Result<(u64, f64), BenchError> {
+) -> Result<(u64, f64, Vec<f64>), BenchError> {
     let total = AtomicU64::new(0);
     let started = Instant::now();
-    std::thread::scope(|scope| {
+    let micros = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..writers)
             .map(|thread| {
                 let (total, lane_of) = (&total, &lane_of);
-                scope.spawn(move || -> Result<(), BenchError> {
+                scope.spawn(move || -> Result<Vec<f64>, BenchError> {
                     let record = vec![0x5Au8; size];
+                    let mut micros = Vec::new();
                     let mut i = 0;
                     while i < bounds.max_records && started.elapsed() < bounds.run {
+                        let t0 = Instant::now();
                         peer.append_durable(lane_of(thread, i), &record)?;
+                        micros.push(t0.elapsed().as_secs_f64() * 1e6);
                         i += 1;
                         total.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(())
+                    Ok(micros)
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().unwrap_or(Ok(())))
+        let mut all = Vec::new();
+        for handle in handles {
+            all.extend(handle.join().unwrap_or(Ok(Vec::new()))?);
+        }
+        Ok::<_, BenchError>(all)
     })?;
     Ok((
         total.load(Ordering::Relaxed),
         started.elapsed().as_secs_f64(),
+        micros,
     ))
 }
 
-/// Workload 2: `writers` concurrent writers of durable 128-byte records; records/s.
+/// Workload 2: `writers` concurrent writers of durable 128-byte records; records/s and
+/// per-append latency.
 ///
 /// # Errors
 /// The first failed append.
@@ -142,14 +165,12 @@ pub fn concurrent(
 ) -> Result<Vec<Figure>, BenchError> {
     let dir = scratch(base)?;
     let peer = open_warm(system, dir.path(), 128)?;
-    let (records, seconds) = closed_loop(&*peer, writers, 128, bounds, |thread, _| thread + 1)?;
+    let (records, seconds, mut micros) =
+        closed_loop(&*peer, writers, 128, bounds, |thread, _| thread + 1)?;
     peer.close()?;
-    Ok(vec![figure(
-        "records/s",
-        records as f64 / seconds,
-        "rec/s",
-        true,
-    )])
+    let mut figures = vec![figure("records/s", records as f64 / seconds, "rec/s", true)];
+    figures.extend(latency_figures(&mut micros, APPEND_LATENCY, "us"));
+    Ok(figures)
 }
 
 /// Records per batch and batches in workload 3.
@@ -160,7 +181,7 @@ pub const BATCHES: usize = 100;
 pub const BATCH_RECORD_BYTES: usize = 170;
 
 /// Workload 3: up to 100 batches of 1,000 records of 170 bytes, one sync per batch
-/// (stopping early at five times the time bound); records/s and the median batch time.
+/// (stopping early at five times the time bound); records/s and batch latency.
 ///
 /// # Errors
 /// The first failed batch.
@@ -180,15 +201,13 @@ pub fn batches(system: &System, base: &Path, bounds: Bounds) -> Result<Vec<Figur
     let seconds = started.elapsed().as_secs_f64();
     peer.close()?;
     let records = (millis.len() * BATCH_RECORDS) as f64;
-    Ok(vec![
-        figure("records/s", records / seconds, "rec/s", true),
-        figure(
-            "batch p50",
-            quantile(&millis, 0.5).unwrap_or(f64::NAN),
-            "ms",
-            false,
-        ),
-    ])
+    let mut figures = vec![figure("records/s", records / seconds, "rec/s", true)];
+    figures.extend(latency_figures(
+        &mut millis,
+        ["batch p50", "batch p99", "batch p99.9", "batch max"],
+        "ms",
+    ));
+    Ok(figures)
 }
 
 /// Lanes in workload 4.
@@ -196,33 +215,35 @@ pub const LANES: u32 = 1_000;
 /// Concurrent writers in workload 4.
 pub const LANE_WRITERS: u32 = 16;
 
-/// Workload 4: 16 writers spread durable 1 KiB records over 1,000 lanes; records/s and
-/// the disk bytes (allocated, as `du` counts, after close) per record.
+/// Workload 4: 16 writers spread durable 1 KiB records over 1,000 lanes; records/s,
+/// per-append latency and the disk bytes (allocated, as `du` counts, after close) per
+/// record.
 ///
 /// # Errors
 /// The first failed append.
 pub fn lanes(system: &System, base: &Path, bounds: Bounds) -> Result<Vec<Figure>, BenchError> {
     let dir = scratch(base)?;
     let peer = open_warm(system, dir.path(), 1024)?;
-    let (records, seconds) = closed_loop(&*peer, LANE_WRITERS, 1024, bounds, |thread, i| {
-        // Thread t walks lanes t, t+16, t+32, ...: every lane is written, no two threads
-        // share one.
-        let per_thread = LANES / LANE_WRITERS;
-        let step = u32::try_from(i % u64::from(per_thread)).unwrap_or(0);
-        1 + thread + step * LANE_WRITERS
-    })?;
+    let (records, seconds, mut micros) =
+        closed_loop(&*peer, LANE_WRITERS, 1024, bounds, |thread, i| {
+            // Thread t walks lanes t, t+16, t+32, ...: every lane is written, no two threads
+            // share one.
+            let per_thread = LANES / LANE_WRITERS;
+            let step = u32::try_from(i % u64::from(per_thread)).unwrap_or(0);
+            1 + thread + step * LANE_WRITERS
+        })?;
     peer.close()?;
     drop(peer);
     let (_, allocated) = disk::usage(dir.path())?;
-    Ok(vec![
-        figure("records/s", records as f64 / seconds, "rec/s", true),
-        figure(
-            "disk/record",
-            allocated as f64 / (records + WARM_UP_RECORDS as u64) as f64,
-            "B",
-            false,
-        ),
-    ])
+    let mut figures = vec![figure("records/s", records as f64 / seconds, "rec/s", true)];
+    figures.extend(latency_figures(&mut micros, APPEND_LATENCY, "us"));
+    figures.push(figure(
+        "disk/record",
+        allocated as f64 / (records + WARM_UP_RECORDS as u64) as f64,
+        "B",
+        false,
+    ));
+    Ok(figures)
 }
 
 /// Record size of the recovery workload's log.
@@ -324,12 +345,40 @@ mod tests {
     #[test]
     fn every_built_in_system_runs_the_write_workloads_within_their_bounds() {
         let base = tempfile::tempdir().unwrap();
-        for system in select(Some("tidelog,baseline")).unwrap() {
+        for system in select(Some("tidelog,baseline,group-commit")).unwrap() {
             let latency = one_writer(&system, base.path(), 256, tiny()).unwrap();
             assert!(latency[0].value > 0.0 && latency[0].value <= latency[1].value);
             let rate = concurrent(&system, base.path(), 4, tiny()).unwrap();
             assert!(rate[0].value > 0.0);
         }
+    }
+
+    #[test]
+    fn every_write_workload_reports_p50_p99_p99_9_and_the_worst_latency_in_order() {
+        let base = tempfile::tempdir().unwrap();
+        let system = select(Some("group-commit")).unwrap()[0];
+        let figures = [
+            one_writer(&system, base.path(), 256, tiny()).unwrap(),
+            concurrent(&system, base.path(), 4, tiny()).unwrap(),
+            lanes(&system, base.path(), tiny()).unwrap(),
+        ];
+        for run in &figures {
+            let latency: Vec<&Figure> = run.iter().filter(|f| f.unit == "us").collect();
+            let names: Vec<&str> = latency.iter().map(|f| f.metric).collect();
+            assert_eq!(names, APPEND_LATENCY, "{run:?}");
+            assert!(
+                latency.windows(2).all(|w| w[0].value <= w[1].value),
+                "{run:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_latency_figures_are_taken_by_rank_with_the_worst_last() {
+        let mut samples: Vec<f64> = (1..=1000).rev().map(f64::from).collect();
+        let figures = latency_figures(&mut samples, APPEND_LATENCY, "us");
+        let values: Vec<f64> = figures.iter().map(|f| f.value).collect();
+        assert_eq!(values, [501.0, 990.0, 999.0, 1000.0]);
     }
 
     #[test]

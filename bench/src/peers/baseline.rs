@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Zeros added at a time when the file runs out of pre-filled room.
-const PREFILL_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const PREFILL_BYTES: u64 = 64 * 1024 * 1024;
 static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
 const LEN_BYTES: u64 = 4;
 
@@ -61,8 +61,9 @@ pub fn open(dir: &Path) -> Result<Box<dyn crate::peer::Peer>, BenchError> {
     }))
 }
 
-/// Reads frames from the start until a zero length or the end of the file.
-fn scan(file: &File, len: u64) -> std::io::Result<(u64, u64)> {
+/// Reads frames from the start until a zero length or the end of the file; returns
+/// where the next frame goes and how many records were found.
+pub(crate) fn scan(file: &File, len: u64) -> std::io::Result<(u64, u64)> {
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut at = 0u64;
     let mut records = 0u64;
@@ -83,15 +84,21 @@ fn scan(file: &File, len: u64) -> std::io::Result<(u64, u64)> {
 }
 
 fn prefill(state: &mut State) -> std::io::Result<()> {
-    let target = state.len + PREFILL_BYTES;
-    let mut at = state.len;
+    state.len = prefill_file(&state.file, state.len)?;
+    Ok(())
+}
+
+/// Appends [`PREFILL_BYTES`] of zeros to a file of `len` bytes and syncs it; returns the
+/// new length.
+pub(crate) fn prefill_file(file: &File, len: u64) -> std::io::Result<u64> {
+    let target = len + PREFILL_BYTES;
+    let mut at = len;
     while at < target {
-        state.file.write_all_at(&ZEROS, at)?;
+        file.write_all_at(&ZEROS, at)?;
         at += ZEROS.len() as u64;
     }
-    state.file.sync_all()?;
-    state.len = at;
-    Ok(())
+    file.sync_all()?;
+    Ok(at)
 }
 
 impl Baseline {
@@ -109,7 +116,8 @@ impl Baseline {
     }
 }
 
-fn frame_into(out: &mut Vec<u8>, record: &[u8]) {
+/// Appends one frame (4-byte little-endian length, then the record) to `out`.
+pub(crate) fn frame_into(out: &mut Vec<u8>, record: &[u8]) {
     let len = u32::try_from(record.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(record);

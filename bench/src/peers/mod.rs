@@ -3,6 +3,7 @@
 pub mod baseline;
 #[cfg(feature = "fjall")]
 pub mod fjall;
+pub mod group_commit;
 #[cfg(feature = "okaywal")]
 pub mod okaywal;
 #[cfg(feature = "raft-engine")]
