@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use tidelog::wal::{RealStorage, Storage};
 use tidelog::watermarks::WatermarkKind;
 use tidelog::{
     BatchEntry, Engine, GlobalSeq, HlcPoint, LaneSeq, OpenError, Options, SyncPolicy, Visibility,
@@ -33,7 +34,8 @@ pub const ENTRY_LANE: u32 = 1;
 /// The lane the vote, the committed log id, truncations and purges are written to.
 pub const META_LANE: u32 = 2;
 
-/// Most entries written in one tidelog batch (tidelog's own limit is 10,000).
+/// Most entries written in one tidelog batch (tidelog's own limit is 10,000; a batch is
+/// also kept within the engine's `max_batch_records` and `max_batch_bytes`).
 const MAX_BATCH: usize = 4096;
 
 /// A record of the meta lane.
@@ -125,13 +127,17 @@ impl LogStoreOptions {
 /// openraft's log store on one tidelog database: one Raft group per database. Cheap to
 /// clone; clones share the database. Its [`RaftLogReader`] (also what
 /// `get_log_reader` returns) reads entries through tidelog's zero-copy reader.
-pub struct LogStore<C: RaftTypeConfig> {
-    engine: Engine,
+///
+/// `S` is the storage under the database: the real disk ([`LogStore::open`]), or
+/// tidelog's simulated disk for power-loss tests ([`LogStore::open_with_storage`] with a
+/// [`tidelog::wal::SimDisk`]).
+pub struct LogStore<C: RaftTypeConfig, S: Storage = RealStorage> {
+    engine: Engine<S>,
     state: Arc<Mutex<State<C>>>,
     flusher: Arc<Flusher<C>>,
 }
 
-impl<C: RaftTypeConfig> Clone for LogStore<C> {
+impl<C: RaftTypeConfig, S: Storage> Clone for LogStore<C, S> {
     fn clone(&self) -> Self {
         LogStore {
             engine: self.engine.clone(),
@@ -141,7 +147,7 @@ impl<C: RaftTypeConfig> Clone for LogStore<C> {
     }
 }
 
-impl<C: RaftTypeConfig> Debug for LogStore<C> {
+impl<C: RaftTypeConfig, S: Storage> Debug for LogStore<C, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogStore")
             .field("dir", &self.engine.dir())
@@ -158,12 +164,28 @@ impl<C: RaftTypeConfig> LogStore<C> {
     /// [`OpenError`] from tidelog; [`OpenError::InvalidOptions`] naming a record this
     /// store cannot decode (not a log store's database).
     pub fn open(dir: impl AsRef<Path>, options: LogStoreOptions) -> Result<Self, OpenError> {
+        Self::open_with_storage(RealStorage, dir, options)
+    }
+}
+
+impl<C: RaftTypeConfig, S: Storage> LogStore<C, S> {
+    /// As [`LogStore::open`], with the database's log on the given storage: tidelog's
+    /// simulated disk ([`tidelog::wal::SimDisk`]) in power-loss tests, which keeps only
+    /// what was synced when the test takes its crash image.
+    ///
+    /// # Errors
+    /// As [`LogStore::open`].
+    pub fn open_with_storage(
+        storage: S,
+        dir: impl AsRef<Path>,
+        options: LogStoreOptions,
+    ) -> Result<Self, OpenError> {
         let mut engine_options = options.engine;
         engine_options.visibility = Visibility::Written;
         engine_options.sync_policy = SyncPolicy::EveryGroup;
         engine_options.serve_followers = false;
-        let engine = Engine::open(dir, engine_options)?;
-        let state = rebuild::<C>(&engine).map_err(|reason| OpenError::InvalidOptions {
+        let engine = Engine::open_with_storage(storage, dir, engine_options)?;
+        let state = rebuild::<C, S>(&engine).map_err(|reason| OpenError::InvalidOptions {
             reason: format!(
                 "{}: not a tidelog-raft log store: {reason}",
                 engine.dir().display()
@@ -183,7 +205,7 @@ impl<C: RaftTypeConfig> LogStore<C> {
 
     /// The tidelog database underneath.
     #[must_use]
-    pub fn engine(&self) -> &Engine {
+    pub fn engine(&self) -> &Engine<S> {
         &self.engine
     }
 
@@ -267,7 +289,7 @@ impl<C: RaftTypeConfig> LogStore<C> {
 }
 
 /// Replays the log: the newest checkpoint's meta state, then every record in global order.
-fn rebuild<C: RaftTypeConfig>(engine: &Engine) -> Result<State<C>, String> {
+fn rebuild<C: RaftTypeConfig, S: Storage>(engine: &Engine<S>) -> Result<State<C>, String> {
     let mut state = State::<C> {
         entries: BTreeMap::new(),
         vote: None,
@@ -332,7 +354,7 @@ fn rebuild<C: RaftTypeConfig>(engine: &Engine) -> Result<State<C>, String> {
     Ok(state)
 }
 
-impl<C: RaftTypeConfig> RaftLogReader<C> for LogStore<C> {
+impl<C: RaftTypeConfig, S: Storage> RaftLogReader<C> for LogStore<C, S> {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
@@ -351,7 +373,7 @@ impl<C: RaftTypeConfig> RaftLogReader<C> for LogStore<C> {
     }
 }
 
-impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
+impl<C: RaftTypeConfig, S: Storage> RaftLogStorage<C> for LogStore<C, S> {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError<C::NodeId>> {
@@ -416,14 +438,31 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
         I: IntoIterator<Item = C::Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let options = self.engine.options();
+        let max_records = MAX_BATCH.min(options.max_batch_records).max(1);
+        let max_bytes = options.max_batch_bytes;
         let mut last = None;
-        let mut entries = entries.into_iter().peekable();
-        while entries.peek().is_some() {
+        let mut encoded = entries
+            .into_iter()
+            .map(|entry| serde_json::to_vec(&entry).map(|p| (entry.get_log_id().clone(), p)))
+            .peekable();
+        while encoded.peek().is_some() {
+            // One tidelog batch: as many entries as fit the engine's batch limits, at least
+            // one (an entry too large for a record is refused by the engine).
             let mut ids = Vec::new();
             let mut batch = Vec::new();
-            for entry in entries.by_ref().take(MAX_BATCH) {
-                let payload = serde_json::to_vec(&entry).map_err(write_error)?;
-                ids.push(entry.get_log_id().clone());
+            let mut bytes = 0u64;
+            while let Some(next) = encoded.next_if(|item| match item {
+                Ok((_, payload)) => {
+                    batch.is_empty()
+                        || (batch.len() < max_records
+                            && bytes.saturating_add(payload.len() as u64) <= max_bytes)
+                }
+                Err(_) => true,
+            }) {
+                let (log_id, payload) = next.map_err(write_error)?;
+                bytes = bytes.saturating_add(payload.len() as u64);
+                ids.push(log_id);
                 batch.push(BatchEntry::new(ENTRY_LANE, payload));
             }
             // Returns once written: readable now, durable with the group's sync.
@@ -520,7 +559,7 @@ struct Flusher<C: RaftTypeConfig> {
 }
 
 impl<C: RaftTypeConfig> Flusher<C> {
-    fn start(engine: &Engine) -> std::io::Result<Self> {
+    fn start<S: Storage>(engine: &Engine<S>) -> std::io::Result<Self> {
         let (sender, receiver) = std::sync::mpsc::channel::<(HlcPoint, LogFlushed<C>)>();
         let marks = engine.watermark_handle();
         let thread = std::thread::Builder::new()

@@ -167,3 +167,20 @@ async fn one_append_of_many_entries_rides_one_group_commit_not_a_sync_per_entry(
     );
     assert_eq!(ids(&mut store).await.len(), 500);
 }
+
+#[tokio::test]
+async fn an_append_larger_than_one_tidelog_batch_is_split_into_batches_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = LogStoreOptions::small();
+    options.engine = options.engine.max_batch_bytes(16 * 1024);
+    let mut store = LogStore::<KvConfig>::open(dir.path(), options).unwrap();
+    // 200 entries of about 1 KiB: about 13 batches of at most 16 KiB.
+    store
+        .blocking_append((1..=200).map(|i| entry(1, i, 1000)))
+        .await
+        .expect("the append is split to fit tidelog's batch limit");
+    assert_eq!(
+        ids(&mut store).await,
+        (1..=200).map(|i| log_id(1, i)).collect::<Vec<_>>()
+    );
+}
