@@ -237,7 +237,7 @@ pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
 pub use forward::{Database, Follower, LaneLogs, LaneLogsError};
 pub use marker::{read_format_version, EXTENT_FILE, FORMAT_VERSION, WAL_DIR};
 pub use options::{LeaseOptions, Options, SyncPolicy, Visibility};
-pub use record::{BatchEntry, Receipt, Record};
+pub use record::{Append, BatchEntry, Durability, Receipt, Record};
 pub use subscription::{SubscribeError, Subscription, SubscriptionTarget};
 pub use tidelog_wal as wal;
 pub use tidelog_wal::{RecoveryMode, RecoveryReport};

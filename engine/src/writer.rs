@@ -13,7 +13,7 @@ use crate::handoff::ReplyTo;
 use crate::holder::Validity;
 use crate::index::LaneIndex;
 use crate::options::{Options, SyncPolicy, Visibility};
-use crate::record::{BatchEntry, Receipt};
+use crate::record::{Append, BatchEntry, Receipt};
 use crossbeam_channel::{Receiver, Select, Sender};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,35 +22,11 @@ use std::time::{Duration, Instant};
 use tidelog_wal::{io::Storage, AppendError as WalAppendError, NewFrame, SyncJob, Wal};
 use tidelog_watermarks::{GlobalSeq, HlcPoint, LaneId, LaneSeq, WatermarkAdvanceHandle};
 
-/// One record to append.
-#[derive(Debug)]
-pub(crate) struct AppendRecord {
-    pub(crate) lane: LaneId,
-    pub(crate) payload: Vec<u8>,
-    pub(crate) key: Vec<u8>,
-    pub(crate) expected: Option<LaneSeq>,
-    /// Answer only once the record is durable.
-    pub(crate) durable: bool,
-}
-
-impl AppendRecord {
-    /// A plain append: no key, no expectation, answered once written.
-    pub(crate) fn new(lane: LaneId, payload: Vec<u8>) -> Self {
-        AppendRecord {
-            lane,
-            payload,
-            key: Vec::new(),
-            expected: None,
-            durable: false,
-        }
-    }
-}
-
 /// What appenders ask of the writer.
 #[derive(Debug)]
 pub(crate) enum Request {
     Append {
-        record: AppendRecord,
+        append: Append,
         reply: ReplyTo<Result<Receipt, AppendError>>,
     },
     Batch {
@@ -72,7 +48,7 @@ pub(crate) enum Request {
 impl Request {
     fn payload_bytes(&self) -> u64 {
         match self {
-            Request::Append { record, .. } => record.payload.len() as u64,
+            Request::Append { append, .. } => append.payload.len() as u64,
             Request::Batch { entries, .. } => entries.iter().map(|e| e.payload.len() as u64).sum(),
             Request::Sync { .. } | Request::Close { .. } | Request::Wake => 0,
         }
@@ -271,9 +247,9 @@ impl<S: Storage> Writer<S> {
             taken += 1;
             bytes += request.payload_bytes();
             match request {
-                Request::Append { record, reply } => {
-                    let durable = record.durable;
-                    let result = self.append_one(record, wall_ms, &mut out.written);
+                Request::Append { append, reply } => {
+                    let durable = append.is_durable();
+                    let result = self.append_one(append, wall_ms, &mut out.written);
                     match result {
                         Ok(_) if durable => out.durable.push((reply, result)),
                         _ => out.appends.push((reply, result)),
@@ -382,7 +358,7 @@ impl<S: Storage> Writer<S> {
 
     fn append_one(
         &mut self,
-        record: AppendRecord,
+        record: Append,
         wall_ms: u64,
         written: &mut Vec<Receipt>,
     ) -> Result<Receipt, AppendError> {

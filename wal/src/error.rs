@@ -210,6 +210,26 @@ pub enum AppendError {
     },
 }
 
+/// An atomic unit that needs more room than a segment has for frames, from
+/// [`WalOptions::unit_fits`](crate::WalOptions::unit_fits): it can never be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("atomic unit of {bytes} bytes does not fit in a segment (capacity {capacity} bytes)")]
+pub struct UnitTooLarge {
+    /// Bytes the unit needs, framed.
+    pub bytes: u64,
+    /// Bytes a segment holds for frames.
+    pub capacity: u64,
+}
+
+impl From<UnitTooLarge> for AppendError {
+    fn from(e: UnitTooLarge) -> AppendError {
+        AppendError::UnitTooLarge {
+            bytes: e.bytes,
+            capacity: e.capacity,
+        }
+    }
+}
+
 /// Errors of [`Wal::sync`](crate::Wal::sync).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -11,7 +11,7 @@
 //!   append and sync returns `Poisoned`, and a sync is never retried (after a failed
 //!   fsync the kernel may have dropped the dirty pages; a retry proves nothing).
 
-use crate::error::{AppendError, IoFailure, OpenError, PoisonCause, SyncError};
+use crate::error::{AppendError, IoFailure, OpenError, PoisonCause, SyncError, UnitTooLarge};
 use crate::extent::{self, Extent, ExtentWriter, SharedExtent};
 use crate::format::{
     align_up, encode_frame_header, encode_tenure_frame, frame_len_on_disk, sector_align_up,
@@ -84,9 +84,44 @@ impl WalOptions {
 
     /// Bytes of frames one segment holds: the first sector holds only the header (it is
     /// synced before frames go in, and a synced sector is never written again), the last
-    /// is kept for the seal, which goes to the next sector boundary after a sync.
-    fn capacity(&self) -> u64 {
+    /// is kept for the seal, which goes to the next sector boundary after a sync. An
+    /// atomic unit never spans segments, so no unit may need more than this.
+    #[must_use]
+    pub fn unit_capacity(&self) -> u64 {
         self.segment_size - 2 * SECTOR_LEN as u64
+    }
+
+    /// Whether one atomic unit made of records with these `(key, payload)` lengths fits
+    /// in a segment of this log once framed (headers and padding included): the bytes it
+    /// needs, or [`AppendError::UnitTooLarge`]. This is the rule [`Wal::append`] applies;
+    /// callers that validate before handing a unit to the writer (the engine does, for
+    /// every append path) ask it here instead of guessing the framing.
+    ///
+    /// ```
+    /// use tidelog_wal::WalOptions;
+    ///
+    /// let opts = WalOptions { segment_size: 64 * 1024, ..WalOptions::default() };
+    /// assert!(opts.unit_fits([(0, 1_000), (3, 2_000)]).is_ok());
+    /// assert!(opts.unit_fits([(0, 64 * 1024 - 1)]).is_err()); // under a segment, not once framed
+    /// ```
+    ///
+    /// # Errors
+    /// [`UnitTooLarge`] when it needs more than [`WalOptions::unit_capacity`].
+    pub fn unit_fits(
+        &self,
+        records: impl IntoIterator<Item = (usize, usize)>,
+    ) -> Result<u64, UnitTooLarge> {
+        let bytes = records.into_iter().fold(0u64, |bytes, (key, payload)| {
+            let len = frame_len_on_disk(key, payload).map_or(u64::MAX, |len| len as u64);
+            bytes.saturating_add(len)
+        });
+        if bytes > self.unit_capacity() {
+            return Err(UnitTooLarge {
+                bytes,
+                capacity: self.unit_capacity(),
+            });
+        }
+        Ok(bytes)
     }
 
     /// Offset frames may not pass.
@@ -370,7 +405,7 @@ impl<S: Storage> Wal<S> {
             if tail_lost || new_skip {
                 // Recorded before anything changes: a crash from here on reopens as a log
                 // whose loss is accepted, and still continues above it.
-                let frames_per_segment = opts.capacity() / FRAME_HEADER_LEN as u64 + 1;
+                let frames_per_segment = opts.unit_capacity() / FRAME_HEADER_LEN as u64 + 1;
                 let plan = extent::plan_acceptance(recorded, &scan, tail_lost, frames_per_segment);
                 let mut writer = ExtentWriter::open(&storage, path, Extent::default())?;
                 writer
@@ -737,7 +772,6 @@ impl<S: Storage> Wal<S> {
             return Err(AppendError::EmptyUnit);
         }
         let mut expected = self.buffer.last.map_or(self.last_written, |(seq, _)| seq);
-        let mut bytes = 0u64;
         for frame in unit {
             expected = GlobalSeq(expected.0.checked_add(1).ok_or(
                 AppendError::SequenceOutOfOrder {
@@ -766,16 +800,10 @@ impl<S: Storage> Wal<S> {
                     max: self.opts.max_record_bytes,
                 });
             }
-            let len = frame_len_on_disk(frame.key.len(), frame.payload.len()).unwrap_or(usize::MAX);
-            bytes = bytes.saturating_add(len as u64);
         }
-        if bytes > self.opts.capacity() {
-            return Err(AppendError::UnitTooLarge {
-                bytes,
-                capacity: self.opts.capacity(),
-            });
-        }
-        Ok(bytes)
+        Ok(self
+            .opts
+            .unit_fits(unit.iter().map(|f| (f.key.len(), f.payload.len())))?)
     }
 
     /// Makes everything appended so far durable with one sync (fdatasync on real storage) of the current segment, and
