@@ -138,7 +138,11 @@ impl SegmentOps for RealSegment {
                 "store past the end of the segment",
             ));
         }
-        // One syscall per store: gather the parts (frame header, key, payload, padding).
+        // One syscall per store. The writer hands its group's buffer as one part: store
+        // it as it is, without a copy; several parts are gathered first.
+        if let [only] = parts {
+            return self.file.write_all_at(only, at as u64);
+        }
         let mut gathered = Vec::with_capacity(total);
         for part in parts {
             gathered.extend_from_slice(part);
