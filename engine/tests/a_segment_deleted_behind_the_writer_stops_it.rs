@@ -6,34 +6,19 @@
 //! they are already gone; the failure is not reported as such; the next open does not
 //! see the loss.
 
-use tidelog::{AppendError, Engine, OpenError, Options};
-
-fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("wal"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn options() -> Options {
-    Options::default()
-        .segment_size(1 << 20)
-        .max_record_bytes(64 * 1024)
-        .max_batch_bytes(256 * 1024)
-}
+mod common;
+use common::{segment_files, small};
+use tidelog::{AppendError, Engine, OpenError};
 
 #[test]
 fn no_append_is_acknowledged_as_durable_after_its_segment_file_was_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    let engine = Engine::open(&db, options()).unwrap();
+    let engine = Engine::open(&db, small()).unwrap();
     for i in 0..10 {
         engine.append_durable(1u32, format!("before-{i}")).unwrap();
     }
-    for segment in segments(&db) {
+    for segment in segment_files(&db) {
         std::fs::remove_file(segment).unwrap();
     }
 
@@ -58,7 +43,7 @@ fn no_append_is_acknowledged_as_durable_after_its_segment_file_was_deleted() {
 
     // The next open sees that acknowledged records are gone (the extent record), rather
     // than starting a fresh log over them.
-    match Engine::open(&db, options()) {
+    match Engine::open(&db, small()) {
         Err(OpenError::Wal(e)) => assert!(
             e.to_string().contains("acknowledged records are missing"),
             "{e}"

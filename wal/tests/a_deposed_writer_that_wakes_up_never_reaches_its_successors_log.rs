@@ -27,29 +27,18 @@ fn with(token: FencingToken, fence_off_predecessor: bool) -> WalOptions {
 
 /// Appends records `from..from + count` whose payloads say who wrote them.
 fn append_marked<S: tidelog_wal::Storage>(wal: &mut Wal<S>, from: u64, count: u64, who: &str) {
-    for seq in from..from + count {
-        let payload = format!("{who}-{seq}-{}", "x".repeat(300));
-        wal.append(&[NewFrame {
-            global_seq: GlobalSeq(seq),
-            lane: LaneId(1),
-            lane_seq: LaneSeq(seq),
-            wall_ms: 1_000 + seq,
-            key: b"",
-            payload: payload.as_bytes(),
-        }])
-        .unwrap();
-        wal.sync().unwrap();
-    }
+    try_append_marked(wal, from, count, who).unwrap();
 }
 
 /// As [`append_marked`] for a writer that may be refused: stops at the first failure.
-fn append_stale<S: tidelog_wal::Storage>(
+fn try_append_marked<S: tidelog_wal::Storage>(
     wal: &mut Wal<S>,
     from: u64,
     count: u64,
+    who: &str,
 ) -> Result<(), String> {
     for seq in from..from + count {
-        let payload = format!("stale-{seq}-{}", "x".repeat(300));
+        let payload = format!("{who}-{seq}-{}", "x".repeat(300));
         wal.append(&[NewFrame {
             global_seq: GlobalSeq(seq),
             lane: LaneId(1),
@@ -99,7 +88,7 @@ fn stale_stores_are_never_read<S: Storage>(storage: &S, dir: &Path, real_files: 
     // The stale writer's stores land in files no name leads to. On a real file system
     // its first sync says so (the file has no name left: nothing it syncs there is
     // durable) and it is poisoned; the simulated disk does not model link counts.
-    let stale = append_stale(&mut old, 9, 40);
+    let stale = try_append_marked(&mut old, 9, 40, "stale");
     if real_files {
         let err = stale.expect_err("a deposed writer's sync into an unlinked file succeeded");
         assert!(
