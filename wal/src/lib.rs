@@ -59,7 +59,7 @@ pub mod takeover;
 pub mod truncate;
 pub mod writer;
 
-pub use error::{AppendError, OpenError, PoisonCause, SyncError, UnitTooLarge};
+pub use error::{AppendError, LogInvariant, OpenError, PoisonCause, SyncError, UnitTooLarge};
 pub use files::FileError;
 pub use ids::{FencingToken, SegmentIndex, SegmentOffset};
 pub use io::{RealStorage, SimDisk, Storage};
