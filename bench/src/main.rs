@@ -46,8 +46,8 @@ struct Args {
     /// Systems to run, comma-separated (default: every one this build has).
     #[arg(long)]
     systems: Option<String>,
-    /// Workloads to run, comma-separated numbers 1 to 5.
-    #[arg(long, default_value = "1,2,3,4,5")]
+    /// Workloads to run, comma-separated numbers 1 to 6.
+    #[arg(long, default_value = "1,2,3,4,5,6")]
     workloads: String,
     /// Where the logs are created (default: `TIDELOG_BENCH_DIR`, else the temp dir).
     #[arg(long)]
@@ -196,6 +196,7 @@ enum Kind {
     Batches,
     Lanes,
     Recovery { torn: bool },
+    Bulk,
 }
 
 impl Case {
@@ -211,6 +212,7 @@ impl Case {
             Kind::Concurrent(writers) => workloads::concurrent(system, base, writers, bounds),
             Kind::Batches => workloads::batches(system, base, bounds),
             Kind::Lanes => workloads::lanes(system, base, bounds),
+            Kind::Bulk => workloads::bulk(system, base, bounds),
             Kind::Recovery { torn } => {
                 workloads::recovery(system, base, recovery_bytes, torn, &fill_in_child)
             }
@@ -249,6 +251,11 @@ fn cases(wanted: &[&str]) -> Vec<Case> {
     }
     if wanted.contains(&"4") {
         out.push(case("w4 1000 lanes 1KiB".to_owned(), Kind::Lanes, false));
+    }
+    if wanted.contains(&"6") {
+        // Group commit against group commit: the raw baseline has none, so it bounds
+        // nothing here; the naive group commit does.
+        out.push(case("w6 16 writers 4KiB".to_owned(), Kind::Bulk, false));
     }
     if wanted.contains(&"5") {
         out.push(case(

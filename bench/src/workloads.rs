@@ -163,14 +163,46 @@ pub fn concurrent(
     writers: u32,
     bounds: Bounds,
 ) -> Result<Vec<Figure>, BenchError> {
+    let (_, _, figures) = concurrent_sized(system, base, writers, 128, bounds)?;
+    Ok(figures)
+}
+
+/// Writers and record size of workload 6.
+pub const BULK_WRITERS: u32 = 16;
+/// Record size of workload 6.
+pub const BULK_RECORD_BYTES: usize = 4096;
+
+/// Workload 6: 16 concurrent writers of durable 4 KiB records; MB/s of payload made
+/// durable, records/s and append latency.
+///
+/// # Errors
+/// The first failed append.
+pub fn bulk(system: &System, base: &Path, bounds: Bounds) -> Result<Vec<Figure>, BenchError> {
+    let (records, seconds, rest) =
+        concurrent_sized(system, base, BULK_WRITERS, BULK_RECORD_BYTES, bounds)?;
+    let megabytes = (records * BULK_RECORD_BYTES as u64) as f64 / 1e6;
+    let mut figures = vec![figure("MB/s", megabytes / seconds, "MB/s", true)];
+    figures.extend(rest);
+    Ok(figures)
+}
+
+/// `writers` closed-loop writers of durable `size`-byte records, each on its own lane:
+/// records, seconds, and the records/s and latency figures.
+fn concurrent_sized(
+    system: &System,
+    base: &Path,
+    writers: u32,
+    size: usize,
+    bounds: Bounds,
+) -> Result<(u64, f64, Vec<Figure>), BenchError> {
     let dir = scratch(base)?;
-    let peer = open_warm(system, dir.path(), 128)?;
+    let peer = open_warm(system, dir.path(), size)?;
     let (records, seconds, mut micros) =
-        closed_loop(&*peer, writers, 128, bounds, |thread, _| thread + 1)?;
+        closed_loop(&*peer, writers, size, bounds, |thread, _| thread + 1)?;
     peer.close()?;
     let mut figures = vec![figure("records/s", records as f64 / seconds, "rec/s", true)];
     figures.extend(latency_figures(&mut micros, APPEND_LATENCY, "us"));
-    Ok(figures)
+    Ok((records, seconds, figures))
 }
 
 /// Records per batch and batches in workload 3.

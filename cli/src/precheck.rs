@@ -50,10 +50,11 @@ pub fn clean_log(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Option<Verif
     (report.verdict == Verdict::Clean && report.findings.is_empty()).then_some(report)
 }
 
-/// The lane sequence of the last record of `lane` in the log, read without opening it for
-/// writing. `None` when not certain: a writer may be live (it may append meanwhile), the
-/// log does not scan cleanly, or the retained log holds no record of the lane (earlier ones
-/// may have been truncated after a checkpoint).
+/// The lane sequence of the last record of `lane` in the log (0 for a lane that has none
+/// in a log never truncated), read without opening it for writing. `None` when not
+/// certain: a writer may be live (it may append meanwhile), the log does not scan cleanly,
+/// or the log was truncated and holds no record of the lane (earlier ones may have gone
+/// after a checkpoint).
 pub fn lane_head(dir: &Path, lane: LaneId) -> Option<LaneSeq> {
     if writer_may_be_live(dir) {
         return None;
@@ -90,5 +91,15 @@ pub fn lane_head(dir: &Path, lane: LaneId) -> Option<LaneSeq> {
     if loss.is_some() {
         return None;
     }
-    head
+    // A log whose first segment starts at sequence 1 (or that holds none) has every record
+    // it ever had: a lane with none there has none at all.
+    let first = snapshot
+        .segments()
+        .iter()
+        .find_map(|segment| segment.header.as_ref().map(|h| h.first_seq));
+    head.or_else(|| {
+        first
+            .is_none_or(|seq| seq == tidelog::GlobalSeq(1))
+            .then_some(LaneSeq(0))
+    })
 }

@@ -89,6 +89,67 @@ fn a_stale_expectation_exits_5_and_writes_nothing() {
     );
 }
 
+/// Every entry under `dir` with its modification time and, for a regular file, its bytes.
+fn entries(dir: &std::path::Path) -> Vec<(std::path::PathBuf, std::time::SystemTime, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        out.push((
+            d.clone(),
+            std::fs::metadata(&d).unwrap().modified().unwrap(),
+            vec![],
+        ));
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = if meta.is_file() {
+                    std::fs::read(&path).unwrap()
+                } else {
+                    vec![]
+                };
+                out.push((path, meta.modified().unwrap(), bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_stale_expectation_on_a_lane_without_records_changes_no_byte_and_no_modification_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    assert!(tidelog(&["append", s(&db), "--lane", "1"], b"a\n")
+        .status
+        .success());
+    let before = entries(&db);
+    // Lane 7 has no record in a log never truncated: it is at 0, so expecting 3 is stale.
+    let out = tidelog(&["append", s(&db), "--lane", "7", "--expect", "3"], b"b\n");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("conflict on lane 7"),
+        "{}",
+        text(&out.stderr)
+    );
+    let after = entries(&db);
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|entry| !before.contains(entry))
+        .map(|(path, _, _)| path)
+        .collect();
+    assert!(
+        changed.is_empty() && before.len() == after.len(),
+        "changed: {changed:?}"
+    );
+    // Expecting 0 on that lane is right: it appends.
+    let out = tidelog(&["append", s(&db), "--lane", "7", "--expect", "0"], b"c\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "lane=7 lane_seq=1 global_seq=2\n");
+}
+
 #[test]
 fn a_line_longer_than_a_record_stops_after_acknowledging_the_lines_before_it() {
     let dir = tempfile::tempdir().unwrap();

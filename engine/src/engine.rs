@@ -10,9 +10,9 @@ use crate::holder::Holder;
 use crate::index::LaneIndex;
 use crate::marker;
 use crate::options::Options;
-use crate::record::{BatchEntry, Receipt, Record};
+use crate::record::{Append, BatchEntry, Receipt, Record};
 use crate::subscription::{Subscription, SubscriptionTarget};
-use crate::writer::{AppendRecord, Request, Status, Writer};
+use crate::writer::{Request, Status, Writer};
 use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -112,6 +112,8 @@ pub(crate) struct Inner<S: Storage> {
     marks: WatermarkAdvanceHandle,
     index: Arc<LaneIndex>,
     reader: WalReader<S>,
+    /// The log's options as opened: its limits decide whether a unit fits.
+    log: WalOptions,
     status: Arc<Status>,
     recovery: RecoveryReport,
     appliers: Arc<Mutex<ApplierSet>>,
@@ -178,6 +180,7 @@ impl<S: Storage> Engine<S> {
             .record((recovered.report.segments * wal.options().segment_size) as f64));
         let options = adopt_segment_size(options, wal.options().segment_size);
         let reader = wal.reader();
+        let log = wal.options().clone();
         let accepted_losses = wal.extent().map(|e| e.accepted_losses).unwrap_or_default();
         let checkpoints = checkpoint::State::open(
             storage,
@@ -286,6 +289,7 @@ impl<S: Storage> Engine<S> {
                 marks,
                 index,
                 reader,
+                log,
                 status,
                 recovery: recovered.report,
                 appliers,
@@ -374,7 +378,8 @@ impl<S: Storage> Engine<S> {
 
     /// Appends `payload` to `lane` and returns once the writer has accepted and written
     /// it (not necessarily durable: wait with [`Engine::watermark_handle`] or use
-    /// [`Engine::append_durable`]). Blocks while the writer's queue is full.
+    /// [`Engine::append_durable`]). Blocks while the writer's queue is full. Shorthand for
+    /// [`Engine::append_with`] of [`Append::new`].
     ///
     /// # Errors
     /// See [`AppendError`]; on error nothing was acknowledged.
@@ -383,13 +388,42 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.append_record(AppendRecord::new(lane.into(), payload.into()), true)
+        self.append_with(Append::new(lane, payload))
+    }
+
+    /// Appends what `append` describes (lane, payload, key, expectation, durability):
+    /// every append method, local or forwarded, comes down to this one. It is validated
+    /// here, before it reaches the writer: a key over [`MAX_KEY_BYTES`], a payload over
+    /// [`Options::max_record_bytes`](crate::Options::max_record_bytes) or a record that
+    /// does not fit a segment once framed is refused with nothing written, and the
+    /// engine goes on. Blocks while the writer's queue is full.
+    ///
+    /// # Errors
+    /// See [`AppendError`]: [`AppendError::KeyTooLong`], [`AppendError::RecordTooLarge`],
+    /// [`AppendError::UnitTooLarge`] (misuse), [`AppendError::Conflict`] (expectation),
+    /// [`AppendError::Closed`], [`AppendError::Poisoned`]; on error nothing was
+    /// acknowledged.
+    pub fn append_with(&self, append: Append) -> Result<Receipt, AppendError> {
+        let pending = self.queue(append, true)?;
+        self.receive(pending)
+    }
+
+    /// Queues what `append` describes without waiting for the writer (validated as
+    /// [`Engine::append_with`] validates): the returned ticket gives the receipt later,
+    /// by [`AppendTicket::wait`] or `.await`. Blocks only while the queue is full.
+    ///
+    /// # Errors
+    /// The misuse errors of [`Engine::append_with`], [`AppendError::Closed`],
+    /// [`AppendError::Poisoned`]; the ticket reports the rest.
+    pub fn submit_with(&self, append: Append) -> Result<AppendTicket, AppendError> {
+        let pending = self.queue(append, true)?;
+        Ok(AppendTicket { pending })
     }
 
     /// Queues `payload` for `lane` without waiting for the writer: the returned ticket
     /// gives the receipt later. Lets one thread keep many appends in flight (pipelining);
     /// appends from one thread are ordered as submitted. Blocks only while the queue is
-    /// full.
+    /// full. Shorthand for [`Engine::submit_with`].
     ///
     /// # Errors
     /// [`AppendError::RecordTooLarge`], [`AppendError::Closed`],
@@ -399,12 +433,7 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<AppendTicket, AppendError> {
-        let payload = payload.into();
-        self.check_size(&payload)?;
-        let (reply, pending) = oneshot();
-        let record = AppendRecord::new(lane.into(), payload);
-        self.send(Request::Append { record, reply }, true)?;
-        Ok(AppendTicket { pending })
+        self.submit_with(Append::new(lane, payload))
     }
 
     /// As [`Engine::append`], but answers only once the record is durable: the receipt
@@ -423,9 +452,7 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        let mut record = AppendRecord::new(lane.into(), payload.into());
-        record.durable = true;
-        self.append_record(record, true)
+        self.append_with(Append::new(lane, payload).durable())
     }
 
     /// The async form of [`Engine::append_durable`]: queues the record now and returns a
@@ -456,9 +483,7 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> AppendFuture {
-        let mut record = AppendRecord::new(lane.into(), payload.into());
-        record.durable = true;
-        self.queue_async(record)
+        self.queue_async(Append::new(lane, payload).durable())
     }
 
     /// The async form of [`Engine::append`]: queues the record now and returns a future
@@ -472,17 +497,12 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> AppendFuture {
-        self.queue_async(AppendRecord::new(lane.into(), payload.into()))
+        self.queue_async(Append::new(lane, payload))
     }
 
-    fn queue_async(&self, record: AppendRecord) -> AppendFuture {
-        let queued = self.check_size(&record.payload).and_then(|()| {
-            let (reply, pending) = oneshot();
-            self.send(Request::Append { record, reply }, true)?;
-            Ok(pending)
-        });
+    fn queue_async(&self, append: Append) -> AppendFuture {
         AppendFuture {
-            state: match queued {
+            state: match self.queue(append, true) {
                 Ok(pending) => AsyncReply::Queued(pending),
                 Err(error) => AsyncReply::Refused(Some(error)),
             },
@@ -499,7 +519,8 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.append_record(AppendRecord::new(lane.into(), payload.into()), false)
+        let pending = self.queue(Append::new(lane, payload), false)?;
+        self.receive(pending)
     }
 
     /// Appends only if `lane`'s last lane sequence is `expected` (0 for an empty lane).
@@ -513,14 +534,15 @@ impl<S: Storage> Engine<S> {
         expected: LaneSeq,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        let mut record = AppendRecord::new(lane.into(), payload.into());
-        record.expected = Some(expected);
-        self.append_record(record, true)
+        self.append_with(Append::new(lane, payload).expecting(expected))
     }
 
     /// Appends with an idempotency key: if a record with this key was appended before
     /// (in this process or before a reopen), returns that record's receipt and writes
-    /// nothing. Lets callers retry an append whose outcome they did not learn.
+    /// nothing. Lets callers retry an append whose outcome they did not learn. Answered
+    /// once written, as [`Engine::append`] (see [`Durability`](crate::Durability) for the
+    /// rule); for a durable keyed append use [`Engine::append_with`] with
+    /// [`Append::durable`].
     ///
     /// **The window.** Keys are remembered for exactly the records still in the log:
     /// while a keyed record's segment is retained, a retry returns its original receipt,
@@ -538,10 +560,7 @@ impl<S: Storage> Engine<S> {
         key: impl Into<Vec<u8>>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        let key = key.into();
-        let mut record = AppendRecord::new(lane.into(), payload.into());
-        record.key = key;
-        self.append_record(record, true)
+        self.append_with(Append::new(lane, payload).key(key))
     }
 
     /// How many idempotency keys the writer remembers: those of keyed records still in
@@ -590,9 +609,7 @@ impl<S: Storage> Engine<S> {
                 max_bytes: options.max_batch_bytes,
             });
         }
-        for entry in &entries {
-            self.check_size(&entry.payload)?;
-        }
+        self.check_unit(entries.iter().map(|e| (&[][..], &e.payload[..])))?;
         let (reply, pending) = oneshot();
         self.send(
             Request::Batch {
@@ -773,34 +790,47 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    fn check_size(&self, payload: &[u8]) -> Result<(), AppendError> {
+    /// The one validation of an atomic unit (one record, or a batch's records) before it
+    /// reaches the writer, whatever door it came through: every key within
+    /// [`MAX_KEY_BYTES`], every payload within `Options::max_record_bytes`, and the unit
+    /// fits a segment of this log once framed (the log's own rule,
+    /// [`WalOptions::unit_fits`]). What passes here the log accepts; a refusal writes
+    /// nothing and poisons nothing.
+    fn check_unit<'a>(
+        &self,
+        records: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    ) -> Result<(), AppendError> {
         let max = self.inner.options.max_record_bytes;
-        if payload.len() > max as usize {
-            return Err(AppendError::RecordTooLarge {
-                size: payload.len(),
-                max,
-            });
+        for (key, payload) in records.clone() {
+            check_key(key)?;
+            if payload.len() > max as usize {
+                return Err(AppendError::RecordTooLarge {
+                    size: payload.len(),
+                    max,
+                });
+            }
         }
-        Ok(())
+        self.inner
+            .log
+            .unit_fits(records.map(|(key, payload)| (key.len(), payload.len())))
+            .map(|_| ())
+            .map_err(|e| AppendError::UnitTooLarge {
+                bytes: e.bytes,
+                capacity: e.capacity,
+            })
     }
 
-    /// Every append path (local, `Database`, forwarded, `LaneLogs`) comes through here:
-    /// a key or record that does not fit is refused before it reaches the writer.
-    pub(crate) fn append_record(
+    /// Validates `append` ([`Engine::check_unit`]) and queues it for the writer: the
+    /// single path of every single-record append.
+    fn queue(
         &self,
-        record: AppendRecord,
+        append: Append,
         block: bool,
-    ) -> Result<Receipt, AppendError> {
-        if record.key.len() > MAX_KEY_BYTES {
-            return Err(AppendError::KeyTooLong {
-                size: record.key.len(),
-                max: MAX_KEY_BYTES,
-            });
-        }
-        self.check_size(&record.payload)?;
+    ) -> Result<Pending<Result<Receipt, AppendError>>, AppendError> {
+        self.check_unit(std::iter::once((&append.key[..], &append.payload[..])))?;
         let (reply, pending) = oneshot();
-        self.send(Request::Append { record, reply }, block)?;
-        self.receive(pending)
+        self.send(Request::Append { append, reply }, block)?;
+        Ok(pending)
     }
 
     fn send(&self, request: Request, block: bool) -> Result<(), AppendError> {
@@ -840,6 +870,18 @@ impl<S: Storage> Engine<S> {
             None => SyncError::Closed,
         }
     }
+}
+
+/// Refuses a key longer than [`MAX_KEY_BYTES`] (a constant, so a follower checks it too
+/// before sending, with this same function).
+pub(crate) fn check_key(key: &[u8]) -> Result<(), AppendError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(AppendError::KeyTooLong {
+            size: key.len(),
+            max: MAX_KEY_BYTES,
+        });
+    }
+    Ok(())
 }
 
 /// An append in flight (see [`Engine::submit`]).

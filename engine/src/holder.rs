@@ -139,6 +139,13 @@ impl Holder {
             manager = manager.with_clock(clock.clone());
         }
         let id = holder_id();
+        // Refused before anything is created (the liveness file would come and go), so an
+        // open refused for a live writer's lease leaves the directory as it was.
+        match manager.check_acquirable(&options.key, &id, options.term) {
+            Err(LeaseError::Held { current, .. })
+                if local && marker::liveness(dir, &current.holder_id)? != Liveness::Running => {}
+            other => other.map_err(OpenError::Lease)?,
+        }
         let alive = marker::hold(dir, &id)?;
         let before = manager.current(&options.key).map_err(OpenError::Lease)?;
         let sent = Instant::now();

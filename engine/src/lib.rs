@@ -215,8 +215,11 @@ pub mod checkpoint;
 mod engine;
 mod error;
 pub mod forward;
-#[doc(hidden)]
+// Public only to the loom model (`tests/loom_handoff.rs`), which drives the real type.
+#[cfg(loom)]
 pub mod handoff;
+#[cfg(not(loom))]
+mod handoff;
 mod holder;
 mod index;
 pub mod lease;
@@ -233,11 +236,11 @@ pub use checkpoint::{
     CheckpointKind, CheckpointOptions, Holder, ListedCheckpoint, LogHold, TruncationStatus,
 };
 pub use engine::{AppendFuture, AppendTicket, Engine, LOSS_LANE, MAX_KEY_BYTES};
-pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
+pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure, WriterInvariant};
 pub use forward::{Database, Follower, LaneLogs, LaneLogsError};
 pub use marker::{read_format_version, EXTENT_FILE, FORMAT_VERSION, WAL_DIR};
 pub use options::{LeaseOptions, Options, SyncPolicy, Visibility};
-pub use record::{BatchEntry, Receipt, Record};
+pub use record::{Append, BatchEntry, Durability, Receipt, Record};
 pub use subscription::{SubscribeError, Subscription, SubscriptionTarget};
 pub use tidelog_wal as wal;
 pub use tidelog_wal::{RecoveryMode, RecoveryReport};

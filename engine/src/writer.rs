@@ -7,13 +7,13 @@
 //! the first failed write or sync the writer writes nothing more (poisoned) and answers
 //! every request with that failure.
 
-use crate::error::{AppendError, SyncError, WriterFailure};
+use crate::error::{AppendError, SyncError, WriterFailure, WriterInvariant};
 use crate::forward::Publisher;
 use crate::handoff::ReplyTo;
 use crate::holder::Validity;
 use crate::index::LaneIndex;
 use crate::options::{Options, SyncPolicy, Visibility};
-use crate::record::{BatchEntry, Receipt};
+use crate::record::{Append, BatchEntry, Receipt};
 use crossbeam_channel::{Receiver, Select, Sender};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,35 +22,11 @@ use std::time::{Duration, Instant};
 use tidelog_wal::{io::Storage, AppendError as WalAppendError, NewFrame, SyncJob, Wal};
 use tidelog_watermarks::{GlobalSeq, HlcPoint, LaneId, LaneSeq, WatermarkAdvanceHandle};
 
-/// One record to append.
-#[derive(Debug)]
-pub(crate) struct AppendRecord {
-    pub(crate) lane: LaneId,
-    pub(crate) payload: Vec<u8>,
-    pub(crate) key: Vec<u8>,
-    pub(crate) expected: Option<LaneSeq>,
-    /// Answer only once the record is durable.
-    pub(crate) durable: bool,
-}
-
-impl AppendRecord {
-    /// A plain append: no key, no expectation, answered once written.
-    pub(crate) fn new(lane: LaneId, payload: Vec<u8>) -> Self {
-        AppendRecord {
-            lane,
-            payload,
-            key: Vec::new(),
-            expected: None,
-            durable: false,
-        }
-    }
-}
-
 /// What appenders ask of the writer.
 #[derive(Debug)]
 pub(crate) enum Request {
     Append {
-        record: AppendRecord,
+        append: Append,
         reply: ReplyTo<Result<Receipt, AppendError>>,
     },
     Batch {
@@ -72,7 +48,7 @@ pub(crate) enum Request {
 impl Request {
     fn payload_bytes(&self) -> u64 {
         match self {
-            Request::Append { record, .. } => record.payload.len() as u64,
+            Request::Append { append, .. } => append.payload.len() as u64,
             Request::Batch { entries, .. } => entries.iter().map(|e| e.payload.len() as u64).sum(),
             Request::Sync { .. } | Request::Close { .. } | Request::Wake => 0,
         }
@@ -271,9 +247,9 @@ impl<S: Storage> Writer<S> {
             taken += 1;
             bytes += request.payload_bytes();
             match request {
-                Request::Append { record, reply } => {
-                    let durable = record.durable;
-                    let result = self.append_one(record, wall_ms, &mut out.written);
+                Request::Append { append, reply } => {
+                    let durable = append.is_durable();
+                    let result = self.append_one(append, wall_ms, &mut out.written);
                     match result {
                         Ok(_) if durable => out.durable.push((reply, result)),
                         _ => out.appends.push((reply, result)),
@@ -301,10 +277,17 @@ impl<S: Storage> Writer<S> {
                 next = requests.try_recv().ok();
             }
         }
-        // One store for the whole group; if it fails nothing of the group is written.
+        // One store for the whole group; if it fails nothing of the group is written. A
+        // broken invariant in the group stores nothing of it either.
         if !out.written.is_empty() {
-            if let Err(err) = self.wal.flush() {
-                let failed = self.poison(WriterFailure::Append(err));
+            let stored = match self.broken() {
+                Some(failed) => Err(failed),
+                None => self
+                    .wal
+                    .flush()
+                    .map_err(|err| self.poison(WriterFailure::Append(err))),
+            };
+            if let Err(failed) = stored {
                 out.appends.append(&mut out.durable);
                 out.batches.append(&mut out.durable_batches);
                 for (_, result) in &mut out.appends {
@@ -364,6 +347,23 @@ impl<S: Storage> Writer<S> {
         false
     }
 
+    /// The poison, if an invariant broke: the group in hand must not be stored.
+    fn broken(&self) -> Option<AppendError> {
+        match self.status.poison.get() {
+            Some(cause) if matches!(**cause, WriterFailure::Invariant { .. }) => {
+                Some(AppendError::Poisoned {
+                    cause: cause.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Poisons the writer for a broken invariant.
+    fn violated(&mut self, invariant: WriterInvariant, log: Option<WalAppendError>) -> AppendError {
+        self.poison(WriterFailure::Invariant { invariant, log })
+    }
+
     fn poisoned(&self) -> Option<AppendError> {
         self.status.poison.get().map(|cause| AppendError::Poisoned {
             cause: cause.clone(),
@@ -382,7 +382,7 @@ impl<S: Storage> Writer<S> {
 
     fn append_one(
         &mut self,
-        record: AppendRecord,
+        record: Append,
         wall_ms: u64,
         written: &mut Vec<Receipt>,
     ) -> Result<Receipt, AppendError> {
@@ -411,7 +411,7 @@ impl<S: Storage> Writer<S> {
         };
         let frame = frame_of(&receipt, &record.key, &record.payload);
         self.write_unit(&[frame])?;
-        self.accept(&receipt, written);
+        self.accept(&receipt, written)?;
         if !record.key.is_empty() {
             self.key_order
                 .push_back((receipt.point.seq(), record.key.clone()));
@@ -462,7 +462,7 @@ impl<S: Storage> Writer<S> {
             .collect();
         self.write_unit(&frames)?;
         for receipt in &receipts {
-            self.accept(receipt, written);
+            self.accept(receipt, written)?;
         }
         Ok(receipts)
     }
@@ -474,20 +474,16 @@ impl<S: Storage> Writer<S> {
     fn write_unit(&mut self, frames: &[NewFrame<'_>]) -> Result<(), AppendError> {
         match self.wal.append_buffered(frames) {
             Ok(()) => Ok(()),
-            // Misuse the engine's own checks let through (a unit that needs more than a
-            // segment once framed): the log wrote nothing, so refuse it and go on.
-            Err(WalAppendError::UnitTooLarge { bytes, capacity }) => {
-                Err(AppendError::UnitTooLarge { bytes, capacity })
-            }
-            Err(WalAppendError::KeyTooLong { len, max, .. }) => {
-                Err(AppendError::KeyTooLong { size: len, max })
-            }
-            Err(WalAppendError::RecordTooLarge { bytes, max, .. }) => {
-                Err(AppendError::RecordTooLarge {
-                    size: usize::try_from(bytes).unwrap_or(usize::MAX),
-                    max,
-                })
-            }
+            // Misuse cannot reach the log: the engine validated the unit with the log's
+            // own rule (`Engine::append_with`) and numbered it itself. A refusal here is a
+            // bug, and the writer stops rather than go on around it.
+            Err(
+                err @ (WalAppendError::UnitTooLarge { .. }
+                | WalAppendError::KeyTooLong { .. }
+                | WalAppendError::RecordTooLarge { .. }
+                | WalAppendError::EmptyUnit
+                | WalAppendError::SequenceOutOfOrder { .. }),
+            ) => Err(self.violated(WriterInvariant::ValidatedUnitAccepted, Some(err))),
             // A full disk when the next segment is needed: the log wrote nothing of this
             // unit and is not poisoned; the append can succeed once there is room.
             Err(WalAppendError::NoSpace { dir, needed }) => {
@@ -497,13 +493,21 @@ impl<S: Storage> Writer<S> {
         }
     }
 
-    fn accept(&mut self, receipt: &Receipt, written: &mut Vec<Receipt>) {
+    /// Takes a written record's receipt as the new last one. Used here, produced where
+    /// the unit was numbered: it follows the last global and lane sequences.
+    fn accept(&mut self, receipt: &Receipt, written: &mut Vec<Receipt>) -> Result<(), AppendError> {
+        if receipt.point.seq() != self.next_seq.next()
+            || receipt.lane_seq != self.head(receipt.lane).next()
+        {
+            return Err(self.violated(WriterInvariant::SequencesContiguous, None));
+        }
         self.next_seq = receipt.point.seq();
         self.heads.insert(receipt.lane, receipt.lane_seq);
         self.last_written = receipt.point;
         self.unsynced_records += 1;
         self.oldest_unsynced.get_or_insert_with(Instant::now);
         written.push(*receipt);
+        Ok(())
     }
 
     /// Makes the group's records readable through the index and advances accepted and
@@ -569,8 +573,11 @@ impl<S: Storage> Writer<S> {
             return;
         }
         match self.wal.begin_sync() {
+            // Produced here, used at `complete_sync`: the sync covers the last write.
+            Ok(Some(job)) if job.upto() != self.last_written.seq() => {
+                self.violated(WriterInvariant::SyncWithinWritten, None);
+            }
             Ok(Some(job)) => {
-                debug_assert_eq!(job.upto(), self.last_written.seq());
                 self.in_flight = Some(self.last_written);
                 self.gather = None;
                 self.sync_started = Some(Instant::now());
@@ -606,12 +613,22 @@ impl<S: Storage> Writer<S> {
             return;
         }
         match self.wal.finish_sync(job, result) {
-            Ok(_) => {
+            // Used here, produced at `start_sync_if_due`: the log is durable at least up
+            // to the point, which was written.
+            Ok(durable) if durable < point.seq() || point.seq() > self.last_written.seq() => {
+                self.violated(WriterInvariant::SyncWithinWritten, None);
+            }
+            Ok(durable) => {
                 self.status.syncs.fetch_add(1, Ordering::Relaxed);
                 self.meter.synced(self.last_sync);
                 let mut marks = self.marks.lock();
                 marks.advance_durable(point);
                 if self.options.visibility == Visibility::Durable {
+                    if point.seq() > durable {
+                        drop(marks);
+                        self.violated(WriterInvariant::VisibleWithinDurable, None);
+                        return;
+                    }
                     marks.advance_visible_and_emitted(point);
                     self.status
                         .visible_seq

@@ -6,8 +6,8 @@
 //! writer; a forwarded refusal that leaves the connection or the writer unusable.
 
 use tidelog::{
-    AppendError, BatchEntry, Database, Engine, Follower, GlobalSeq, LaneLogs, LaneLogsError,
-    Options, MAX_KEY_BYTES,
+    Append, AppendError, BatchEntry, Database, Engine, Follower, GlobalSeq, LaneLogs,
+    LaneLogsError, LaneSeq, Options, MAX_KEY_BYTES,
 };
 
 /// Every later append still works and the log holds exactly `expected` records.
@@ -141,5 +141,93 @@ fn a_too_long_key_through_lane_logs_is_refused_and_the_lane_goes_on() {
     );
     let receipt = lanes.append(3, b"after".to_vec()).unwrap();
     assert_eq!(receipt.point.global_sequence, 2);
+    lanes.close().unwrap();
+}
+
+#[test]
+fn every_engine_append_method_refuses_a_record_that_does_not_fit_before_the_writer_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), small_segments()).unwrap();
+    engine.append_durable(1, b"first".to_vec()).unwrap();
+    let big = || vec![7u8; 64 * 1024 - 1];
+    let unit = |result: Result<(), AppendError>| {
+        let err = result.unwrap_err();
+        assert!(matches!(err, AppendError::UnitTooLarge { .. }), "{err}");
+    };
+    unit(
+        engine
+            .append_with(Append::new(1, big()).key(b"k".to_vec()).durable())
+            .map(|_| ()),
+    );
+    unit(engine.try_append(1, big()).map(|_| ()));
+    unit(engine.append_expecting(1, LaneSeq(1), big()).map(|_| ()));
+    unit(engine.submit(1, big()).map(|_| ()));
+    unit(
+        engine
+            .submit_with(Append::new(1, big()).durable())
+            .map(|_| ()),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    unit(runtime.block_on(engine.append_async(1, big())).map(|_| ()));
+    unit(
+        runtime
+            .block_on(engine.append_durable_async(1, big()))
+            .map(|_| ()),
+    );
+    // A key one byte over the limit on the one description is refused the same way.
+    let err = engine
+        .append_with(Append::new(1, b"p".to_vec()).key(vec![b'k'; MAX_KEY_BYTES + 1]))
+        .unwrap_err();
+    assert!(matches!(err, AppendError::KeyTooLong { .. }), "{err}");
+    still_appendable(&engine, 1);
+}
+
+#[test]
+fn a_record_that_does_not_fit_a_segment_is_refused_on_every_cross_process_path_and_each_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), small_segments()).unwrap();
+    db.append_durable(1, b"first".to_vec()).unwrap();
+    let big = || vec![7u8; 64 * 1024 - 1];
+    let err = db.append_with(Append::new(1, big()).durable()).unwrap_err();
+    assert!(matches!(err, AppendError::UnitTooLarge { .. }), "{err}");
+    let follower = Follower::connect(dir.path()).unwrap();
+    // The writer validates what the follower sent, unchanged, with the same check.
+    let err = follower.append_with(Append::new(1, big())).unwrap_err();
+    assert!(
+        matches!(&err, AppendError::WriterRefused { message } if message.contains("does not fit in a segment")),
+        "{err}"
+    );
+    let receipt = follower
+        .append_with(Append::new(1, b"forwarded".to_vec()).key(b"f".to_vec()))
+        .unwrap();
+    assert_eq!(receipt.point.global_sequence, 2);
+    still_appendable(&db.engine().unwrap(), 2);
+    drop(follower);
+    db.close().unwrap();
+
+    let root = tempfile::tempdir().unwrap();
+    let lanes = LaneLogs::open(root.path(), small_segments()).unwrap();
+    lanes.append(3, b"first".to_vec()).unwrap();
+    let err = lanes.append_with(Append::new(3, big())).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LaneLogsError::Append {
+                source: AppendError::UnitTooLarge { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        lanes
+            .append(3, b"after".to_vec())
+            .unwrap()
+            .point
+            .global_sequence,
+        2
+    );
     lanes.close().unwrap();
 }

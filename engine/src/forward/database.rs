@@ -6,8 +6,7 @@ use crate::engine::Engine;
 use crate::error::{AppendError, OpenError};
 use crate::lease::LeaseError;
 use crate::options::Options;
-use crate::record::Receipt;
-use crate::writer::AppendRecord;
+use crate::record::{Append, Receipt};
 use parking_lot::RwLock;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -143,6 +142,20 @@ impl Database {
         }
     }
 
+    /// Appends what `append` describes: locally when the writer (through
+    /// [`Engine::append_with`]), else forwarded unchanged to the writer
+    /// ([`Follower::append_with`]). When the writer it follows is gone, this handle first
+    /// tries to become the writer. Misuse is refused with nothing written on either path.
+    ///
+    /// # Errors
+    /// As [`Engine::append_with`] and [`Follower::append_with`].
+    pub fn append_with(&self, append: Append) -> Result<Receipt, AppendError> {
+        self.route(
+            |engine| engine.append_with(append.clone()),
+            |follower| follower.append_with(append.clone()),
+        )
+    }
+
     /// Appends durably: locally when the writer, else forwarded to the writer. When the
     /// writer it follows is gone, this handle first tries to become the writer.
     ///
@@ -153,11 +166,7 @@ impl Database {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        let (lane, payload) = (lane.into(), payload.into());
-        self.route(
-            |engine| engine.append_durable(lane, payload.clone()),
-            |follower| follower.append_durable(lane, payload.clone()),
-        )
+        self.append_with(Append::new(lane, payload).durable())
     }
 
     /// A durable append with an idempotency key (see [`Engine::append_idempotent`]): the
@@ -171,16 +180,7 @@ impl Database {
         key: impl Into<Vec<u8>>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        let (lane, key, payload) = (lane.into(), key.into(), payload.into());
-        self.route(
-            |engine| {
-                let mut record = AppendRecord::new(lane, payload.clone());
-                record.key.clone_from(&key);
-                record.durable = true;
-                engine.append_record(record, true)
-            },
-            |follower| follower.append_idempotent(lane, key.clone(), payload.clone()),
-        )
+        self.append_with(Append::new(lane, payload).key(key).durable())
     }
 
     /// [`Database::append_idempotent`] that also expects `lane` to be at `expected` (when
@@ -199,24 +199,11 @@ impl Database {
         expected: Option<LaneSeq>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        let (lane, key, payload) = (lane.into(), key.into(), payload.into());
-        if key.len() > crate::MAX_KEY_BYTES {
-            return Err(AppendError::KeyTooLong {
-                size: key.len(),
-                max: crate::MAX_KEY_BYTES,
-            });
-        }
-        self.route(
-            |engine| {
-                let mut record = AppendRecord::new(lane, payload.clone());
-                record.key.clone_from(&key);
-                record.expected = expected;
-                record.durable = true;
-                engine.append_record(record, true)
-            },
-            |follower| {
-                follower.append_idempotent_expecting(lane, key.clone(), expected, payload.clone())
-            },
+        self.append_with(
+            Append::new(lane, payload)
+                .key(key)
+                .expecting_if(expected)
+                .durable(),
         )
     }
 

@@ -5,9 +5,9 @@
 use super::cursor::Cursor;
 use super::published::{read_published, PublishedError, PublishedWatermarks};
 use super::server::SOCKET_NAME;
-use super::wire::{Answer, AppendRequest, RefusalReason, MAX_FRAME};
+use super::wire::{Answer, AppendWire, RefusalReason, MAX_FRAME};
 use crate::error::{AppendError, OpenError};
-use crate::record::Receipt;
+use crate::record::{Append, Receipt};
 use std::collections::VecDeque;
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
@@ -142,30 +142,48 @@ impl Follower {
         read_published(&self.dir)
     }
 
-    /// Forwards an append; returns the writer's receipt once the writer accepted it.
+    /// Forwards what `append` describes to the writer, unchanged (key, expectation and
+    /// durability included), where the engine validates and appends it as
+    /// [`Engine::append_with`](crate::Engine::append_with) does; returns the writer's
+    /// receipt. A key over [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES) or a request larger
+    /// than a forwarding frame is refused here, before anything is sent.
     ///
     /// # Errors
-    /// [`AppendError::WriterRefused`] if the writer refused it (poisoned, closing, bad
-    /// input; nothing was written), [`AppendError::Unanswered`] if the writer went away
-    /// after the request was sent (it may or may not be in the log).
+    /// [`AppendError::KeyTooLong`], [`AppendError::RecordTooLarge`] (nothing sent);
+    /// [`AppendError::Conflict`]; [`AppendError::WriterRefused`] if the writer refused it
+    /// (poisoned, closing, bad input; nothing was written); [`AppendError::NoWriter`]
+    /// (nothing sent); [`AppendError::Unanswered`] if the writer went away after the
+    /// request was sent (it may or may not be in the log).
+    pub fn append_with(&self, append: Append) -> Result<Receipt, AppendError> {
+        self.forward(append)
+    }
+
+    /// Forwards a durable append; returns the writer's receipt once the record is
+    /// durable on the writer. Every append method of a follower is durable (a receipt
+    /// that crosses a process; see [`Durability`](crate::Durability)); for one answered
+    /// once written use [`Follower::append_with`].
+    ///
+    /// # Errors
+    /// As [`Follower::append_with`].
     pub fn append(
         &self,
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.forward(request(lane.into(), payload.into(), false))
+        self.forward(Append::new(lane, payload).durable())
     }
 
-    /// As [`Follower::append`], answered only once the record is durable on the writer.
+    /// As [`Follower::append`] (which is durable too; kept for symmetry with
+    /// [`Engine::append_durable`](crate::Engine::append_durable)).
     ///
     /// # Errors
-    /// As [`Follower::append`].
+    /// As [`Follower::append_with`].
     pub fn append_durable(
         &self,
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.forward(request(lane.into(), payload.into(), true))
+        self.forward(Append::new(lane, payload).durable())
     }
 
     /// A durable append with an idempotency key: sent again after an
@@ -173,16 +191,14 @@ impl Follower {
     /// original receipt instead of writing twice.
     ///
     /// # Errors
-    /// As [`Follower::append`].
+    /// As [`Follower::append_with`].
     pub fn append_idempotent(
         &self,
         lane: impl Into<LaneId>,
         key: impl Into<Vec<u8>>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        let mut request = request(lane.into(), payload.into(), true);
-        request.key = key.into();
-        self.forward(request)
+        self.forward(Append::new(lane, payload).key(key).durable())
     }
 
     /// [`Follower::append_idempotent`] that also expects `lane` to be at `expected`
@@ -190,7 +206,7 @@ impl Follower {
     /// returns its receipt instead of a conflict.
     ///
     /// # Errors
-    /// As [`Follower::append_expecting`].
+    /// As [`Follower::append_with`].
     pub fn append_idempotent_expecting(
         &self,
         lane: impl Into<LaneId>,
@@ -198,37 +214,33 @@ impl Follower {
         expected: Option<LaneSeq>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        let mut request = request(lane.into(), payload.into(), true);
-        request.key = key.into();
-        request.expected = expected;
-        self.forward(request)
+        self.forward(
+            Append::new(lane, payload)
+                .key(key)
+                .expecting_if(expected)
+                .durable(),
+        )
     }
 
     /// A durable append only if `lane`'s last lane sequence is `expected`.
     ///
     /// # Errors
     /// [`AppendError::Conflict`] when it is not (nothing written), else as
-    /// [`Follower::append`].
+    /// [`Follower::append_with`].
     pub fn append_expecting(
         &self,
         lane: impl Into<LaneId>,
         expected: LaneSeq,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        let mut request = request(lane.into(), payload.into(), true);
-        request.expected = Some(expected);
-        self.forward(request)
+        self.forward(Append::new(lane, payload).expecting(expected).durable())
     }
 
-    fn forward(&self, request: AppendRequest) -> Result<Receipt, AppendError> {
-        // Misuse is refused here, before anything is sent: the writer would refuse it too,
-        // and a request larger than a wire frame would cost the connection.
-        if request.key.len() > crate::MAX_KEY_BYTES {
-            return Err(AppendError::KeyTooLong {
-                size: request.key.len(),
-                max: crate::MAX_KEY_BYTES,
-            });
-        }
+    fn forward(&self, request: Append) -> Result<Receipt, AppendError> {
+        // Misuse is refused here, before anything is sent: the writer would refuse it too
+        // (with the same key check), and a request larger than a wire frame would cost
+        // the connection.
+        crate::engine::check_key(&request.key)?;
         if request.key.len() + request.payload.len() > MAX_FORWARDED_RECORD as usize {
             return Err(AppendError::RecordTooLarge {
                 size: request.payload.len(),
@@ -489,16 +501,6 @@ pub fn read_visible(
         out.push(record);
     }
     Ok(out)
-}
-
-fn request(lane: LaneId, payload: Vec<u8>, durable: bool) -> AppendRequest {
-    AppendRequest {
-        lane,
-        durable,
-        expected: None,
-        key: Vec::new(),
-        payload,
-    }
 }
 
 fn connect(dir: &Path) -> Result<UnixStream, OpenError> {

@@ -15,7 +15,7 @@ use super::database::Database;
 use super::follower::FollowError;
 use crate::error::{AppendError, OpenError};
 use crate::options::Options;
-use crate::record::Receipt;
+use crate::record::{Append, Receipt};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -141,21 +141,30 @@ impl LaneLogs {
             .is_some_and(|db| db.is_writer())
     }
 
-    /// Appends `payload` to `lane` durably: locally when this handle holds the lane,
-    /// else forwarded to its holder; a lane nobody holds is acquired first.
+    /// Appends what `append` describes to its lane's log: locally when this handle holds
+    /// the lane, else forwarded unchanged to its holder; a lane nobody holds is acquired
+    /// first. Validated as [`Engine::append_with`](crate::Engine::append_with) validates.
     ///
     /// # Errors
     /// [`LaneLogsError::Open`] if the lane cannot be opened, [`LaneLogsError::Append`]
-    /// as [`Database::append_durable`].
+    /// as [`Database::append_with`].
+    pub fn append_with(&self, append: Append) -> Result<Receipt, LaneLogsError> {
+        let lane = append.lane;
+        self.lane(lane)?
+            .append_with(append)
+            .map_err(|source| LaneLogsError::Append { lane, source })
+    }
+
+    /// Appends `payload` to `lane` durably (see [`LaneLogs::append_with`]).
+    ///
+    /// # Errors
+    /// As [`LaneLogs::append_with`].
     pub fn append(
         &self,
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, LaneLogsError> {
-        let lane = lane.into();
-        self.lane(lane)?
-            .append_durable(lane, payload)
-            .map_err(|source| LaneLogsError::Append { lane, source })
+        self.append_with(Append::new(lane, payload).durable())
     }
 
     /// As [`LaneLogs::append`] with an idempotency key: the way to retry after
@@ -169,10 +178,7 @@ impl LaneLogs {
         key: impl Into<Vec<u8>>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, LaneLogsError> {
-        let lane = lane.into();
-        self.lane(lane)?
-            .append_idempotent(lane, key, payload)
-            .map_err(|source| LaneLogsError::Append { lane, source })
+        self.append_with(Append::new(lane, payload).key(key).durable())
     }
 
     /// Up to `max` records of `lane` from its global sequence `from` on, as its holder

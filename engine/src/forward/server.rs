@@ -2,10 +2,10 @@
 //! followers send appends; each is appended by this engine, so writes from every process
 //! share its one total order, and answered with this engine's receipt or refusal.
 
-use super::wire::{Answer, AppendRequest, RefusalReason};
+use super::wire::{Answer, AppendWire, RefusalReason};
 use crate::engine::{Engine, Inner};
 use crate::error::AppendError;
-use crate::writer::AppendRecord;
+use crate::record::Append;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -203,7 +203,7 @@ fn accept<S: Storage>(
 fn serve<S: Storage>(stream: UnixStream, engine: &Weak<Inner<S>>) {
     let mut input = std::io::BufReader::new(&stream);
     let mut output = &stream;
-    while let Ok(Some(request)) = AppendRequest::read(&mut input) {
+    while let Ok(Some(request)) = Append::read(&mut input) {
         let answer = match engine.upgrade() {
             Some(inner) => answer(&Engine { inner }, request),
             None => Answer::refused(RefusalReason::WriterFailed, &AppendError::Closed),
@@ -214,21 +214,9 @@ fn serve<S: Storage>(stream: UnixStream, engine: &Weak<Inner<S>>) {
     }
 }
 
-fn answer<S: Storage>(engine: &Engine<S>, request: AppendRequest) -> Answer {
-    let mut record = AppendRecord::new(request.lane, request.payload);
-    record.durable = request.durable;
-    record.expected = request.expected;
-    if !request.key.is_empty() {
-        if request.key.len() > crate::MAX_KEY_BYTES {
-            let err = AppendError::KeyTooLong {
-                size: request.key.len(),
-                max: crate::MAX_KEY_BYTES,
-            };
-            return Answer::refused(RefusalReason::Invalid, &err);
-        }
-        record.key = request.key;
-    }
-    match engine.append_record(record, true) {
+/// Appends what the follower sent, as it sent it, through the engine's one validation.
+fn answer<S: Storage>(engine: &Engine<S>, append: Append) -> Answer {
+    match engine.append_with(append) {
         Ok(receipt) => Answer::Receipt(receipt),
         Err(err) => Answer::from_error(&err),
     }

@@ -6,6 +6,8 @@
 //!
 //! ```text
 //! append request   kind 1: flags u8 (bit 0 durable, bit 1 expected present)
+//!                          (an [`Append`], field for field: the writer appends what the
+//!                          follower built, unchanged)
 //!                          lane u32, expected u64, key_len u16, key, payload (the rest)
 //! receipt          kind 2: lane u32, lane_seq u64, global_seq u64, wall_ms u64
 //! refusal          kind 3: reason u8, expected u64, actual u64, message (UTF-8, the rest)
@@ -14,7 +16,7 @@
 //! Decoding never panics: any length, version or kind it does not know is a
 //! [`WireError`], and the connection is dropped.
 
-use crate::record::Receipt;
+use crate::record::{Append, Durability, Receipt};
 use std::io::{self, Read, Write};
 use tidelog_watermarks::{GlobalSeq, HlcPoint, LaneId, LaneSeq};
 
@@ -28,16 +30,6 @@ const RECEIPT: u8 = 2;
 const REFUSAL: u8 = 3;
 const DURABLE: u8 = 1;
 const HAS_EXPECTED: u8 = 2;
-
-/// An append forwarded by a follower.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AppendRequest {
-    pub(crate) lane: LaneId,
-    pub(crate) durable: bool,
-    pub(crate) expected: Option<LaneSeq>,
-    pub(crate) key: Vec<u8>,
-    pub(crate) payload: Vec<u8>,
-}
 
 /// Why the writer refused a forwarded append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,12 +149,20 @@ impl<'a> Body<'a> {
     }
 }
 
-impl AppendRequest {
-    pub(crate) fn write(&self, out: &mut impl Write) -> io::Result<()> {
+/// An [`Append`] on the wire: the forwarded request is the append itself.
+pub(crate) trait AppendWire: Sized {
+    /// Writes it as an append request frame.
+    fn write(&self, out: &mut impl Write) -> io::Result<()>;
+    /// Reads the next request; `Ok(None)` when the follower hung up.
+    fn read(input: &mut impl Read) -> Result<Option<Self>, WireError>;
+}
+
+impl AppendWire for Append {
+    fn write(&self, out: &mut impl Write) -> io::Result<()> {
         let key_len = u16::try_from(self.key.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "key too long"))?;
         let mut body = Vec::with_capacity(23 + self.key.len() + self.payload.len());
-        let flags = if self.durable { DURABLE } else { 0 }
+        let flags = if self.is_durable() { DURABLE } else { 0 }
             | if self.expected.is_some() {
                 HAS_EXPECTED
             } else {
@@ -177,8 +177,7 @@ impl AppendRequest {
         write_frame(out, APPEND, &body)
     }
 
-    /// Reads the next request; `Ok(None)` when the follower hung up.
-    pub(crate) fn read(input: &mut impl Read) -> Result<Option<Self>, WireError> {
+    fn read(input: &mut impl Read) -> Result<Option<Self>, WireError> {
         let Some((kind, frame)) = read_frame(input)? else {
             return Ok(None);
         };
@@ -191,13 +190,17 @@ impl AppendRequest {
         let expected = body.u64("expected")?;
         let key_len = body.u16("key length")?;
         let key = body.take(usize::from(key_len), "key")?.to_vec();
-        Ok(Some(AppendRequest {
-            lane,
-            durable: flags & DURABLE != 0,
-            expected: (flags & HAS_EXPECTED != 0).then_some(LaneSeq(expected)),
-            key,
-            payload: body.0.to_vec(),
-        }))
+        let durability = if flags & DURABLE != 0 {
+            Durability::Durable
+        } else {
+            Durability::Written
+        };
+        Ok(Some(
+            Append::new(lane, body.0.to_vec())
+                .key(key)
+                .expecting_if((flags & HAS_EXPECTED != 0).then_some(LaneSeq(expected)))
+                .durability(durability),
+        ))
     }
 }
 
@@ -278,19 +281,18 @@ mod tests {
 
     #[test]
     fn a_request_and_both_answers_survive_the_round_trip() {
-        let request = AppendRequest {
-            lane: LaneId(7),
-            durable: true,
-            expected: Some(LaneSeq(3)),
-            key: b"k".to_vec(),
-            payload: b"payload".to_vec(),
-        };
-        let mut buf = Vec::new();
-        request.write(&mut buf).unwrap();
-        assert_eq!(
-            AppendRequest::read(&mut buf.as_slice()).unwrap(),
-            Some(request)
-        );
+        for request in [
+            Append::new(7, b"payload".to_vec())
+                .key(b"k".to_vec())
+                .expecting(LaneSeq(3))
+                .durable(),
+            Append::new(u32::MAX, Vec::new()),
+            Append::new(1, b"x".to_vec()).expecting(LaneSeq(0)),
+        ] {
+            let mut buf = Vec::new();
+            request.write(&mut buf).unwrap();
+            assert_eq!(Append::read(&mut buf.as_slice()).unwrap(), Some(request));
+        }
         for answer in [
             Answer::Receipt(Receipt {
                 lane: LaneId(1),
@@ -313,20 +315,15 @@ mod tests {
     #[test]
     fn every_truncation_of_a_frame_is_an_error_never_a_panic() {
         let mut buf = Vec::new();
-        AppendRequest {
-            lane: LaneId(1),
-            durable: false,
-            expected: None,
-            key: b"key".to_vec(),
-            payload: b"x".to_vec(),
-        }
-        .write(&mut buf)
-        .unwrap();
+        Append::new(1, b"x".to_vec())
+            .key(b"key".to_vec())
+            .write(&mut buf)
+            .unwrap();
         for cut in 1..buf.len() {
-            assert!(AppendRequest::read(&mut &buf[..cut]).is_err(), "cut {cut}");
+            assert!(Append::read(&mut &buf[..cut]).is_err(), "cut {cut}");
             assert!(Answer::read(&mut &buf[..cut]).is_err(), "cut {cut}");
         }
-        assert!(matches!(AppendRequest::read(&mut &buf[..0]), Ok(None)));
+        assert!(matches!(Append::read(&mut &buf[..0]), Ok(None)));
     }
 
     #[test]

@@ -183,6 +183,24 @@ impl LeaseManager {
         self.acquire(&dead.database_key, holder_id, ttl, term, Some(dead))
     }
 
+    /// Whether [`LeaseManager::try_acquire_for_term`] would be refused now with `Fenced`
+    /// or `Held` (the same errors, checked in the same order), found by reading the
+    /// record only: nothing is written. A refusal is final for now; `Ok` is a forecast
+    /// (another contender may still take the lease first), so acquire for real after it.
+    /// A caller refuses early with it so that a refused open changes no file.
+    pub fn check_acquirable(
+        &self,
+        database_key: &str,
+        holder_id: &str,
+        term: u64,
+    ) -> Result<(), LeaseError> {
+        check_key(database_key)?;
+        check_holder(holder_id)?;
+        let published = self.read(database_key)?;
+        self.next_lease(database_key, holder_id, 0, term, None, published.as_ref())
+            .map(drop)
+    }
+
     fn acquire(
         &self,
         database_key: &str,
@@ -194,9 +212,39 @@ impl LeaseManager {
         check_key(database_key)?;
         check_holder(holder_id)?;
         let ttl_ms = ttl_ms(ttl)?;
-        let now_ms = self.now_ms();
         let published = self.read(database_key)?;
-        let next = match &published {
+        let next = self.next_lease(
+            database_key,
+            holder_id,
+            ttl_ms,
+            term,
+            dead,
+            published.as_ref(),
+        )?;
+        let version = published.map(|p| p.version);
+        match self.publish(&next, version)? {
+            CasOutcome::Applied(_) => Ok(next),
+            CasOutcome::Conflict => Err(LeaseError::LostRace {
+                database_key: database_key.to_owned(),
+                holder_id: holder_id.to_owned(),
+                found: self.read(database_key)?.map(|p| Box::new(p.lease)),
+            }),
+        }
+    }
+
+    /// The record an acquire by `holder_id` would publish over `published`, or why it is
+    /// refused (`Fenced`, then `Held`).
+    fn next_lease(
+        &self,
+        database_key: &str,
+        holder_id: &str,
+        ttl_ms: u64,
+        term: u64,
+        dead: Option<&WriterLease>,
+        published: Option<&Published>,
+    ) -> Result<WriterLease, LeaseError> {
+        let now_ms = self.now_ms();
+        let next = match published {
             None => WriterLease {
                 database_key: database_key.to_owned(),
                 holder_id: holder_id.to_owned(),
@@ -240,15 +288,7 @@ impl LeaseManager {
                 }
             }
         };
-        let version = published.map(|p| p.version);
-        match self.publish(&next, version)? {
-            CasOutcome::Applied(_) => Ok(next),
-            CasOutcome::Conflict => Err(LeaseError::LostRace {
-                database_key: database_key.to_owned(),
-                holder_id: holder_id.to_owned(),
-                found: self.read(database_key)?.map(|p| Box::new(p.lease)),
-            }),
-        }
+        Ok(next)
     }
 
     /// Extends `lease` to expire `ttl` from now, if the caller still holds it.

@@ -25,3 +25,14 @@ pub fn small() -> Options {
 pub fn open_sim(disk: &SimDisk, dir: &Path) -> Engine<SimDisk> {
     Engine::open_with_storage(disk.clone(), dir, small()).expect("open on the simulated disk")
 }
+
+/// The segment files of the database in `db`, in log order.
+pub fn segment_files(db: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(db.join("wal"))
+        .expect("list wal/")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    files.sort();
+    files
+}
