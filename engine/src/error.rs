@@ -14,7 +14,7 @@ pub enum WriterFailure {
     /// Copying frames into the log failed.
     #[error("writing to the log failed: {0}")]
     Append(#[source] tidelog_wal::AppendError),
-    /// fdatasync/msync failed; the kernel may have dropped the dirty pages, so tidelog
+    /// fdatasync failed; the kernel may have dropped the dirty pages, so tidelog
     /// never retries it.
     #[error("syncing the log failed: {0}")]
     Sync(#[source] tidelog_wal::SyncError),

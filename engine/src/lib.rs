@@ -215,8 +215,11 @@ pub mod checkpoint;
 mod engine;
 mod error;
 pub mod forward;
-#[doc(hidden)]
+// Public only to the loom model (`tests/loom_handoff.rs`), which drives the real type.
+#[cfg(loom)]
 pub mod handoff;
+#[cfg(not(loom))]
+mod handoff;
 mod holder;
 mod index;
 pub mod lease;

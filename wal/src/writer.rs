@@ -48,7 +48,7 @@ pub struct WalOptions {
     /// The writer's fencing token, stamped on every segment it creates.
     pub fencing: FencingToken,
     /// Prepare the next segment on a background thread (default `true`). Tests on a
-    /// [`SimDisk`](crate::io::SimDisk) set `false` so operations happen in a fixed order.
+    /// `SimDisk` (feature `testing`) set `false` so operations happen in a fixed order.
     pub prepare_in_background: bool,
     /// The previous writer may still be running (its lease was taken, not released, and
     /// nothing proves its process gone): before reading the log, move it out of that
@@ -1034,7 +1034,7 @@ impl<S: Storage> Wal<S> {
         SyncError::Invariant(invariant)
     }
 
-    /// Last global sequence appended (written into the mapping).
+    /// Last global sequence appended (stored in its segment with `pwrite`).
     #[must_use]
     pub fn last_written(&self) -> GlobalSeq {
         self.last_written

@@ -69,7 +69,7 @@ impl StorageOps for RealStorage {
         let file = OpenOptions::new().read(true).write(writable).open(path)?;
         // Readers only: the writer stores with pwrite, so no stray store can reach the
         // file through the mapping.
-        let region = MappedRegion::map_file(&file, false)?;
+        let region = MappedRegion::map_file(&file)?;
         Ok(RealSegment {
             region: Arc::new(region),
             file,
