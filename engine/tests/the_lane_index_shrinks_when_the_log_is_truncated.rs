@@ -4,41 +4,27 @@
 //! log); a shrink that drops too much (a record still in the log unreadable through its
 //! lane) or moves lane sequences (the next append of a lane, or a lane whose records were
 //! all truncated, handed a lane sequence twice, also after a checkpoint and reopen).
+mod common;
+use common::{padded_payload, truncation_options};
 use tidelog::wal::SimDisk;
-use tidelog::{CheckpointOptions, Engine, LaneSeq, Options, ReadError};
-
-fn options() -> Options {
-    let mut options = Options::default()
-        .segment_size(8 * 1024)
-        .max_record_bytes(2 * 1024)
-        .max_batch_bytes(4 * 1024)
-        .checkpoints(CheckpointOptions {
-            keep_last: 2,
-            log_for_last: 1,
-            auto_truncate: false,
-        });
-    options.prepare_segments_in_background = false;
-    options
-}
-
-fn payload(i: u64) -> Vec<u8> {
-    let mut payload = format!("r{i}").into_bytes();
-    payload.resize(700, b'.');
-    payload
-}
+use tidelog::{Engine, LaneSeq, ReadError};
 
 #[test]
 fn truncation_drops_the_index_entries_of_removed_records_and_lane_sequences_continue() {
     let dir = tempfile::tempdir().unwrap();
     let disk = SimDisk::new();
-    let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk.clone(), dir.path(), truncation_options()).unwrap();
     // Lane 9 has records only at the start; lanes 1 to 3 throughout.
     let mut receipts = Vec::new();
     for i in 0..5u64 {
-        receipts.push(engine.append(9, payload(i)).unwrap());
+        receipts.push(engine.append(9, padded_payload(i)).unwrap());
     }
     for i in 5..200u64 {
-        receipts.push(engine.append((i % 3 + 1) as u32, payload(i)).unwrap());
+        receipts.push(
+            engine
+                .append((i % 3 + 1) as u32, padded_payload(i))
+                .unwrap(),
+        );
     }
     assert_eq!(engine.lane_index_entries(), 200);
     let point = engine.sync().unwrap();
@@ -64,7 +50,11 @@ fn truncation_drops_the_index_entries_of_removed_records_and_lane_sequences_cont
         let read = engine.read(r.lane, r.lane_seq);
         if r.point.seq() >= starts_at {
             let record = read.unwrap().expect("a retained record");
-            assert_eq!(record.payload(), &payload(i as u64)[..], "record {i}");
+            assert_eq!(
+                record.payload(),
+                &padded_payload(i as u64)[..],
+                "record {i}"
+            );
         } else {
             assert!(
                 matches!(read, Err(ReadError::Truncated { .. })),
@@ -88,14 +78,15 @@ fn truncation_drops_the_index_entries_of_removed_records_and_lane_sequences_cont
         (LaneSeq(5), receipts[4].point)
     );
     drop(checkpoint);
-    let next = |engine: &Engine<SimDisk>, lane: u32| engine.append(lane, payload(999)).unwrap();
+    let next =
+        |engine: &Engine<SimDisk>, lane: u32| engine.append(lane, padded_payload(999)).unwrap();
     assert_eq!(next(&engine, 9).lane_seq, LaneSeq(6), "lane 9 continues");
     let head_2 = receipts.iter().filter(|r| r.lane.get() == 2).count() as u64;
     assert_eq!(next(&engine, 2).lane_seq, LaneSeq(head_2 + 1));
     engine.truncate_log().unwrap();
     drop(engine);
     // Reopened from the checkpoint, lanes continue where they were.
-    let engine = Engine::open_with_storage(disk, dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk, dir.path(), truncation_options()).unwrap();
     assert_eq!(next(&engine, 9).lane_seq, LaneSeq(7));
     assert_eq!(next(&engine, 2).lane_seq, LaneSeq(head_2 + 2));
 }
