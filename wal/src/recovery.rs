@@ -1399,7 +1399,6 @@ pub(crate) fn apply<S: Storage>(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::format::align_up;
 
     #[test]
