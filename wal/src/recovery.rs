@@ -26,7 +26,10 @@ use crate::io::sealed::SegmentOps;
 use crate::io::{IoOp, RealStorage, Storage};
 use crate::reader::MISSING;
 use crate::segment::{classify, segment_path, EntryKind};
-use crate::walker::{nonzero_end, After, MappedSegment, SegmentWalker, Step, Stop};
+use crate::walker::{
+    gap_skipped, may_be_unused, nonzero_end, proof_of, proving_successor, segment_start, After,
+    MappedSegment, SegmentStart, SegmentWalker, Step, Stop,
+};
 use crate::WalOptions;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -511,12 +514,6 @@ pub(crate) struct CutShort {
     pub(crate) segment_size: u64,
 }
 
-impl<G> Scan<G> {
-    fn is_accepted(&self, from: GlobalSeq, to: GlobalSeq) -> bool {
-        from <= to && self.accepted.iter().any(|(a, b)| *a <= from && to <= *b)
-    }
-}
-
 fn io_err(op: IoOp, path: &Path, source: std::io::Error) -> OpenError {
     OpenError::Io {
         op,
@@ -766,7 +763,7 @@ fn trailing_unused<G: SegmentOps>(
         let is_last = pos + 1 == segments.len();
         let unused = match header {
             Err(HeaderIssue::Unused) => body_zero,
-            Err(HeaderIssue::BadMagic | HeaderIssue::Checksum { .. }) if is_last && body_zero => {
+            Err(issue) if may_be_unused(issue, is_last) && body_zero => {
                 // The header store of a rotation torn by a crash: nothing was written
                 // after it (frames follow a synced header), so the segment is unused.
                 removed.push(RemovedFile {
@@ -811,11 +808,12 @@ fn later_segment<G>(
     pos: usize,
     floor: Option<FencingToken>,
 ) -> Option<PathBuf> {
-    headers
+    let later = headers
         .iter()
         .take(used_end)
         .skip(pos + 1)
-        .position(|h| matches!(h, Ok(h) if Some(h.fencing) >= floor))
+        .map(|h| h.as_ref().ok().map(|h| h.fencing));
+    proving_successor(later, floor)
         .and_then(|i| segments.get(pos + 1 + i))
         .map(|s| s.path.clone())
 }
@@ -1039,10 +1037,12 @@ fn walk_segment<G: SegmentOps>(
         w.max_token
             .map_or(header.fencing, |m| m.max(header.fencing)),
     );
-    let expected = w.expected.unwrap_or(header.first_seq);
-    let accepted_gap =
-        header.first_seq > expected && out.is_accepted(expected, GlobalSeq(header.first_seq.0 - 1));
-    if !accepted_gap && (header.first_seq != expected || header.first_seq == GlobalSeq::ZERO) {
+    let (expected, gap) = match segment_start(w.expected, header.first_seq, &out.accepted) {
+        SegmentStart::Continues => (None, false),
+        SegmentStart::Gap { expected } => (Some(expected), true),
+        SegmentStart::Overlap { expected } => (Some(expected), false),
+    };
+    if let Some(expected) = expected {
         let found = header.first_seq;
         let mismatch = OpenError::SequenceMismatch {
             path: path.to_path_buf(),
@@ -1056,26 +1056,14 @@ fn walk_segment<G: SegmentOps>(
                     offset: 0,
                     kind: FindingKind::SequenceMismatch { expected, found },
                 });
-                if found <= expected {
+                if !gap {
                     return Ok(None);
                 }
             }
-            ScanMode::Recover(RecoveryMode::SkipCorrupted | RecoveryMode::AcceptLoss)
-                if found > expected =>
-            {
-                out.report.skipped.push(SkippedRegion {
-                    path: path.to_path_buf(),
-                    offset: 0,
-                    len: 0,
-                    first_lost: expected,
-                    resumed_at: Some(found),
-                    issue: FrameIssue::UnexpectedSequence { expected, found },
-                    proof: DurabilityProof::LaterSegment {
-                        path: path.to_path_buf(),
-                    },
-                });
+            ScanMode::Recover(RecoveryMode::SkipCorrupted | RecoveryMode::AcceptLoss) if gap => {
+                out.report.skipped.push(gap_skipped(path, expected, found));
             }
-            ScanMode::Recover(RecoveryMode::TolerateCorruptedTail) if found > expected => {
+            ScanMode::Recover(RecoveryMode::TolerateCorruptedTail) if gap => {
                 w.cut = true;
                 out.report.removed_files.push(RemovedFile {
                     path: path.to_path_buf(),
@@ -1214,16 +1202,7 @@ fn handle_stop<G: SegmentOps>(
         .position(|s| s.path == path)
         .unwrap_or(0);
     let dropped = zero_from.saturating_sub(unit_start) as u64;
-    let proof = match (after.and_then(|a| a.proof), later_segment) {
-        (Some((offset, global_seq, durable_hint)), _) => Some(DurabilityProof::LaterFrame {
-            path: path.to_path_buf(),
-            offset,
-            global_seq,
-            durable_hint,
-        }),
-        (None, Some(later)) => Some(DurabilityProof::LaterSegment { path: later }),
-        (None, None) => None,
-    };
+    let proof = proof_of(path, after.as_ref(), later_segment);
     let Some(proof) = proof else {
         // Torn tail: nothing proves the lost bytes were ever synced.
         out.findings.push(Finding {
@@ -1250,9 +1229,7 @@ fn handle_stop<G: SegmentOps>(
         return Ok(StopOutcome::CutHere);
     };
     // Damage inside a loss accepted earlier is passed over in every mode.
-    let accepted = resync.is_some_and(|(_, seq)| {
-        out.is_accepted(stop.lost_from, GlobalSeq(seq.0.saturating_sub(1)))
-    });
+    let accepted = after.is_some_and(|a| a.resume_in_accepted(stop, &out.accepted).is_some());
     let recovery_mode = match mode {
         _ if accepted => RecoveryMode::SkipCorrupted,
         ScanMode::Recover(m) => m,
@@ -1281,15 +1258,9 @@ fn handle_stop<G: SegmentOps>(
         RecoveryMode::SkipCorrupted | RecoveryMode::AcceptLoss => resync,
     };
     let skipped_to = resumed_at.map_or(zero_from.max(unit_start) as u64, |(off, _)| off);
-    out.report.skipped.push(SkippedRegion {
-        path: path.to_path_buf(),
-        offset: stop.unit_start,
-        len: skipped_to.saturating_sub(stop.unit_start),
-        first_lost: stop.lost_from,
-        resumed_at: resumed_at.map(|(_, seq)| seq),
-        issue: stop.issue,
-        proof,
-    });
+    out.report
+        .skipped
+        .push(stop.skipped(path, skipped_to, resumed_at.map(|(_, seq)| seq), proof));
     match (recovery_mode, resumed_at) {
         (RecoveryMode::TolerateCorruptedTail, _) => {
             w.cut = true;

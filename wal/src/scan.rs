@@ -45,7 +45,10 @@ use crate::ids::{FencingToken, SegmentIndex, SegmentOffset};
 use crate::io::IoOp;
 use crate::recovery::{DurabilityProof, RefusedSegment, SkippedRegion};
 use crate::segment::{classify, segment_path, EntryKind};
-use crate::walker::{frame_read_len, SegmentSource, SegmentWalker, Step, Stop};
+use crate::walker::{
+    frame_read_len, gap_skipped, may_be_unused, proof_of, proving_successor, segment_start,
+    SegmentSource, SegmentStart, SegmentWalker, Step, Stop,
+};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
@@ -443,11 +446,12 @@ impl LogSnapshot {
                     None => {
                         let floor = max_token.map_or(h.fencing, |m| m.max(h.fencing));
                         max_token = Some(floor);
-                        let followed = headers
+                        let later = headers
                             .iter()
                             .take(used_end)
                             .skip(pos + 1)
-                            .any(|later| matches!(later, Ok(l) if l.fencing >= floor));
+                            .map(|h| h.as_ref().ok().map(|h| h.fencing));
+                        let followed = proving_successor(later, Some(floor)).is_some();
                         if followed {
                             SegmentRole::Final
                         } else {
@@ -494,10 +498,6 @@ impl LogSnapshot {
     pub fn accepting(mut self, accepted: &[(GlobalSeq, GlobalSeq)]) -> Self {
         self.accepted = accepted.to_vec();
         self
-    }
-
-    fn is_accepted(&self, from: GlobalSeq, to: GlobalSeq) -> bool {
-        from <= to && self.accepted.iter().any(|(a, b)| *a <= from && to <= *b)
     }
 
     /// The log directory.
@@ -564,10 +564,8 @@ fn used_end(
         let unused = match header {
             Ok(_) => false,
             Err(issue) => {
-                let may_be_unused = matches!(issue, HeaderIssue::Unused)
-                    || (pos + 1 == count
-                        && matches!(issue, HeaderIssue::BadMagic | HeaderIssue::Checksum { .. }));
-                (may_be_unused && file.is_zero(SECTOR_LEN as u64, file.len)?)
+                (may_be_unused(issue, pos + 1 == count)
+                    && file.is_zero(SECTOR_LEN as u64, file.len)?)
                     || file.header(*index)?.is_ok()
             }
         };
@@ -892,13 +890,12 @@ impl LogRecords<'_> {
     fn raise_tenure(&mut self, cursor: &mut Cursor) {
         let tenure = cursor.walker.tenure();
         self.max_token = self.max_token.max(Some(tenure));
-        let next = self
-            .snapshot
-            .segments
-            .iter()
-            .skip(self.pos)
-            .filter(|s| matches!(s.role, SegmentRole::Final | SegmentRole::Newest))
-            .find(|s| s.header.is_some_and(|h| h.fencing >= tenure));
+        let later = self.snapshot.segments.get(self.pos..).unwrap_or(&[]);
+        let tokens = later.iter().map(|s| match s.role {
+            SegmentRole::Final | SegmentRole::Newest => s.header.map(|h| h.fencing),
+            SegmentRole::Refused { .. } | SegmentRole::Prepared => None,
+        });
+        let next = proving_successor(tokens, Some(tenure)).and_then(|i| later.get(i));
         cursor.next_path = next.map(|n| n.path.clone());
         if next.is_none() {
             cursor.role = SegmentRole::Newest;
@@ -992,27 +989,14 @@ impl LogRecords<'_> {
     /// A segment must start where the log continues.
     fn check_start(&mut self, info: &SegmentInfo, header: &SegmentHeader) -> Result<(), ScanError> {
         let found = header.first_seq;
-        let expected = self.expected.unwrap_or(found);
-        if found == expected && found != GlobalSeq::ZERO {
-            return Ok(());
-        }
-        if found > expected && self.snapshot.is_accepted(expected, GlobalSeq(found.0 - 1)) {
-            return Ok(());
-        }
-        if self.options.skip_corrupted && found > expected {
-            self.skipped.push(SkippedRegion {
-                path: info.path.clone(),
-                offset: 0,
-                len: 0,
-                first_lost: expected,
-                resumed_at: Some(found),
-                issue: FrameIssue::UnexpectedSequence { expected, found },
-                proof: DurabilityProof::LaterSegment {
-                    path: info.path.clone(),
-                },
-            });
-            return Ok(());
-        }
+        let expected = match segment_start(self.expected, found, &self.snapshot.accepted) {
+            SegmentStart::Continues => return Ok(()),
+            SegmentStart::Gap { expected } if self.options.skip_corrupted => {
+                self.skipped.push(gap_skipped(&info.path, expected, found));
+                return Ok(());
+            }
+            SegmentStart::Gap { expected } | SegmentStart::Overlap { expected } => expected,
+        };
         Err(ScanError::SequenceMismatch {
             path: info.path.clone(),
             expected: if expected == GlobalSeq::ZERO {
@@ -1067,17 +1051,11 @@ impl LogRecords<'_> {
     fn stopped(&mut self, mut cursor: Cursor, stop: &Stop) -> Result<(), ScanError> {
         let after = cursor.walker.look_past(stop)?;
         let path = cursor.file().path.clone();
-        let proof = match (after.proof, cursor.role) {
-            (Some((offset, global_seq, durable_hint)), _) => DurabilityProof::LaterFrame {
-                path: path.clone(),
-                offset,
-                global_seq,
-                durable_hint,
-            },
-            (None, SegmentRole::Final) => DurabilityProof::LaterSegment {
-                path: cursor.next_path.clone().unwrap_or_else(|| path.clone()),
-            },
-            (None, _) => {
+        let later = (cursor.role == SegmentRole::Final)
+            .then(|| cursor.next_path.clone().unwrap_or_else(|| path.clone()));
+        let proof = match proof_of(&path, Some(&after), later) {
+            Some(proof) => proof,
+            None => {
                 // Nothing proves the bytes were durable: the end of the log.
                 self.end = Some(if after.nonzero {
                     LogEnd::Tail {
@@ -1102,11 +1080,7 @@ impl LogRecords<'_> {
             self.cursor = Some(cursor);
             return Ok(());
         }
-        let accepted = after.resync.filter(|_| after.nonzero).filter(|(_, seq)| {
-            self.snapshot
-                .is_accepted(stop.lost_from, GlobalSeq(seq.0.saturating_sub(1)))
-        });
-        if let Some((offset, seq)) = accepted {
+        if let Some((offset, seq)) = after.resume_in_accepted(stop, &self.snapshot.accepted) {
             cursor.walker.resume(offset, seq);
             self.cursor = Some(cursor);
             return Ok(());
@@ -1120,17 +1094,10 @@ impl LogRecords<'_> {
                 proof,
             });
         }
-        let resume = after.resync.filter(|_| after.nonzero);
+        let resume = after.resync;
         let skipped_to = resume.map_or(cursor.file().len, |(off, _)| off);
-        self.skipped.push(SkippedRegion {
-            path: path.clone(),
-            offset: stop.unit_start,
-            len: skipped_to.saturating_sub(stop.unit_start),
-            first_lost: stop.lost_from,
-            resumed_at: resume.map(|(_, seq)| seq),
-            issue: stop.issue,
-            proof,
-        });
+        self.skipped
+            .push(stop.skipped(&path, skipped_to, resume.map(|(_, seq)| seq), proof));
         match resume {
             Some((offset, seq)) => {
                 cursor.walker.resume(offset, seq);

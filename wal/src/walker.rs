@@ -28,12 +28,15 @@
 
 #![deny(clippy::indexing_slicing)]
 
+use crate::format::HeaderIssue;
 use crate::format::{
     align_up, could_start_frame, decode_frame, sector_align_up, Frame, FrameCheck, FrameIssue,
     SeqRule, FRAME_ALIGN, FRAME_HEADER_LEN,
 };
 use crate::ids::{FencingToken, SegmentIndex};
+use crate::recovery::{DurabilityProof, SkippedRegion};
 use std::convert::Infallible;
+use std::path::{Path, PathBuf};
 use tidelog_watermarks::GlobalSeq;
 
 /// Granularity at which runs of zeros are passed over when looking past a stop.
@@ -387,6 +390,155 @@ pub(crate) fn frame_read_len(head: &[u8], remaining: u64) -> usize {
         align_up(frame_len as usize).map_or(FRAME_HEADER_LEN, |l| l.max(FRAME_HEADER_LEN))
     } else {
         FRAME_HEADER_LEN
+    }
+}
+
+// What the walks of recovery, verify and the scans decide alike about the segments
+// around the one walked: where each must start, what proves a stop hit durable data, and
+// what a skip reports.
+
+/// Whether the sequences `from..=to` lie inside one of the `accepted` ranges (losses
+/// accepted explicitly and kept in the extent record): damage and gaps there are passed
+/// over by every reader.
+pub(crate) fn covered(accepted: &[(GlobalSeq, GlobalSeq)], from: GlobalSeq, to: GlobalSeq) -> bool {
+    from <= to && accepted.iter().any(|(a, b)| *a <= from && to <= *b)
+}
+
+/// How a segment's first sequence fits the log before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SegmentStart {
+    /// It starts where the log continues (or it is the first, or the sequences between
+    /// are an accepted loss).
+    Continues,
+    /// Sequences `expected..found` are missing: a tolerant reader skips them.
+    Gap {
+        /// Where the log continues.
+        expected: GlobalSeq,
+    },
+    /// It starts at or below where the log already is (or at zero): never readable.
+    Overlap {
+        /// Where the log continues.
+        expected: GlobalSeq,
+    },
+}
+
+/// Checks a segment starting at `found` against the sequence the log continues at
+/// (`None` for the first segment read).
+pub(crate) fn segment_start(
+    expected: Option<GlobalSeq>,
+    found: GlobalSeq,
+    accepted: &[(GlobalSeq, GlobalSeq)],
+) -> SegmentStart {
+    let expected = expected.unwrap_or(found);
+    if found > expected {
+        if covered(accepted, expected, GlobalSeq(found.0.saturating_sub(1))) {
+            SegmentStart::Continues
+        } else {
+            SegmentStart::Gap { expected }
+        }
+    } else if found == expected && found != GlobalSeq::ZERO {
+        SegmentStart::Continues
+    } else {
+        SegmentStart::Overlap { expected }
+    }
+}
+
+/// The region a tolerant reader skips for a gap between segments: the segment at `path`
+/// starts at `found`, the log continued at `expected`.
+pub(crate) fn gap_skipped(path: &Path, expected: GlobalSeq, found: GlobalSeq) -> SkippedRegion {
+    SkippedRegion {
+        path: path.to_path_buf(),
+        offset: 0,
+        len: 0,
+        first_lost: expected,
+        resumed_at: Some(found),
+        issue: FrameIssue::UnexpectedSequence { expected, found },
+        proof: DurabilityProof::LaterSegment {
+            path: path.to_path_buf(),
+        },
+    }
+}
+
+/// The first of the segments after the one walked (their headers' fencing tokens in
+/// order, `None` where a header does not verify) written under a token of at least
+/// `floor`: it proves the walked one was synced, seal included, since the writer syncs a
+/// segment before it starts the next. A fenced writer's segments (lower tokens) prove
+/// nothing. Returns its position among `later`.
+pub(crate) fn proving_successor(
+    later: impl IntoIterator<Item = Option<FencingToken>>,
+    floor: Option<FencingToken>,
+) -> Option<usize> {
+    later
+        .into_iter()
+        .position(|token| token.is_some() && token >= floor)
+}
+
+/// Why the bytes of a stop in the segment at `path` must have been durable: a later frame
+/// of the segment whose durable hint reaches them, else the `later` segment that proves
+/// the whole segment synced; `None` when nothing does (the end of the log: a torn tail,
+/// or a unit being written).
+pub(crate) fn proof_of(
+    path: &Path,
+    after: Option<&After>,
+    later: Option<PathBuf>,
+) -> Option<DurabilityProof> {
+    match (after.and_then(|a| a.proof), later) {
+        (Some((offset, global_seq, durable_hint)), _) => Some(DurabilityProof::LaterFrame {
+            path: path.to_path_buf(),
+            offset,
+            global_seq,
+            durable_hint,
+        }),
+        (None, Some(later)) => Some(DurabilityProof::LaterSegment { path: later }),
+        (None, None) => None,
+    }
+}
+
+impl After {
+    /// Where reading resumes when the damage after `stop` lies inside a loss accepted
+    /// earlier (passed over in every mode, reported by none).
+    pub(crate) fn resume_in_accepted(
+        &self,
+        stop: &Stop,
+        accepted: &[(GlobalSeq, GlobalSeq)],
+    ) -> Option<(u64, GlobalSeq)> {
+        self.resync.filter(|(_, seq)| {
+            covered(accepted, stop.lost_from, GlobalSeq(seq.0.saturating_sub(1)))
+        })
+    }
+}
+
+impl Stop {
+    /// The region a tolerant reader skips from this stop's unit to `skipped_to` in the
+    /// segment at `path`, resuming at `resumed_at` (or at no sequence in this segment).
+    pub(crate) fn skipped(
+        &self,
+        path: &Path,
+        skipped_to: u64,
+        resumed_at: Option<GlobalSeq>,
+        proof: DurabilityProof,
+    ) -> SkippedRegion {
+        SkippedRegion {
+            path: path.to_path_buf(),
+            offset: self.unit_start,
+            len: skipped_to.saturating_sub(self.unit_start),
+            first_lost: self.lost_from,
+            resumed_at,
+            issue: self.issue,
+            proof,
+        }
+    }
+}
+
+/// Whether a segment whose header reads as `issue` can be one prepared ahead of need and
+/// never used (if its body is all zeros): an all-zero header, or, for the `last` segment
+/// only, a header store torn by a crash during a rotation (frames follow a synced header,
+/// so nothing was written after it).
+pub(crate) fn may_be_unused(issue: &HeaderIssue, last: bool) -> bool {
+    match issue {
+        HeaderIssue::Unused => true,
+        HeaderIssue::BadMagic | HeaderIssue::Checksum { .. } => last,
+        _ => false,
     }
 }
 
