@@ -76,8 +76,8 @@ enum Command {
     Backup(backup::Args),
     /// Removes the log segments nothing needs any more; says what holds the rest.
     Truncate(truncate::Args),
-    /// Records that the records up to a point are consumed (a checkpoint), so truncation
-    /// can free the segments below it; `--truncate` frees them at once.
+    /// Records that the records up to a point are consumed (a checkpoint) and frees the
+    /// segments below it (`--keep-log` leaves them for `tidelog truncate`).
     Checkpoint(checkpoint::Args),
     /// Measures the engine on this machine's disk beside the raw write+fdatasync cost.
     Bench(bench::Args),
