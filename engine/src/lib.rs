@@ -233,6 +233,7 @@ mod marker;
 mod observe;
 mod options;
 mod record;
+pub mod reserve;
 mod subscription;
 mod writer;
 
