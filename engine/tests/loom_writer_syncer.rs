@@ -16,7 +16,9 @@
 //! (a request queued by `send` or `try_send`, the last sender dropped, a place freed, a
 //! job handed over, the writer's end dropped waking the syncer or a blocked sender, a
 //! completion, the syncer's end dropped) makes at least one of these models fail with a
-//! deadlock.
+//! deadlock. A failing model aborts the test binary (loom's deadlock panic, then the
+//! inbox's ends lock the model's mutex again while unwinding); the panic message names
+//! the model.
 #![cfg(loom)]
 
 use loom::thread;
@@ -33,7 +35,9 @@ fn a_sync_job_handed_to_the_syncer_is_completed_and_its_completion_reaches_the_w
             assert_eq!(writer.wait(false, None), Event::Completion(job * 10));
         }
         drop(writer);
-        syncer.join().expect("the syncer returns once the writer is gone");
+        syncer
+            .join()
+            .expect("the syncer returns once the writer is gone");
         drop(requests);
     });
 }
@@ -46,7 +50,9 @@ fn a_failed_sync_reaches_the_writer_and_its_shutdown_then_stops_the_syncer() {
         writer.hand_over(5);
         assert_eq!(writer.wait(false, None), Event::Completion(Err(5)));
         drop(writer);
-        syncer.join().expect("the syncer returns once the writer is gone");
+        syncer
+            .join()
+            .expect("the syncer returns once the writer is gone");
         drop(requests);
     });
 }
@@ -71,7 +77,9 @@ fn the_writer_stopping_with_a_job_not_yet_taken_lets_the_syncer_return() {
         let syncer = thread::spawn(move || syncer.serve(|job| job));
         writer.hand_over(1);
         drop(writer);
-        syncer.join().expect("the syncer returns once the writer is gone");
+        syncer
+            .join()
+            .expect("the syncer returns once the writer is gone");
         drop(requests);
     });
 }
