@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use tidelog_wal::format::Frame;
 use tidelog_wal::io::{RealStorage, Storage};
 use tidelog_wal::{RecoveryReport, Wal, WalOptions, WalReader};
 use tidelog_watermarks::{
@@ -138,6 +139,53 @@ impl Engine<RealStorage> {
     }
 }
 
+/// What opening rebuilds from the records of the recovered log, collected as recovery's
+/// walk hands them over in log order ([`Wal::open_with_extent_visiting`]).
+struct Rebuilt {
+    /// (lane, lane sequence, global sequence) of every record, for the lane index.
+    entries: Vec<(LaneId, LaneSeq, GlobalSeq)>,
+    /// Each idempotency key's receipt.
+    keys: HashMap<Vec<u8>, Receipt>,
+    /// The keys in log order (for forgetting those of truncated records).
+    key_order: std::collections::VecDeque<(GlobalSeq, Vec<u8>)>,
+    /// The last record's point.
+    last: HlcPoint,
+    /// Each lane's last record's point.
+    lane_last: HashMap<LaneId, HlcPoint>,
+}
+
+impl Default for Rebuilt {
+    fn default() -> Self {
+        Rebuilt {
+            entries: Vec::new(),
+            keys: HashMap::new(),
+            key_order: std::collections::VecDeque::new(),
+            last: HlcPoint::ORIGIN,
+            lane_last: HashMap::new(),
+        }
+    }
+}
+
+impl Rebuilt {
+    fn frame(&mut self, frame: &Frame<'_>) {
+        let h = frame.header;
+        let receipt = Receipt {
+            lane: h.lane,
+            lane_seq: h.lane_seq,
+            point: HlcPoint::new(h.wall_ms, h.global_seq),
+        };
+        if !frame.key.is_empty() {
+            self.keys.insert(frame.key.to_vec(), receipt);
+            self.key_order
+                .push_back((receipt.point.seq(), frame.key.to_vec()));
+        }
+        self.last = receipt.point;
+        self.lane_last.insert(receipt.lane, receipt.point);
+        self.entries
+            .push((receipt.lane, receipt.lane_seq, receipt.point.seq()));
+    }
+}
+
 impl<S: Storage> Engine<S> {
     /// As [`Engine::open`], over a given storage (the simulated disk in tests).
     ///
@@ -166,13 +214,17 @@ impl<S: Storage> Engine<S> {
             fence_off_predecessor: holder.predecessor_may_write(),
         };
         let recovery = crate::observe::Stopwatch::start();
+        // The lane index, the idempotency keys and the lanes' last points are collected
+        // as recovery's walk reads each frame: no second walk over the log.
+        let mut rebuilt = Rebuilt::default();
         let (wal, recovered) = {
             crate::observe::span!("tidelog.recovery");
-            Wal::open_with_extent(
+            Wal::open_with_extent_visiting(
                 storage.clone(),
                 &dir.join(marker::WAL_DIR),
                 wal_options,
                 &dir.join(marker::EXTENT_FILE),
+                &mut |frame| rebuilt.frame(frame),
             )?
         };
         recovery.record("tidelog_recovery_seconds");
@@ -193,20 +245,14 @@ impl<S: Storage> Engine<S> {
             &accepted_losses,
         )?;
         let index = Arc::new(LaneIndex::default());
-        let mut keys = HashMap::new();
-        let mut key_order = std::collections::VecDeque::new();
-        let mut last = HlcPoint::ORIGIN;
-        let mut lane_last: HashMap<LaneId, HlcPoint> = HashMap::new();
-        index.extend(reader.iter_from(GlobalSeq(1)).map(|frame| {
-            let receipt = Record::new(frame.clone()).receipt();
-            if !frame.key().is_empty() {
-                keys.insert(frame.key().to_vec(), receipt);
-                key_order.push_back((receipt.point.seq(), frame.key().to_vec()));
-            }
-            last = receipt.point;
-            lane_last.insert(receipt.lane, receipt.point);
-            (receipt.lane, receipt.lane_seq, receipt.point.seq())
-        }));
+        let Rebuilt {
+            entries,
+            keys,
+            key_order,
+            mut last,
+            mut lane_last,
+        } = rebuilt;
+        index.extend(entries);
         checkpoints.bootstrap(&index, &recovered, &mut last, &mut lane_last);
         let mut state = WatermarkState::new(Arc::new(SystemClock::new()));
         let lanes: Vec<(LaneId, HlcPoint)> = lane_last.into_iter().collect();

@@ -20,7 +20,10 @@
 #![deny(clippy::indexing_slicing)]
 
 use crate::error::OpenError;
-use crate::format::{FrameIssue, HeaderIssue, SegmentHeader, SECTOR_LEN, SEGMENT_HEADER_LEN};
+use crate::format::{
+    Frame, FrameHeader, FrameIssue, HeaderIssue, SegmentHeader, FRAME_HEADER_LEN, SECTOR_LEN,
+    SEGMENT_HEADER_LEN,
+};
 use crate::ids::{FencingToken, SegmentIndex};
 use crate::io::sealed::SegmentOps;
 use crate::io::{IoOp, RealStorage, Storage};
@@ -341,7 +344,15 @@ fn verify_inner<S: Storage>(
     accepted: &[(GlobalSeq, GlobalSeq)],
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, OpenError> {
-    let scan = scan_full(storage, dir, opts, ScanMode::Verify, accepted, progress)?;
+    let scan = scan_full(
+        storage,
+        dir,
+        opts,
+        ScanMode::Verify,
+        accepted,
+        progress,
+        &mut |_| {},
+    )?;
     Ok(verdict_of(scan))
 }
 
@@ -372,7 +383,15 @@ pub fn verify_with_extent_reporting<S: Storage>(
         Ok(Some(e)) => e.accepted_losses.clone(),
         _ => Vec::new(),
     };
-    let mut scan = scan_full(storage, dir, opts, ScanMode::Verify, &accepted, progress)?;
+    let mut scan = scan_full(
+        storage,
+        dir,
+        opts,
+        ScanMode::Verify,
+        &accepted,
+        progress,
+        &mut |_| {},
+    )?;
     let after = crate::extent::read(storage, extent);
     // A scan that stopped at a hole read nothing: the gap finding names what is missing,
     // and comparing the record with an empty observation would call every segment gone.
@@ -525,15 +544,17 @@ fn io_err(op: IoOp, path: &Path, source: std::io::Error) -> OpenError {
 /// Reads the log in `dir`, passing over gaps and damage inside `accepted` ranges of
 /// sequences. In `Verify` mode segments are mapped read-only, problems become findings
 /// and nothing is planned; in `Recover` mode fatal problems are errors and repairs are
-/// planned in `actions`.
+/// planned in `actions`. `visit` is given every record frame of every complete unit the
+/// walk keeps, in log order (see [`Wal::open_with_extent_visiting`](crate::Wal::open_with_extent_visiting)).
 pub(crate) fn scan_accepting<S: Storage>(
     storage: &S,
     dir: &Path,
     opts: &WalOptions,
     mode: ScanMode,
     accepted: &[(GlobalSeq, GlobalSeq)],
+    visit: &mut dyn FnMut(&Frame<'_>),
 ) -> Result<Scan<S::Segment>, OpenError> {
-    scan_full(storage, dir, opts, mode, accepted, &mut |_, _| {})
+    scan_full(storage, dir, opts, mode, accepted, &mut |_, _| {}, visit)
 }
 
 /// [`scan_accepting`], telling `progress` the bytes of segments
@@ -545,6 +566,7 @@ fn scan_full<S: Storage>(
     mode: ScanMode,
     accepted: &[(GlobalSeq, GlobalSeq)],
     progress: &mut dyn FnMut(u64, u64),
+    visit: &mut dyn FnMut(&Frame<'_>),
 ) -> Result<Scan<S::Segment>, OpenError> {
     let verify = mode == ScanMode::Verify;
     let mut out = Scan {
@@ -648,7 +670,7 @@ fn scan_full<S: Storage>(
             });
         }
     }
-    let walked = walk(&mut out, &headers, used_end, mode, progress)?;
+    let walked = walk(&mut out, &headers, used_end, mode, progress, visit)?;
     if let (Some(found), Some(path), false) = (walked.max_token, &walked.tenure_raised_in, verify) {
         if found > opts.fencing {
             // A later writer's tenure frame: this opener is fenced (nothing changed yet).
@@ -826,6 +848,7 @@ fn walk<G: SegmentOps>(
     used_end: usize,
     mode: ScanMode,
     progress: &mut dyn FnMut(u64, u64),
+    visit: &mut dyn FnMut(&Frame<'_>),
 ) -> Result<Walk, OpenError> {
     let total: u64 = out
         .segments
@@ -863,7 +886,7 @@ fn walk<G: SegmentOps>(
                         used_end,
                         mode,
                     };
-                    match walk_segment(out, &mut w, &ctx)? {
+                    match walk_segment(out, &mut w, &ctx, visit)? {
                         Some(state) => state,
                         None => return Ok(w),
                     }
@@ -1004,6 +1027,7 @@ fn walk_segment<G: SegmentOps>(
     out: &mut Scan<G>,
     w: &mut Walk,
     ctx: &SegmentCtx<'_>,
+    visit: &mut dyn FnMut(&Frame<'_>),
 ) -> Result<Option<SegmentState>, OpenError> {
     let SegmentCtx {
         pos,
@@ -1103,7 +1127,7 @@ fn walk_segment<G: SegmentOps>(
     );
     out.report.segments += 1;
     loop {
-        let Ok(step) = walker.next_unit(|offset, frame| (offset, frame.header.wall_ms));
+        let Ok(step) = walker.next_unit(|offset, frame| KeptFrame::new(offset, frame));
         let token = walker.tenure();
         if Some(token) > w.max_token {
             w.max_token = Some(token);
@@ -1117,10 +1141,15 @@ fn walk_segment<G: SegmentOps>(
                 accepted.slots.extend(
                     frames
                         .iter()
-                        .map(|(offset, _)| u32::try_from(*offset).unwrap_or(MISSING)),
+                        .map(|f| u32::try_from(f.offset).unwrap_or(MISSING)),
                 );
-                if let Some((_, wall_ms)) = frames.last() {
-                    out.last_wall_ms = *wall_ms;
+                if let Some(last) = frames.last() {
+                    out.last_wall_ms = last.header.wall_ms;
+                }
+                if mode != ScanMode::Verify {
+                    for kept in &frames {
+                        visit(&kept.frame_in(bytes));
+                    }
                 }
                 continue;
             }
@@ -1172,6 +1201,42 @@ fn walk_segment<G: SegmentOps>(
     w.expected = Some(seq);
     out.last_seq = GlobalSeq(seq.0.saturating_sub(1));
     Ok(Some(SegmentState::Accepted(accepted)))
+}
+
+/// What recovery keeps of a frame while its unit is read: where it is and how long its
+/// parts are, so it can be handed to a visitor from the mapping once the unit is complete.
+struct KeptFrame {
+    offset: u64,
+    header: FrameHeader,
+    key_len: usize,
+    payload_len: usize,
+    len_on_disk: usize,
+}
+
+impl KeptFrame {
+    fn new(offset: u64, frame: &Frame<'_>) -> Self {
+        KeptFrame {
+            offset,
+            header: frame.header,
+            key_len: frame.key.len(),
+            payload_len: frame.payload.len(),
+            len_on_disk: frame.len_on_disk,
+        }
+    }
+
+    /// The frame again, borrowed from `bytes`, the segment it was decoded from.
+    fn frame_in<'a>(&self, bytes: &'a [u8]) -> Frame<'a> {
+        let key_at = (self.offset as usize).saturating_add(FRAME_HEADER_LEN);
+        let payload_at = key_at.saturating_add(self.key_len);
+        Frame {
+            header: self.header,
+            key: bytes.get(key_at..payload_at).unwrap_or(&[]),
+            payload: bytes
+                .get(payload_at..payload_at.saturating_add(self.payload_len))
+                .unwrap_or(&[]),
+            len_on_disk: self.len_on_disk,
+        }
+    }
 }
 
 enum StopOutcome {

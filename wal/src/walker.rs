@@ -719,6 +719,27 @@ mod tests {
     }
 
     #[test]
+    fn a_tenure_frame_carrying_the_current_token_is_passed_over() {
+        let token = FencingToken {
+            term: 3,
+            generation: 2,
+        };
+        let mut img = Image::new(4096);
+        let t = encode_tenure_frame(SEG, GlobalSeq(1), 0, GlobalSeq(0), token);
+        let at = START as usize;
+        img.0[at..at + t.len()].copy_from_slice(&t);
+        let next = align_up(at + t.len()).unwrap();
+        img.record(next, 1);
+        let mut walker =
+            SegmentWalker::new(MappedSegment::new(&img.0), SEG, START, GlobalSeq(1), token);
+        let Ok(Step::Unit(f)) = walker.next_unit(|at, _| at) else {
+            panic!("the tenure frame stopped the walk")
+        };
+        assert_eq!(f, vec![next as u64]);
+        assert_eq!(walker.tenure(), token);
+    }
+
+    #[test]
     fn looking_past_a_stop_finds_the_proof_the_resume_point_and_the_highest_sequence() {
         let mut img = Image::new(8192);
         let next = img.record(START as usize, 1);
@@ -807,6 +828,158 @@ mod tests {
         assert_eq!(frame_read_len(&[0; 48], 100), FRAME_HEADER_LEN);
         assert_eq!(frame_read_len(&[60, 0, 0, 0], 100), 64);
         assert_eq!(frame_read_len(&[60, 0, 0, 0], 59), FRAME_HEADER_LEN);
+    }
+
+    #[test]
+    fn a_segment_continues_the_log_only_where_it_left_off_or_across_an_accepted_loss() {
+        let s = |e: Option<u64>, f: u64, acc: &[(u64, u64)]| {
+            let acc: Vec<_> = acc
+                .iter()
+                .map(|(a, b)| (GlobalSeq(*a), GlobalSeq(*b)))
+                .collect();
+            segment_start(e.map(GlobalSeq), GlobalSeq(f), &acc)
+        };
+        assert_eq!(s(None, 7, &[]), SegmentStart::Continues);
+        assert_eq!(
+            s(None, 0, &[]),
+            SegmentStart::Overlap {
+                expected: GlobalSeq(0)
+            }
+        );
+        assert_eq!(s(Some(7), 7, &[]), SegmentStart::Continues);
+        assert_eq!(
+            s(Some(7), 9, &[]),
+            SegmentStart::Gap {
+                expected: GlobalSeq(7)
+            }
+        );
+        assert_eq!(
+            s(Some(7), 5, &[]),
+            SegmentStart::Overlap {
+                expected: GlobalSeq(7)
+            }
+        );
+        assert_eq!(s(Some(7), 9, &[(7, 8)]), SegmentStart::Continues);
+        assert_eq!(s(Some(7), 9, &[(6, 10)]), SegmentStart::Continues);
+        assert_eq!(
+            s(Some(7), 10, &[(7, 8)]),
+            SegmentStart::Gap {
+                expected: GlobalSeq(7)
+            }
+        );
+        assert_eq!(
+            s(Some(7), 9, &[(8, 8)]),
+            SegmentStart::Gap {
+                expected: GlobalSeq(7)
+            }
+        );
+        assert!(!covered(
+            &[(GlobalSeq(1), GlobalSeq(9))],
+            GlobalSeq(5),
+            GlobalSeq(4)
+        ));
+        assert!(covered(
+            &[(GlobalSeq(1), GlobalSeq(9))],
+            GlobalSeq(5),
+            GlobalSeq(5)
+        ));
+    }
+
+    #[test]
+    fn only_a_later_segment_under_a_token_at_least_the_floor_proves_a_segment_synced() {
+        let t = |term| {
+            Some(FencingToken {
+                term,
+                generation: 0,
+            })
+        };
+        let floor = t(5);
+        assert_eq!(proving_successor([None, t(4), t(5), t(9)], floor), Some(2));
+        assert_eq!(proving_successor([t(6)], floor), Some(0));
+        assert_eq!(proving_successor([None, t(4)], floor), None);
+        assert_eq!(proving_successor([None, t(1)], None), Some(1));
+    }
+
+    #[test]
+    fn a_later_frame_proves_a_stop_before_a_later_segment_does() {
+        let path = Path::new("s");
+        let later = Some(PathBuf::from("later"));
+        let mut after = After {
+            proof: None,
+            resync: Some((64, GlobalSeq(4))),
+            max_seen: None,
+            nonzero: true,
+        };
+        assert_eq!(proof_of(path, Some(&after), None), None);
+        assert_eq!(
+            proof_of(path, None, later.clone()),
+            Some(DurabilityProof::LaterSegment {
+                path: PathBuf::from("later")
+            })
+        );
+        after.proof = Some((128, GlobalSeq(5), GlobalSeq(3)));
+        assert_eq!(
+            proof_of(path, Some(&after), later),
+            Some(DurabilityProof::LaterFrame {
+                path: path.to_path_buf(),
+                offset: 128,
+                global_seq: GlobalSeq(5),
+                durable_hint: GlobalSeq(3),
+            })
+        );
+        let stop = Stop {
+            unit_start: 16,
+            bad_at: 24,
+            lost_from: GlobalSeq(2),
+            issue: FrameIssue::PartialUnit,
+        };
+        let accepted = [(GlobalSeq(2), GlobalSeq(3))];
+        assert_eq!(
+            after.resume_in_accepted(&stop, &accepted),
+            Some((64, GlobalSeq(4)))
+        );
+        assert_eq!(
+            after.resume_in_accepted(&stop, &[(GlobalSeq(3), GlobalSeq(3))]),
+            None
+        );
+        let region = stop.skipped(
+            path,
+            64,
+            Some(GlobalSeq(4)),
+            DurabilityProof::LaterSegment {
+                path: PathBuf::from("later"),
+            },
+        );
+        assert_eq!(
+            (region.offset, region.len, region.first_lost),
+            (16, 48, GlobalSeq(2))
+        );
+        let gap = gap_skipped(path, GlobalSeq(3), GlobalSeq(8));
+        assert_eq!(
+            (gap.first_lost, gap.resumed_at),
+            (GlobalSeq(3), Some(GlobalSeq(8)))
+        );
+    }
+
+    #[test]
+    fn only_an_all_zero_header_or_the_last_segments_torn_one_may_be_unused() {
+        assert!(may_be_unused(&HeaderIssue::Unused, false));
+        assert!(may_be_unused(&HeaderIssue::BadMagic, true));
+        assert!(!may_be_unused(&HeaderIssue::BadMagic, false));
+        assert!(may_be_unused(
+            &HeaderIssue::Checksum {
+                stored: 1,
+                computed: 2
+            },
+            true
+        ));
+        assert!(!may_be_unused(
+            &HeaderIssue::Checksum {
+                stored: 1,
+                computed: 2
+            },
+            false
+        ));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::error::{
 };
 use crate::extent::{self, Extent, ExtentWriter, SharedExtent};
 use crate::format::{
-    align_up, encode_frame_header, encode_tenure_frame, frame_len_on_disk, sector_align_up,
+    align_up, encode_frame_header, encode_tenure_frame, frame_len_on_disk, sector_align_up, Frame,
     FrameHeader, SegmentHeader, FLAG_FIRST, FLAG_LAST, FLAG_SEAL, FORMAT_VERSION, FRAME_ALIGN,
     FRAME_HEADER_LEN, MAX_KEY_LEN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEAL_FRAME_LEN, SECTOR_LEN,
     TENURE_FRAME_LEN,
@@ -316,7 +316,7 @@ impl<S: Storage> Wal<S> {
         dir: &Path,
         opts: WalOptions,
     ) -> Result<(Self, Recovered), OpenError> {
-        Self::open_inner(storage, dir, opts, None)
+        Self::open_inner(storage, dir, opts, None, &mut |_| {})
     }
 
     /// As [`Wal::open_with`], keeping the log's extent record in the file `extent`
@@ -331,7 +331,26 @@ impl<S: Storage> Wal<S> {
         opts: WalOptions,
         extent: &Path,
     ) -> Result<(Self, Recovered), OpenError> {
-        Self::open_inner(storage, dir, opts, Some(extent))
+        Self::open_inner(storage, dir, opts, Some(extent), &mut |_| {})
+    }
+
+    /// As [`Wal::open_with_extent`], handing `visit` every record frame the recovered log
+    /// holds, in log order, as recovery's walk reads it (borrowed from the mapping): the
+    /// frames [`WalReader::iter_from`](crate::WalReader::iter_from) would return after the
+    /// open, without a second walk over the log. Frames of a unit are handed over only once
+    /// the unit is complete; seals and tenure frames are not records and are not handed
+    /// over. If the open fails, what `visit` saw is meaningless.
+    ///
+    /// # Errors
+    /// As [`Wal::open_with_extent`].
+    pub fn open_with_extent_visiting(
+        storage: S,
+        dir: &Path,
+        opts: WalOptions,
+        extent: &Path,
+        visit: &mut dyn FnMut(&Frame<'_>),
+    ) -> Result<(Self, Recovered), OpenError> {
+        Self::open_inner(storage, dir, opts, Some(extent), visit)
     }
 
     fn open_inner(
@@ -339,6 +358,7 @@ impl<S: Storage> Wal<S> {
         dir: &Path,
         opts: WalOptions,
         extent_path: Option<&Path>,
+        visit: &mut dyn FnMut(&Frame<'_>),
     ) -> Result<(Self, Recovered), OpenError> {
         opts.validate()?;
         storage
@@ -376,6 +396,7 @@ impl<S: Storage> Wal<S> {
             &opts,
             ScanMode::Recover(opts.recovery_mode),
             &accepted,
+            visit,
         ) {
             Err(OpenError::SegmentGap { missing, path }) => match &recorded {
                 Some((extent, recorded)) if opts.recovery_mode == RecoveryMode::AcceptLoss => {
