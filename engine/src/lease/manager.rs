@@ -32,9 +32,9 @@ use super::clock::{Clock, SystemClock};
 use super::error::LeaseError;
 use super::record::{DecodeError, WriterLease, BASE_TERM, FIRST_GENERATION};
 
-/// Longest database key, in bytes. Keys are printable ASCII without spaces, so they are
+/// Longest lease key (a database's or a lane's), in bytes. Keys are printable ASCII without spaces, so they are
 /// safe as file names (once encoded) and etcd keys alike.
-pub const KEY_LEN_MAX: usize = 80;
+pub const LEASE_KEY_LEN_MAX: usize = 80;
 
 /// Longest holder id, in bytes.
 pub const HOLDER_ID_LEN_MAX: usize = 256;
@@ -447,7 +447,7 @@ fn check_key(key: &str) -> Result<(), LeaseError> {
     if key.is_empty() {
         return invalid("it is empty");
     }
-    if key.len() > KEY_LEN_MAX {
+    if key.len() > LEASE_KEY_LEN_MAX {
         return invalid("it is longer than 80 bytes");
     }
     if !key.bytes().all(|byte| byte.is_ascii_graphic()) {
@@ -497,8 +497,8 @@ mod tests {
         assert!(check_key("has space").is_err());
         assert!(check_key("tab\t").is_err());
         assert!(check_key("é").is_err());
-        assert!(check_key(&"k".repeat(KEY_LEN_MAX)).is_ok());
-        assert!(check_key(&"k".repeat(KEY_LEN_MAX + 1)).is_err());
+        assert!(check_key(&"k".repeat(LEASE_KEY_LEN_MAX)).is_ok());
+        assert!(check_key(&"k".repeat(LEASE_KEY_LEN_MAX + 1)).is_err());
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub use error::{BackendError, LeaseError};
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdBackend;
 pub use file::FileBackend;
-pub use manager::{LeaseManager, HOLDER_ID_LEN_MAX, KEY_LEN_MAX, TTL_MAX, TTL_MIN};
+pub use manager::{LeaseManager, HOLDER_ID_LEN_MAX, LEASE_KEY_LEN_MAX, TTL_MAX, TTL_MIN};
 pub use memory::MemoryBackend;
 pub use record::{
     DecodeError, LeaseToken, WriterLease, BASE_TERM, FIRST_GENERATION, RECORD_FORMAT_VERSION,
