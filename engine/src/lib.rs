@@ -222,7 +222,7 @@ pub mod handoff;
 mod handoff;
 mod holder;
 mod index;
-pub mod lease;
+pub use tidelog_lease as lease;
 mod marker;
 mod observe;
 mod options;

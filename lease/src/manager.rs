@@ -57,7 +57,7 @@ pub const TTL_MAX: Duration = Duration::from_secs(24 * 60 * 60);
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use tidelog::lease::{LeaseError, LeaseManager, ManualClock, MemoryBackend};
+/// use tidelog_lease::{LeaseError, LeaseManager, ManualClock, MemoryBackend};
 ///
 /// let backend = Arc::new(MemoryBackend::new());
 /// let clock = ManualClock::new(1_000);
@@ -88,7 +88,7 @@ pub const TTL_MAX: Duration = Duration::from_secs(24 * 60 * 60);
 ///
 /// ```compile_fail,E0277
 /// use std::sync::Arc;
-/// use tidelog::lease::LeaseManager;
+/// use tidelog_lease::LeaseManager;
 ///
 /// /// A store that can only overwrite: last writer wins.
 /// #[derive(Debug)]
