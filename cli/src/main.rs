@@ -23,6 +23,7 @@ mod output;
 mod precheck;
 mod recover;
 mod signals;
+mod space;
 mod stats;
 mod truncate;
 mod units;
@@ -41,7 +42,8 @@ Exit codes:
   130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM (append, dump --follow), cleanly
 
 Read-only commands (dump, stats, verify) take no lock and change nothing: they work while
-another process appends. A database is a directory holding TIDELOG, wal/, lease/ and holders/.";
+another process appends. A database is a directory holding TIDELOG, wal/, lease/,
+holders/, checkpoints/ and RESERVE (room kept for freeing space on a full file system).";
 
 /// tidelog: an embeddable write-ahead log. This command appends to, reads, checks,
 /// repairs and measures tidelog databases.
