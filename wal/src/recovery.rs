@@ -1127,7 +1127,7 @@ fn walk_segment<G: SegmentOps>(
     );
     out.report.segments += 1;
     loop {
-        let Ok(step) = walker.next_unit(|offset, frame| KeptFrame::new(offset, frame));
+        let Ok(step) = walker.next_unit(KeptFrame::new);
         let token = walker.tenure();
         if Some(token) > w.max_token {
             w.max_token = Some(token);
