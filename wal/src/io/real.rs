@@ -31,31 +31,7 @@ pub struct RealSegment {
     file: File,
 }
 
-/// Zeros written between two syncs while a segment is prepared.
 const ZERO_CHUNK: usize = 1 << 20;
-
-/// Writes `len` zeros to `out` in chunks of [`ZERO_CHUNK`], calling `sync` after each.
-///
-/// Why a sync per chunk: the preparation runs beside the writer, and on ext4 (ordered
-/// data) the writer's `fdatasync` commits the journal, which first writes back the dirty
-/// data of files whose extents the transaction converts, the segment being prepared
-/// among them. Zeros left dirty by the megabyte bound what an append's sync can be made
-/// to wait for to one chunk, instead of the whole segment (64 MiB by default).
-fn zero_fill<W: Write>(
-    out: &mut W,
-    len: u64,
-    mut sync: impl FnMut(&W) -> io::Result<()>,
-) -> io::Result<()> {
-    let zeros = vec![0u8; ZERO_CHUNK];
-    let mut left = len;
-    while left > 0 {
-        let n = usize::try_from(left).map_or(ZERO_CHUNK, |l| l.min(ZERO_CHUNK));
-        out.write_all(zeros.get(..n).unwrap_or(&[]))?;
-        sync(out)?;
-        left -= n as u64;
-    }
-    Ok(())
-}
 
 impl StorageOps for RealStorage {
     type Segment = RealSegment;
@@ -79,7 +55,13 @@ impl StorageOps for RealStorage {
         allocate(&file, len)?;
         // Writing real zeros (not only reserving) turns the extents from "unwritten" into
         // written, so a later fdatasync has no extent conversion to journal.
-        zero_fill(&mut file, len, File::sync_data)?;
+        let zeros = vec![0u8; ZERO_CHUNK];
+        let mut left = len;
+        while left > 0 {
+            let n = usize::try_from(left).map_or(ZERO_CHUNK, |l| l.min(ZERO_CHUNK));
+            file.write_all(zeros.get(..n).unwrap_or(&[]))?;
+            left -= n as u64;
+        }
         file.sync_all()
     }
 
@@ -172,48 +154,5 @@ impl SegmentOps for RealSegment {
         // fdatasync covers every store into this file; the writer only ever has the
         // range it asks for unsynced, so nothing else is made durable early.
         self.file.sync_data()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::cell::RefCell;
-
-    /// A sink that records how many bytes were written since the last sync, at each sync.
-    #[derive(Default)]
-    struct Recorder {
-        unsynced: usize,
-        at_syncs: RefCell<Vec<usize>>,
-        written: usize,
-    }
-
-    impl Write for Recorder {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            assert!(buf.iter().all(|&b| b == 0));
-            self.unsynced += buf.len();
-            self.written += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn preparation_syncs_after_every_megabyte_of_zeros_so_an_append_never_waits_behind_more() {
-        let mut out = Recorder::default();
-        let len = 5 * ZERO_CHUNK as u64 + 512;
-        let mut synced = 0;
-        zero_fill(&mut out, len, |r: &Recorder| {
-            r.at_syncs.borrow_mut().push(r.unsynced - synced);
-            synced = r.unsynced;
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(out.written as u64, len);
-        let at_syncs = out.at_syncs.into_inner();
-        assert_eq!(at_syncs.len(), 6, "one sync per chunk, the short last one too");
-        assert!(at_syncs.iter().all(|&n| n <= ZERO_CHUNK), "{at_syncs:?}");
     }
 }
