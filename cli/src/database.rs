@@ -117,17 +117,32 @@ pub fn segment_size(dir: &Path) -> Result<Option<u64>, CliError> {
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".seg")))
         .max_by_key(|e| e.file_name());
-    match newest {
-        None => Ok(None),
-        Some(entry) => entry
-            .metadata()
-            .map(|m| Some(m.len()))
-            .map_err(|source| CliError::Io {
-                what: "inspecting",
-                path: entry.path(),
-                source,
-            }),
-    }
+    let Some(entry) = newest else {
+        return Ok(None);
+    };
+    let len = entry
+        .metadata()
+        .map_err(|source| CliError::Io {
+            what: "inspecting",
+            path: entry.path(),
+            source,
+        })?
+        .len();
+    // A newest segment cut short (`truncate -s`) keeps the size its header names: the
+    // one recovery gives it back.
+    Ok(Some(cut_short_size(&entry.path(), len).unwrap_or(len)))
+}
+
+/// The size the header of the segment file at `path` names, if the file (`len` bytes)
+/// was cut short below it.
+fn cut_short_size(path: &Path, len: u64) -> Option<u64> {
+    use std::io::Read;
+    use tidelog::wal::format::{SegmentHeader, SEGMENT_HEADER_LEN};
+    let index = path.file_stem()?.to_str()?.parse().ok()?;
+    let mut head = [0u8; SEGMENT_HEADER_LEN];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    SegmentHeader::decode_cut_short(&head, len, tidelog::wal::SegmentIndex(index))
+        .map(|header| header.segment_size)
 }
 
 /// Engine options for a log of `segment_size`-byte segments: the record and batch limits

@@ -212,6 +212,8 @@ fn wal_open_is_corruption(e: &tidelog::wal::OpenError) -> bool {
         | W::SequenceMismatch { .. }
         | W::CorruptDurableData { .. }
         | W::LostRecords { .. }
+        | W::SegmentCutShort { .. }
+        | W::HoleNotAccepted { .. }
         | W::BadExtent { .. } => true,
         _ => false,
     }

@@ -52,7 +52,10 @@ recovered with `skip-corrupted` keeps the damaged bytes on disk, and the extent 
 works) in the default mode again; `tidelog dump --skip-corrupted` reads past them.
 A log shorter than it was (segments deleted, an older copy restored) is refused by every
 mode but `accept-loss`, which records the lost range in the log and never hands out a
-sequence that was acknowledged before. No mode ever hands out a sequence twice.
+sequence that was acknowledged before. The newest segment file cut short (`truncate -s`)
+is refused by the default mode; if the extent record shows that nothing acknowledged went
+with the cut, `tolerate-tail` (or `skip-corrupted`) cuts the log there and gives the file
+its length back, else only `accept-loss` opens it. No mode ever hands out a sequence twice.
 
 Examples:
   tidelog recover /var/lib/app/log
@@ -118,6 +121,7 @@ fn removal(reason: RemovalReason) -> &'static str {
         RemovalReason::AfterCut => "after-cut",
         RemovalReason::TornUnusedHeader => "torn-unused-header",
         RemovalReason::FencedWriter => "fenced-writer",
+        RemovalReason::CutShort => "cut-short-restored",
         _ => "other",
     }
 }
@@ -201,7 +205,14 @@ fn print_text(report: &RecoveryReport, last: u64) {
         );
     }
     for f in &report.removed_files {
-        println!("  removed {} ({})", f.path.display(), removal(f.reason));
+        if f.reason == RemovalReason::CutShort {
+            println!(
+                "  {} was cut short: the log was cut there and the file given its full length back",
+                f.path.display()
+            );
+        } else {
+            println!("  removed {} ({})", f.path.display(), removal(f.reason));
+        }
     }
     if let Some((first, last)) = report.accepted_loss {
         println!(

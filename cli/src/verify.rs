@@ -109,6 +109,7 @@ fn kind_name(kind: &FindingKind) -> &'static str {
         FindingKind::InterruptedPreparation => "interrupted-preparation",
         FindingKind::LostRecords { .. } => "lost-records",
         FindingKind::BadExtent { .. } => "bad-extent",
+        FindingKind::CutShort { .. } => "cut-short",
         _ => "other",
     }
 }
@@ -140,6 +141,12 @@ fn describe(kind: &FindingKind) -> String {
         ),
         FindingKind::BadExtent { issue } => format!(
             "the extent record is damaged ({issue}): whether segments vanished cannot be told; restore it from a backup, or move it away and open the database to rebuild it"
+        ),
+        FindingKind::CutShort {
+            file_len,
+            segment_size,
+        } => format!(
+            "segment file cut short: {file_len} of its {segment_size} bytes are left, its records up to the cut are readable; unless a lost-records finding says acknowledged records went with the cut, `tidelog recover --mode tolerate-tail` cuts the log there and gives the file its length back"
         ),
         other => format!("{other:?}"),
     }

@@ -114,6 +114,8 @@ pub(crate) struct Inner<S: Storage> {
     reader: WalReader<S>,
     /// The log's options as opened: its limits decide whether a unit fits.
     log: WalOptions,
+    /// Why the watermarks file for followers could not be created at open, if it could not.
+    publication_failure: Option<std::io::Error>,
     status: Arc<Status>,
     recovery: RecoveryReport,
     appliers: Arc<Mutex<ApplierSet>>,
@@ -244,17 +246,23 @@ impl<S: Storage> Engine<S> {
             sync_started: None,
             closing: None,
             validity: holder.validity(),
-            publisher: Publisher::create(
-                &dir,
-                holder.lease().fencing_token(),
-                marks.lock().snapshot(),
-            )
-            .ok(),
+            publisher: None,
+        };
+        // Followers wait on this file; a writer that cannot create it still writes, and
+        // says so (`Engine::publication_failure`) instead of dropping the error.
+        let (publisher, publication_failure) = match Publisher::create(
+            &dir,
+            holder.lease().fencing_token(),
+            marks.lock().snapshot(),
+        ) {
+            Ok(publisher) => (Some(publisher), None),
+            Err(err) => (None, Some(err)),
         };
         let (heads, lane_floor) = lane_floors(&index, &accepted_losses);
         let writer = Writer {
             heads,
             lane_floor,
+            publisher,
             ..writer
         };
         let thread = std::thread::Builder::new()
@@ -290,6 +298,7 @@ impl<S: Storage> Engine<S> {
                 index,
                 reader,
                 log,
+                publication_failure,
                 status,
                 recovery: recovered.report,
                 appliers,
@@ -322,6 +331,14 @@ impl<S: Storage> Engine<S> {
             }
         }
         Ok(engine)
+    }
+
+    /// Why this engine does not publish its watermarks for followers
+    /// (`<dir>/WATERMARKS`), if the file could not be created at open: followers then
+    /// read and wait on nothing new from this writer. `None` when it publishes.
+    #[must_use]
+    pub fn publication_failure(&self) -> Option<&std::io::Error> {
+        self.inner.publication_failure.as_ref()
     }
 
     /// Whether this engine serves followers' forwarded appends on its socket.
@@ -569,6 +586,13 @@ impl<S: Storage> Engine<S> {
     /// one group.
     pub fn idempotency_keys(&self) -> u64 {
         self.inner.status.idempotency_keys.load(Ordering::Relaxed)
+    }
+
+    /// How many entries the in-memory lane index holds: one per record still in the log
+    /// (truncation drops those of the records it removes), so it is bounded by the
+    /// retained log, not by the number of appends ever made.
+    pub fn lane_index_entries(&self) -> u64 {
+        self.inner.index.entries() as u64
     }
 
     /// Appends several records, on one or more lanes, atomically: after a crash all of

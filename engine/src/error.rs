@@ -14,7 +14,7 @@ pub enum WriterFailure {
     /// Copying frames into the log failed.
     #[error("writing to the log failed: {0}")]
     Append(#[source] tidelog_wal::AppendError),
-    /// fdatasync/msync failed; the kernel may have dropped the dirty pages, so tidelog
+    /// fdatasync failed; the kernel may have dropped the dirty pages, so tidelog
     /// never retries it.
     #[error("syncing the log failed: {0}")]
     Sync(#[source] tidelog_wal::SyncError),
@@ -29,6 +29,39 @@ pub enum WriterFailure {
         "the writer lease expired before it was refreshed; this process is no longer the writer"
     )]
     LeaseExpired,
+    /// A bug broke an invariant of the writer's own state: it stopped before writing or
+    /// acknowledging anything that depends on it. Reopen the database (it recovers what
+    /// is durable) and report the bug.
+    #[error("a bug broke an invariant of the writer: {invariant}{}; nothing more is written or acknowledged: reopen the database, and report the bug", log.as_ref().map_or_else(String::new, |e| format!(" (the log said: {e})")))]
+    Invariant {
+        /// The invariant.
+        invariant: WriterInvariant,
+        /// What the log answered, when the log's answer broke it.
+        #[source]
+        log: Option<tidelog_wal::AppendError>,
+    },
+}
+
+/// An invariant of the engine's writer thread (the program's own state, never bytes from
+/// disk), checked where a value is produced and again where it is used. A violation is a
+/// bug; the writer poisons itself with [`WriterFailure::Invariant`] naming it rather than
+/// write or acknowledge something plausible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriterInvariant {
+    /// The log accepts every unit the engine's one validation passed
+    /// ([`Engine::append_with`](crate::Engine::append_with)): misuse never reaches it.
+    #[error("the log accepts every unit the engine validated")]
+    ValidatedUnitAccepted,
+    /// Global and lane sequences are handed out contiguously, each right after the last.
+    #[error("global and lane sequences are handed out contiguously")]
+    SequencesContiguous,
+    /// A sync covers what was written when it began, never past the last write.
+    #[error("a sync covers exactly what was written when it began")]
+    SyncWithinWritten,
+    /// Visible never passes durable (under `Visibility::Durable`) nor written.
+    #[error("visible never passes durable (or written, under Visibility::Written)")]
+    VisibleWithinDurable,
 }
 
 impl WriterFailure {

@@ -4,7 +4,10 @@
 //!
 //! After the head of the log was truncated away, a lane's index starts at the first of
 //! its records the log still held at open (`first`); the lane's head before that comes
-//! from the checkpoint recovery started from (`base`), so lane sequences continue.
+//! from the checkpoint recovery started from (`base`), so lane sequences continue. A
+//! truncation while the engine runs drops the entries of the records it removed
+//! ([`LaneIndex::forget_below`]), so the index holds one entry per record still in the
+//! log, not per record ever appended.
 
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -64,6 +67,59 @@ impl LaneIndex {
             }
             entries.seqs.push(seq);
         }
+    }
+
+    /// Each lane's last record below `start`, as (lane, global sequence): the records
+    /// whose points become the lanes' bases when [`forget_below`](Self::forget_below)
+    /// drops the entries below `start`.
+    pub(crate) fn last_below(&self, start: GlobalSeq) -> Vec<(LaneId, GlobalSeq)> {
+        self.lanes
+            .read()
+            .iter()
+            .filter_map(|(lane, l)| {
+                let count = l.seqs.partition_point(|s| *s < start);
+                let last = count.checked_sub(1).and_then(|i| l.seqs.get(i))?;
+                Some((*lane, *last))
+            })
+            .collect()
+    }
+
+    /// Drops the entries of every record below `start`, the log's first sequence once a
+    /// truncation removed the segments before it. Lane sequences continue (each lane's
+    /// `first` moves up by what it drops); `bases` holds the point of each lane's last
+    /// dropped record (read before its segment went, see [`last_below`](Self::last_below)),
+    /// which becomes the lane's base. Returns the number of entries dropped.
+    pub(crate) fn forget_below(
+        &self,
+        start: GlobalSeq,
+        bases: &HashMap<LaneId, HlcPoint>,
+    ) -> usize {
+        let mut lanes = self.lanes.write();
+        let mut dropped = 0;
+        for (lane, l) in lanes.iter_mut() {
+            let count = l.seqs.partition_point(|s| *s < start);
+            let Some(last) = count.checked_sub(1).and_then(|i| l.seqs.get(i)).copied() else {
+                continue;
+            };
+            l.base = bases.get(lane).copied().unwrap_or(HlcPoint {
+                wall_ms: l.base.wall_ms,
+                global_sequence: last.0,
+            });
+            l.seqs.drain(..count);
+            l.first += count as u64;
+            let first = l.first;
+            l.holes.retain(|h| *h >= first);
+            if l.seqs.capacity() > 2 * l.seqs.len() + 1024 {
+                l.seqs.shrink_to_fit();
+            }
+            dropped += count;
+        }
+        dropped
+    }
+
+    /// Entries the index holds: one per record of a lane still in the log (and per hole).
+    pub(crate) fn entries(&self) -> usize {
+        self.lanes.read().values().map(|l| l.seqs.len()).sum()
     }
 
     /// Records where a lane stood before the first record the index holds: `head` at
@@ -179,6 +235,53 @@ mod tests {
         );
         assert_eq!(index.heads()[&LaneId(1)], LaneSeq(3));
         assert_eq!(index.first_from(LaneId(1), GlobalSeq(2)), Some(LaneSeq(3)));
+    }
+
+    #[test]
+    fn forgetting_truncated_records_keeps_lookups_heads_and_the_base_right() {
+        let index = LaneIndex::default();
+        index.extend([
+            (LaneId(1), LaneSeq(1), GlobalSeq(1)),
+            (LaneId(2), LaneSeq(1), GlobalSeq(2)),
+            (LaneId(1), LaneSeq(2), GlobalSeq(3)),
+            (LaneId(1), LaneSeq(4), GlobalSeq(5)),
+            (LaneId(1), LaneSeq(5), GlobalSeq(6)),
+        ]);
+        assert_eq!(index.entries(), 6, "five records and one hole");
+        let mut last = index.last_below(GlobalSeq(5));
+        last.sort();
+        assert_eq!(
+            last,
+            vec![(LaneId(1), GlobalSeq(3)), (LaneId(2), GlobalSeq(2))]
+        );
+        let point = |seq| HlcPoint {
+            wall_ms: 100 + seq,
+            global_sequence: seq,
+        };
+        let bases = HashMap::from([(LaneId(1), point(3)), (LaneId(2), point(2))]);
+        assert_eq!(index.forget_below(GlobalSeq(5), &bases), 4);
+        assert_eq!(index.entries(), 2);
+        assert_eq!(index.lookup(LaneId(1), LaneSeq(2)), None, "dropped");
+        assert_eq!(index.lookup(LaneId(1), LaneSeq(4)), Some(GlobalSeq(5)));
+        assert_eq!(index.lookup(LaneId(1), LaneSeq(5)), Some(GlobalSeq(6)));
+        let heads = index.heads();
+        assert_eq!(
+            (heads[&LaneId(1)], heads[&LaneId(2)]),
+            (LaneSeq(5), LaneSeq(1))
+        );
+        assert_eq!(index.first_from(LaneId(1), GlobalSeq(1)), Some(LaneSeq(4)));
+        assert_eq!(index.first_from(LaneId(2), GlobalSeq(1)), Some(LaneSeq(2)));
+        let mut at = index.heads_at(GlobalSeq(4));
+        at.sort_by_key(|(lane, _, _)| *lane);
+        assert_eq!(
+            at,
+            vec![
+                (LaneId(1), LaneSeq(3), Err(point(3))),
+                (LaneId(2), LaneSeq(1), Err(point(2)))
+            ]
+        );
+        index.extend([(LaneId(2), LaneSeq(2), GlobalSeq(7))]);
+        assert_eq!(index.lookup(LaneId(2), LaneSeq(2)), Some(GlobalSeq(7)));
     }
 
     #[test]

@@ -215,8 +215,11 @@ pub mod checkpoint;
 mod engine;
 mod error;
 pub mod forward;
-#[doc(hidden)]
+// Public only to the loom model (`tests/loom_handoff.rs`), which drives the real type.
+#[cfg(loom)]
 pub mod handoff;
+#[cfg(not(loom))]
+mod handoff;
 mod holder;
 mod index;
 pub mod lease;
@@ -233,7 +236,7 @@ pub use checkpoint::{
     CheckpointKind, CheckpointOptions, Holder, ListedCheckpoint, LogHold, TruncationStatus,
 };
 pub use engine::{AppendFuture, AppendTicket, Engine, LOSS_LANE, MAX_KEY_BYTES};
-pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure};
+pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure, WriterInvariant};
 pub use forward::{Database, Follower, LaneLogs, LaneLogsError};
 pub use marker::{read_format_version, EXTENT_FILE, FORMAT_VERSION, WAL_DIR};
 pub use options::{LeaseOptions, Options, SyncPolicy, Visibility};

@@ -111,6 +111,7 @@ pub(crate) fn cause(failure: &crate::WriterFailure) -> &'static str {
         crate::WriterFailure::Sync(_) => "sync",
         crate::WriterFailure::LeaseLost(_) => "lease_lost",
         crate::WriterFailure::LeaseExpired => "lease_expired",
+        crate::WriterFailure::Invariant { .. } => "invariant",
     }
 }
 

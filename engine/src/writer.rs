@@ -7,7 +7,7 @@
 //! the first failed write or sync the writer writes nothing more (poisoned) and answers
 //! every request with that failure.
 
-use crate::error::{AppendError, SyncError, WriterFailure};
+use crate::error::{AppendError, SyncError, WriterFailure, WriterInvariant};
 use crate::forward::Publisher;
 use crate::handoff::ReplyTo;
 use crate::holder::Validity;
@@ -277,10 +277,17 @@ impl<S: Storage> Writer<S> {
                 next = requests.try_recv().ok();
             }
         }
-        // One store for the whole group; if it fails nothing of the group is written.
+        // One store for the whole group; if it fails nothing of the group is written. A
+        // broken invariant in the group stores nothing of it either.
         if !out.written.is_empty() {
-            if let Err(err) = self.wal.flush() {
-                let failed = self.poison(WriterFailure::Append(err));
+            let stored = match self.broken() {
+                Some(failed) => Err(failed),
+                None => self
+                    .wal
+                    .flush()
+                    .map_err(|err| self.poison(WriterFailure::Append(err))),
+            };
+            if let Err(failed) = stored {
                 out.appends.append(&mut out.durable);
                 out.batches.append(&mut out.durable_batches);
                 for (_, result) in &mut out.appends {
@@ -340,6 +347,23 @@ impl<S: Storage> Writer<S> {
         false
     }
 
+    /// The poison, if an invariant broke: the group in hand must not be stored.
+    fn broken(&self) -> Option<AppendError> {
+        match self.status.poison.get() {
+            Some(cause) if matches!(**cause, WriterFailure::Invariant { .. }) => {
+                Some(AppendError::Poisoned {
+                    cause: cause.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Poisons the writer for a broken invariant.
+    fn violated(&mut self, invariant: WriterInvariant, log: Option<WalAppendError>) -> AppendError {
+        self.poison(WriterFailure::Invariant { invariant, log })
+    }
+
     fn poisoned(&self) -> Option<AppendError> {
         self.status.poison.get().map(|cause| AppendError::Poisoned {
             cause: cause.clone(),
@@ -387,7 +411,7 @@ impl<S: Storage> Writer<S> {
         };
         let frame = frame_of(&receipt, &record.key, &record.payload);
         self.write_unit(&[frame])?;
-        self.accept(&receipt, written);
+        self.accept(&receipt, written)?;
         if !record.key.is_empty() {
             self.key_order
                 .push_back((receipt.point.seq(), record.key.clone()));
@@ -438,7 +462,7 @@ impl<S: Storage> Writer<S> {
             .collect();
         self.write_unit(&frames)?;
         for receipt in &receipts {
-            self.accept(receipt, written);
+            self.accept(receipt, written)?;
         }
         Ok(receipts)
     }
@@ -450,20 +474,16 @@ impl<S: Storage> Writer<S> {
     fn write_unit(&mut self, frames: &[NewFrame<'_>]) -> Result<(), AppendError> {
         match self.wal.append_buffered(frames) {
             Ok(()) => Ok(()),
-            // Misuse the engine's own checks let through (a unit that needs more than a
-            // segment once framed): the log wrote nothing, so refuse it and go on.
-            Err(WalAppendError::UnitTooLarge { bytes, capacity }) => {
-                Err(AppendError::UnitTooLarge { bytes, capacity })
-            }
-            Err(WalAppendError::KeyTooLong { len, max, .. }) => {
-                Err(AppendError::KeyTooLong { size: len, max })
-            }
-            Err(WalAppendError::RecordTooLarge { bytes, max, .. }) => {
-                Err(AppendError::RecordTooLarge {
-                    size: usize::try_from(bytes).unwrap_or(usize::MAX),
-                    max,
-                })
-            }
+            // Misuse cannot reach the log: the engine validated the unit with the log's
+            // own rule (`Engine::append_with`) and numbered it itself. A refusal here is a
+            // bug, and the writer stops rather than go on around it.
+            Err(
+                err @ (WalAppendError::UnitTooLarge { .. }
+                | WalAppendError::KeyTooLong { .. }
+                | WalAppendError::RecordTooLarge { .. }
+                | WalAppendError::EmptyUnit
+                | WalAppendError::SequenceOutOfOrder { .. }),
+            ) => Err(self.violated(WriterInvariant::ValidatedUnitAccepted, Some(err))),
             // A full disk when the next segment is needed: the log wrote nothing of this
             // unit and is not poisoned; the append can succeed once there is room.
             Err(WalAppendError::NoSpace { dir, needed }) => {
@@ -473,13 +493,21 @@ impl<S: Storage> Writer<S> {
         }
     }
 
-    fn accept(&mut self, receipt: &Receipt, written: &mut Vec<Receipt>) {
+    /// Takes a written record's receipt as the new last one. Used here, produced where
+    /// the unit was numbered: it follows the last global and lane sequences.
+    fn accept(&mut self, receipt: &Receipt, written: &mut Vec<Receipt>) -> Result<(), AppendError> {
+        if receipt.point.seq() != self.next_seq.next()
+            || receipt.lane_seq != self.head(receipt.lane).next()
+        {
+            return Err(self.violated(WriterInvariant::SequencesContiguous, None));
+        }
         self.next_seq = receipt.point.seq();
         self.heads.insert(receipt.lane, receipt.lane_seq);
         self.last_written = receipt.point;
         self.unsynced_records += 1;
         self.oldest_unsynced.get_or_insert_with(Instant::now);
         written.push(*receipt);
+        Ok(())
     }
 
     /// Makes the group's records readable through the index and advances accepted and
@@ -545,8 +573,11 @@ impl<S: Storage> Writer<S> {
             return;
         }
         match self.wal.begin_sync() {
+            // Produced here, used at `complete_sync`: the sync covers the last write.
+            Ok(Some(job)) if job.upto() != self.last_written.seq() => {
+                self.violated(WriterInvariant::SyncWithinWritten, None);
+            }
             Ok(Some(job)) => {
-                debug_assert_eq!(job.upto(), self.last_written.seq());
                 self.in_flight = Some(self.last_written);
                 self.gather = None;
                 self.sync_started = Some(Instant::now());
@@ -582,12 +613,22 @@ impl<S: Storage> Writer<S> {
             return;
         }
         match self.wal.finish_sync(job, result) {
-            Ok(_) => {
+            // Used here, produced at `start_sync_if_due`: the log is durable at least up
+            // to the point, which was written.
+            Ok(durable) if durable < point.seq() || point.seq() > self.last_written.seq() => {
+                self.violated(WriterInvariant::SyncWithinWritten, None);
+            }
+            Ok(durable) => {
                 self.status.syncs.fetch_add(1, Ordering::Relaxed);
                 self.meter.synced(self.last_sync);
                 let mut marks = self.marks.lock();
                 marks.advance_durable(point);
                 if self.options.visibility == Visibility::Durable {
+                    if point.seq() > durable {
+                        drop(marks);
+                        self.violated(WriterInvariant::VisibleWithinDurable, None);
+                        return;
+                    }
                     marks.advance_visible_and_emitted(point);
                     self.status
                         .visible_seq

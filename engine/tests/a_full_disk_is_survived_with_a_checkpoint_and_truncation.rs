@@ -2,43 +2,25 @@
 //! segment poisons the engine, so the database cannot even take the checkpoint and
 //! truncate the log that would free space, and someone has to delete files by hand; or the
 //! error does not say how much room is needed.
+mod common;
+use common::{padded_payload, truncation_options};
 use tidelog::wal::io::{FaultMode, OpKind};
 use tidelog::wal::SimDisk;
-use tidelog::{AppendError, CheckpointOptions, Engine, GlobalSeq, Options};
-
-fn options() -> Options {
-    let mut options = Options::default()
-        .segment_size(8 * 1024)
-        .max_record_bytes(2 * 1024)
-        .max_batch_bytes(4 * 1024)
-        .checkpoints(CheckpointOptions {
-            keep_last: 2,
-            log_for_last: 1,
-            auto_truncate: false,
-        });
-    options.prepare_segments_in_background = false;
-    options
-}
-
-fn record(i: u64) -> Vec<u8> {
-    let mut payload = format!("r{i}").into_bytes();
-    payload.resize(700, b'.');
-    payload
-}
+use tidelog::{AppendError, Engine, GlobalSeq};
 
 #[test]
 fn a_full_disk_refuses_appends_without_poisoning_and_a_checkpoint_and_truncation_let_it_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let disk = SimDisk::new();
-    let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk.clone(), dir.path(), truncation_options()).unwrap();
     for i in 1..=30 {
-        engine.append_durable(1, record(i)).unwrap();
+        engine.append_durable(1, padded_payload(i)).unwrap();
     }
     // The disk is full: no segment can be prepared any more.
     disk.fail(OpKind::Allocate, 1, FaultMode::Persistent);
     let mut appended = 30;
     let err = loop {
-        match engine.append_durable(1, record(appended + 1)) {
+        match engine.append_durable(1, padded_payload(appended + 1)) {
             Ok(_) => appended += 1,
             Err(e) => break e,
         }
@@ -58,14 +40,16 @@ fn a_full_disk_refuses_appends_without_poisoning_and_a_checkpoint_and_truncation
     assert!(!removed.is_empty(), "truncation frees segments");
     // The simulated disk counts no space: the room truncation freed is given back here.
     disk.clear_faults();
-    let receipt = engine.append_durable(1, record(appended + 1)).unwrap();
+    let receipt = engine
+        .append_durable(1, padded_payload(appended + 1))
+        .unwrap();
     assert_eq!(receipt.global_seq(), GlobalSeq(appended + 1));
     engine.close().unwrap();
     drop(engine);
-    let engine = Engine::open_with_storage(disk, dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk, dir.path(), truncation_options()).unwrap();
     let last = engine
         .read(1, receipt.lane_seq)
         .unwrap()
         .expect("the last record");
-    assert_eq!(last.payload(), &record(appended + 1)[..]);
+    assert_eq!(last.payload(), &padded_payload(appended + 1)[..]);
 }

@@ -2,38 +2,20 @@
 //! every keyed append ever made), a retry inside the window (a record still in the log)
 //! appends a duplicate instead of returning the original receipt, before or after a
 //! reopen, or keys of truncated records are kept forever.
+mod common;
+use common::{padded_payload, truncation_options};
 use tidelog::wal::SimDisk;
-use tidelog::{CheckpointOptions, Engine, Options};
-
-fn options() -> Options {
-    let mut options = Options::default()
-        .segment_size(8 * 1024)
-        .max_record_bytes(2 * 1024)
-        .max_batch_bytes(4 * 1024)
-        .checkpoints(CheckpointOptions {
-            keep_last: 2,
-            log_for_last: 1,
-            auto_truncate: false,
-        });
-    options.prepare_segments_in_background = false;
-    options
-}
-
-fn payload(i: u64) -> Vec<u8> {
-    let mut payload = format!("r{i}").into_bytes();
-    payload.resize(700, b'.');
-    payload
-}
+use tidelog::Engine;
 
 #[test]
 fn a_retry_inside_the_window_returns_the_original_receipt_also_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let disk = SimDisk::new();
-    let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk.clone(), dir.path(), truncation_options()).unwrap();
     let receipts: Vec<_> = (0..40u64)
         .map(|i| {
             engine
-                .append_idempotent(1, format!("k{i}"), payload(i))
+                .append_idempotent(1, format!("k{i}"), padded_payload(i))
                 .unwrap()
         })
         .collect();
@@ -46,7 +28,7 @@ fn a_retry_inside_the_window_returns_the_original_receipt_also_after_reopen() {
     assert_eq!(engine.idempotency_keys(), 40);
     drop(engine);
 
-    let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk.clone(), dir.path(), truncation_options()).unwrap();
     assert_eq!(
         engine.idempotency_keys(),
         40,
@@ -69,11 +51,11 @@ fn a_retry_inside_the_window_returns_the_original_receipt_also_after_reopen() {
 fn after_truncation_removes_a_records_segment_its_key_is_forgotten_and_the_map_shrinks() {
     let dir = tempfile::tempdir().unwrap();
     let disk = SimDisk::new();
-    let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk.clone(), dir.path(), truncation_options()).unwrap();
     let receipts: Vec<_> = (0..100u64)
         .map(|i| {
             engine
-                .append_idempotent(1, format!("k{i}"), payload(i))
+                .append_idempotent(1, format!("k{i}"), padded_payload(i))
                 .unwrap()
         })
         .collect();
@@ -106,7 +88,7 @@ fn after_truncation_removes_a_records_segment_its_key_is_forgotten_and_the_map_s
     drop(engine);
 
     // After reopen the window is the retained log again: k0's new record and k99.
-    let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk.clone(), dir.path(), truncation_options()).unwrap();
     assert_eq!(engine.idempotency_keys(), (100 - kept + 1) as u64);
     assert_eq!(
         engine.append_idempotent(1, "k0", b"x".to_vec()).unwrap(),

@@ -169,9 +169,11 @@ fn a_non_holder_forwards_rather_than_writing_directly() {
 }
 
 /// Node A, whose lease backend can be stalled (A "dies": its lease runs out unrefreshed
-/// while its process stays), and node B, both on `root`, with a short lease.
+/// while its process stays), and node B, both on `root`, with a short lease: short for a
+/// quick take-over, long enough that B's own refresher keeps it through a scheduling
+/// stall on a loaded machine (500 ms was not: B lost it between acquire and append).
 fn stallable_pair(root: &Path, store: &Store) -> (LaneLogs, Arc<Stalling>, LaneLogs) {
-    let ttl = Duration::from_millis(500);
+    let ttl = Duration::from_millis(2000);
     let stalling = Stalling::new(store.backend.clone());
     let a = LaneLogs::open(root, options(stalling.backend(), ttl)).unwrap();
     let b = LaneLogs::open(root, options(store.backend.clone(), ttl)).unwrap();

@@ -4,29 +4,13 @@
 //! reads of truncated records return garbage or panic, or a log with a hole before it
 //! opens silently.
 mod common;
+use common::{padded_payload, truncation_options};
 use tidelog::wal::SimDisk;
-use tidelog::{
-    CheckpointOptions, Engine, GlobalSeq, HlcPoint, Holder, LaneSeq, Options, SubscriptionTarget,
-};
-
-fn options() -> Options {
-    let mut options = Options::default()
-        .segment_size(8 * 1024)
-        .max_record_bytes(2 * 1024)
-        .max_batch_bytes(4 * 1024)
-        .checkpoints(CheckpointOptions {
-            keep_last: 2,
-            log_for_last: 1,
-            auto_truncate: false,
-        });
-    options.prepare_segments_in_background = false;
-    options
-}
+use tidelog::{Engine, GlobalSeq, HlcPoint, Holder, LaneSeq, SubscriptionTarget};
 
 fn fill(engine: &Engine<SimDisk>, from: u64, to: u64) -> HlcPoint {
     for i in from..=to {
-        let mut payload = format!("r{i}").into_bytes();
-        payload.resize(700, b'.');
+        let payload = padded_payload(i);
         // Lane 9 gets records only at the start: its records are all truncated later.
         let lane = if i <= 3 { 9 } else { 1 + (i % 2) as u32 };
         engine.append(lane, payload).unwrap();
@@ -38,7 +22,7 @@ fn fill(engine: &Engine<SimDisk>, from: u64, to: u64) -> HlcPoint {
 fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below() {
     let dir = tempfile::tempdir().unwrap();
     let disk = SimDisk::new();
-    let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk.clone(), dir.path(), truncation_options()).unwrap();
     let early = fill(&engine, 1, 20);
     let status = engine.truncation_status();
     assert_eq!(status.holding_back(), vec![&Holder::NoCheckpoint]);
@@ -109,7 +93,7 @@ fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below()
     assert!(matches!(err, tidelog::ReadError::Truncated { .. }), "{err}");
     drop(applier);
     drop(engine);
-    let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk.clone(), dir.path(), truncation_options()).unwrap();
     let err = engine.read(9u32, LaneSeq(3)).unwrap_err();
     assert!(matches!(err, tidelog::ReadError::Truncated { .. }), "{err}");
     assert!(engine.read(9u32, LaneSeq(4)).unwrap().is_none());
@@ -134,7 +118,7 @@ fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below()
 fn a_log_that_starts_after_the_newest_valid_checkpoint_is_refused_not_opened_silently() {
     let dir = tempfile::tempdir().unwrap();
     let disk = SimDisk::new();
-    let engine = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk.clone(), dir.path(), truncation_options()).unwrap();
     let point = fill(&engine, 1, 60);
     let info = engine.checkpoint(point, b"state").unwrap();
     engine.truncate_log().unwrap();
@@ -143,11 +127,12 @@ fn a_log_that_starts_after_the_newest_valid_checkpoint_is_refused_not_opened_sil
     // Without the checkpoint the records before the log's start are gone: refuse.
     let bytes = disk.file_bytes(&info.path).unwrap();
     disk.corrupt(&info.path, 20, &[bytes[20] ^ 1]).unwrap();
-    let err = Engine::open_with_storage(disk.clone(), dir.path(), options()).unwrap_err();
+    let err =
+        Engine::open_with_storage(disk.clone(), dir.path(), truncation_options()).unwrap_err();
     assert!(matches!(err, tidelog::OpenError::LogGap { .. }), "{err}");
     // Nothing was changed by the refusal: restoring the byte opens it again.
     disk.corrupt(&info.path, 20, &[bytes[20]]).unwrap();
-    let engine = Engine::open_with_storage(disk, dir.path(), options()).unwrap();
+    let engine = Engine::open_with_storage(disk, dir.path(), truncation_options()).unwrap();
     assert_eq!(engine.recovered_checkpoint().map(|c| c.id), Some(info.id));
 }
 

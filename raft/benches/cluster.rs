@@ -16,10 +16,12 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tidelog::watermarks::WatermarkKind;
 use tidelog_raft::{
-    loopback_config, KvConfig, KvStateMachine, LogStoreOptions, NodeId, RaftNode, Request,
+    loopback_config, KvConfig, KvStateMachine, LogStore, LogStoreOptions, NodeId, Request,
 };
 
 /// No snapshot during a run: every configuration measures the write path only.
@@ -122,6 +124,205 @@ impl RaftLogStorage<KvConfig> for MemLog {
 }
 
 // ---------------------------------------------------------------------------------------
+// Where the time goes: the tidelog store wrapped in counters (openraft's calls, entries
+// per append, the engine's syncs) and a probe thread that times each append from its
+// return (written) to the durable watermark covering it, the moment the store's own
+// flush thread fires openraft's callback.
+
+#[derive(Default)]
+struct Counters {
+    appends: AtomicU64,
+    entries: AtomicU64,
+    votes: AtomicU64,
+    committed: AtomicU64,
+    /// Summed time inside `append` (encoding and writing), nanoseconds.
+    append_ns: AtomicU64,
+    /// Summed time from an append's return to its entries being durable, nanoseconds.
+    flush_ns: AtomicU64,
+    flushes: AtomicU64,
+    /// Summed time from one append's entries being durable to the next `append` call,
+    /// nanoseconds: the Raft round trip around the store.
+    gap_ns: AtomicU64,
+    gaps: AtomicU64,
+    /// When the last append became durable (nanoseconds since `epoch`), 0 if not yet.
+    last_durable_ns: AtomicU64,
+}
+
+/// What one node's store did during a measured phase.
+#[derive(Clone, Copy, Default)]
+struct Profile {
+    appends: u64,
+    entries: u64,
+    votes: u64,
+    committed: u64,
+    syncs: u64,
+    groups: u64,
+    append_ns: u64,
+    flush_ns: u64,
+    flushes: u64,
+    gap_ns: u64,
+    gaps: u64,
+}
+
+impl Profile {
+    fn minus(self, before: Profile) -> Profile {
+        Profile {
+            appends: self.appends - before.appends,
+            entries: self.entries - before.entries,
+            votes: self.votes - before.votes,
+            committed: self.committed - before.committed,
+            syncs: self.syncs - before.syncs,
+            groups: self.groups - before.groups,
+            append_ns: self.append_ns - before.append_ns,
+            flush_ns: self.flush_ns - before.flush_ns,
+            flushes: self.flushes - before.flushes,
+            gap_ns: self.gap_ns - before.gap_ns,
+            gaps: self.gaps - before.gaps,
+        }
+    }
+}
+
+fn per(n: u64, d: u64) -> f64 {
+    n as f64 / d.max(1) as f64
+}
+
+#[derive(Clone)]
+struct Counted {
+    inner: LogStore<KvConfig>,
+    counters: Arc<Counters>,
+    epoch: Instant,
+    probe: std::sync::mpsc::Sender<(tidelog::HlcPoint, Instant)>,
+}
+
+impl Counted {
+    fn new(inner: LogStore<KvConfig>) -> Counted {
+        let counters = Arc::new(Counters::default());
+        let epoch = Instant::now();
+        let (probe, appended) = std::sync::mpsc::channel::<(tidelog::HlcPoint, Instant)>();
+        let marks = inner.engine().watermark_handle();
+        let c = counters.clone();
+        std::thread::spawn(move || {
+            while let Ok((point, returned)) = appended.recv() {
+                if marks
+                    .wait_for(WatermarkKind::Durable, point, Duration::from_secs(10))
+                    .is_ok()
+                {
+                    let now = Instant::now();
+                    c.flush_ns
+                        .fetch_add((now - returned).as_nanos() as u64, Ordering::Relaxed);
+                    c.flushes.fetch_add(1, Ordering::Relaxed);
+                    c.last_durable_ns
+                        .store((now - epoch).as_nanos() as u64, Ordering::Relaxed);
+                }
+            }
+        });
+        Counted {
+            inner,
+            counters,
+            epoch,
+            probe,
+        }
+    }
+
+    fn profile(&self) -> Profile {
+        let c = &self.counters;
+        let (syncs, groups) = self.inner.engine().io_counters();
+        Profile {
+            appends: c.appends.load(Ordering::Relaxed),
+            entries: c.entries.load(Ordering::Relaxed),
+            votes: c.votes.load(Ordering::Relaxed),
+            committed: c.committed.load(Ordering::Relaxed),
+            syncs,
+            groups,
+            append_ns: c.append_ns.load(Ordering::Relaxed),
+            flush_ns: c.flush_ns.load(Ordering::Relaxed),
+            flushes: c.flushes.load(Ordering::Relaxed),
+            gap_ns: c.gap_ns.load(Ordering::Relaxed),
+            gaps: c.gaps.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl RaftLogReader<KvConfig> for Counted {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<KvConfig>>, StorageError<NodeId>> {
+        self.inner.try_get_log_entries(range).await
+    }
+}
+
+impl RaftLogStorage<KvConfig> for Counted {
+    type LogReader = LogStore<KvConfig>;
+
+    async fn get_log_state(&mut self) -> Result<LogState<KvConfig>, StorageError<NodeId>> {
+        self.inner.get_log_state().await
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.inner.get_log_reader().await
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.counters.votes.fetch_add(1, Ordering::Relaxed);
+        self.inner.save_vote(vote).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+        self.inner.read_vote().await
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        self.counters.committed.fetch_add(1, Ordering::Relaxed);
+        self.inner.save_committed(committed).await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        self.inner.read_committed().await
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<KvConfig>,
+    ) -> Result<(), StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<KvConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let c = &self.counters;
+        let called = Instant::now();
+        let last_durable = c.last_durable_ns.load(Ordering::Relaxed);
+        let now_ns = (called - self.epoch).as_nanos() as u64;
+        if last_durable > 0 && now_ns > last_durable {
+            c.gap_ns.fetch_add(now_ns - last_durable, Ordering::Relaxed);
+            c.gaps.fetch_add(1, Ordering::Relaxed);
+        }
+        let entries: Vec<Entry<KvConfig>> = entries.into_iter().collect();
+        c.appends.fetch_add(1, Ordering::Relaxed);
+        c.entries.fetch_add(entries.len() as u64, Ordering::Relaxed);
+        let result = self.inner.append(entries, callback).await;
+        let returned = Instant::now();
+        c.append_ns
+            .fetch_add((returned - called).as_nanos() as u64, Ordering::Relaxed);
+        let written = self.inner.engine().watermarks().global.written_hlc;
+        let _ = self.probe.send((written, returned));
+        result
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.inner.truncate(log_id).await
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.inner.purge(log_id).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The cluster: three nodes on loopback, either store.
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -131,7 +332,12 @@ enum Store {
 }
 
 enum Node {
-    Tidelog(RaftNode),
+    Tidelog {
+        raft: Raft<KvConfig>,
+        log: Counted,
+        sm: KvStateMachine,
+        server: tokio::task::JoinHandle<()>,
+    },
     Memory {
         raft: Raft<KvConfig>,
         sm: KvStateMachine,
@@ -141,15 +347,42 @@ enum Node {
 
 impl Node {
     async fn start(store: Store, id: NodeId, dir: &Path) -> (Node, String) {
-        let listen = "127.0.0.1:0".parse().unwrap();
+        let listen: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
         let config = loopback_config(SNAPSHOT_EVERY);
         match store {
             Store::Tidelog => {
-                let node = RaftNode::start(id, dir, listen, config, LogStoreOptions::small())
-                    .await
-                    .expect("a tidelog node starts");
-                let addr = node.addr.to_string();
-                (Node::Tidelog(node), addr)
+                // What `RaftNode::start` puts together, with the store in counters.
+                let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
+                let addr = listener.local_addr().unwrap().to_string();
+                let log = LogStore::open(dir.join("log"), LogStoreOptions::small())
+                    .expect("the log store opens");
+                let log = Counted::new(log);
+                let sm = KvStateMachine::open(dir.join("sm"), LogStoreOptions::small().engine)
+                    .expect("the state machine opens");
+                let config = Arc::new(config.validate().unwrap());
+                let raft = Raft::new(
+                    id,
+                    config,
+                    tidelog_raft::network::Network,
+                    log.clone(),
+                    sm.clone(),
+                )
+                .await
+                .expect("a tidelog node starts");
+                let server = tokio::spawn(tidelog_raft::network::serve_node(
+                    listener,
+                    raft.clone(),
+                    sm.clone(),
+                ));
+                (
+                    Node::Tidelog {
+                        raft,
+                        log,
+                        sm,
+                        server,
+                    },
+                    addr,
+                )
             }
             Store::Memory => {
                 let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
@@ -178,16 +411,23 @@ impl Node {
 
     fn raft(&self) -> &Raft<KvConfig> {
         match self {
-            Node::Tidelog(node) => &node.raft,
-            Node::Memory { raft, .. } => raft,
+            Node::Tidelog { raft, .. } | Node::Memory { raft, .. } => raft,
         }
     }
 
     async fn stop(self) {
         match self {
-            Node::Tidelog(node) => {
-                let errors = node.stop().await;
-                assert!(errors.is_empty(), "{errors:?}");
+            Node::Tidelog {
+                raft,
+                log,
+                sm,
+                server,
+            } => {
+                server.abort();
+                let _ = server.await;
+                raft.shutdown().await.expect("raft shuts down");
+                log.inner.close().expect("the log store closes");
+                sm.engine().close().expect("the state machine closes");
             }
             Node::Memory { raft, sm, server } => {
                 server.abort();
@@ -293,6 +533,47 @@ async fn drive(rafts: &BTreeMap<NodeId, Raft<KvConfig>>, clients: usize, secs: f
     figure
 }
 
+fn profiles(nodes: &BTreeMap<NodeId, Node>) -> BTreeMap<NodeId, Profile> {
+    nodes
+        .iter()
+        .filter_map(|(id, n)| match n {
+            Node::Tidelog { log, .. } => Some((*id, log.profile())),
+            Node::Memory { .. } => None,
+        })
+        .collect()
+}
+
+/// Prints where one phase's time went on each node of the tidelog cluster.
+fn print_profile(
+    clients: usize,
+    figure: &Figure,
+    leader: NodeId,
+    before: &BTreeMap<NodeId, Profile>,
+    after: &BTreeMap<NodeId, Profile>,
+) {
+    for (id, after) in after {
+        let p = after.minus(before[id]);
+        let role = if *id == leader { "leader" } else { "follower" };
+        println!(
+            "profile {clients} clients, node {id} ({role}): {} appends, {:.1} entries/append, \
+             {:.2} syncs/append, {:.3} syncs/committed write, {} groups, {} committed saves \
+             ({:.2}/append), {} votes, {:.1} us in append, {:.0} us append-return to durable, \
+             {:.0} us durable to next append",
+            p.appends,
+            per(p.entries, p.appends),
+            per(p.syncs, p.appends),
+            per(p.syncs, figure.writes as u64),
+            p.groups,
+            p.committed,
+            per(p.committed, p.appends),
+            p.votes,
+            per(p.append_ns, p.appends) / 1e3,
+            per(p.flush_ns, p.flushes) / 1e3,
+            per(p.gap_ns, p.gaps) / 1e3,
+        );
+    }
+}
+
 async fn cluster(store: Store, secs: f64) -> Vec<(usize, Figure)> {
     let root = tempfile::tempdir().unwrap();
     let mut nodes = BTreeMap::new();
@@ -315,7 +596,13 @@ async fn cluster(store: Store, secs: f64) -> Vec<(usize, Figure)> {
     drive(&rafts, 16, 0.5).await;
     let mut figures = Vec::new();
     for clients in [1, 16] {
-        figures.push((clients, drive(&rafts, clients, secs).await));
+        let before = profiles(&nodes);
+        let figure = drive(&rafts, clients, secs).await;
+        if store == Store::Tidelog {
+            let leader = leader(&rafts).await;
+            print_profile(clients, &figure, leader, &before, &profiles(&nodes));
+        }
+        figures.push((clients, figure));
     }
     for node in nodes.into_values() {
         node.stop().await;

@@ -22,9 +22,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 use tidelog::wal::{RealStorage, Storage};
-use tidelog::watermarks::WatermarkKind;
 use tidelog::{
     BatchEntry, Engine, GlobalSeq, HlcPoint, LaneSeq, OpenError, Options, SyncPolicy, Visibility,
 };
@@ -107,7 +105,9 @@ impl<C: RaftTypeConfig> State<C> {
 pub struct LogStoreOptions {
     /// The tidelog options. [`LogStore::open`] sets what the store relies on: visibility
     /// once written (an appended entry is readable before it is durable, as openraft
-    /// asks), one sync per group commit, no follower socket.
+    /// asks), syncs only when the store asks for them (`SyncPolicy::Never`: the flush
+    /// thread syncs for appends, `save_vote` and `truncate` sync their own record), no
+    /// follower socket.
     pub engine: Options,
 }
 
@@ -182,7 +182,9 @@ impl<C: RaftTypeConfig, S: Storage> LogStore<C, S> {
     ) -> Result<Self, OpenError> {
         let mut engine_options = options.engine;
         engine_options.visibility = Visibility::Written;
-        engine_options.sync_policy = SyncPolicy::EveryGroup;
+        // The store asks for every sync it needs (see `Flusher`): appends, votes and
+        // truncations are made durable before openraft is told; a committed id rides them.
+        engine_options.sync_policy = SyncPolicy::Never;
         engine_options.serve_followers = false;
         let engine = Engine::open_with_storage(storage, dir, engine_options)?;
         let state = rebuild::<C, S>(&engine).map_err(|reason| OpenError::InvalidOptions {
@@ -412,8 +414,9 @@ impl<C: RaftTypeConfig, S: Storage> RaftLogStorage<C> for LogStore<C, S> {
         &mut self,
         committed: Option<LogId<C::NodeId>>,
     ) -> Result<(), StorageError<C::NodeId>> {
-        // Rides the next group commit: a committed id lost in a crash only means a few
-        // entries are applied again from a snapshot's point.
+        // Written, not synced: it rides the next append's, vote's or truncation's sync. A
+        // committed id lost in a crash is an older one read back (every id up to the real
+        // one is committed too): a few entries are applied again from a snapshot's point.
         let receipt = self
             .write_meta(&Meta::Committed(committed.clone()), false)
             .map_err(write_error)?;
@@ -550,9 +553,15 @@ impl<C: RaftTypeConfig, S: Storage> RaftLogStorage<C> for LogStore<C, S> {
 /// Callbacks waiting for the durable watermark to reach their point.
 type FlushQueue<C> = std::sync::mpsc::Sender<(HlcPoint, LogFlushed<C>)>;
 
-/// The flush thread: fires each append's callback once tidelog's durable watermark covers
-/// its last record. Off the writer thread, and one wait covers every callback queued
-/// behind it: appends ride the writer's group commit, no sync per entry.
+/// The flush thread: makes appended entries durable and fires each append's callback once
+/// tidelog's durable watermark covers its last record. The engine runs with
+/// [`SyncPolicy::Never`], so the writer syncs only when asked: this thread takes every
+/// callback queued since its last round, asks one sync for all of them (none if the
+/// watermark already covers them, e.g. after a vote's sync) and fires them. Appends that
+/// arrive during a sync are written meanwhile and share the next one: openraft's appends
+/// ride one group commit however it splits them into calls, the writer thread never
+/// waits for a callback, and records that need no sync of their own (the committed log
+/// id) never cause one.
 struct Flusher<C: RaftTypeConfig> {
     queue: Mutex<Option<FlushQueue<C>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -561,24 +570,28 @@ struct Flusher<C: RaftTypeConfig> {
 impl<C: RaftTypeConfig> Flusher<C> {
     fn start<S: Storage>(engine: &Engine<S>) -> std::io::Result<Self> {
         let (sender, receiver) = std::sync::mpsc::channel::<(HlcPoint, LogFlushed<C>)>();
-        let marks = engine.watermark_handle();
+        let engine = engine.clone();
         let thread = std::thread::Builder::new()
             .name("tidelog-raft-flush".into())
             .spawn(move || {
-                while let Ok((point, callback)) = receiver.recv() {
-                    let result = loop {
-                        match marks.wait_for(WatermarkKind::Durable, point, Duration::from_secs(1))
-                        {
-                            Ok(_) => break Ok(()),
-                            Err(tidelog::WaitError::WaitTimeout { .. }) => {
-                                if marks.is_poisoned() {
-                                    break Err(io_error("the tidelog writer failed"));
-                                }
-                            }
-                            Err(e) => break Err(io_error(e.to_string())),
-                        }
+                while let Ok(first) = receiver.recv() {
+                    let mut round = vec![first];
+                    round.extend(receiver.try_iter());
+                    let target = round
+                        .iter()
+                        .map(|(point, _)| point.global_sequence)
+                        .max()
+                        .unwrap_or(0);
+                    let durable = engine.watermarks().global.durable_hlc.global_sequence;
+                    let result = if durable >= target {
+                        Ok(())
+                    } else {
+                        // Everything written before this call: every entry of the round.
+                        engine.sync().map(|_| ()).map_err(|e| e.to_string())
                     };
-                    callback.log_io_completed(result);
+                    for (_, callback) in round {
+                        callback.log_io_completed(result.clone().map_err(io_error));
+                    }
                 }
             })?;
         Ok(Flusher {
@@ -603,9 +616,18 @@ impl<C: RaftTypeConfig> Flusher<C> {
     fn stop(&self) {
         self.queue.lock().take();
         if let Some(thread) = self.thread.lock().take() {
-            // The thread ends once the queue is drained; a callback waiting on a durable
-            // point the closing engine syncs is answered first.
+            // The thread ends once the queue is drained: every callback queued before is
+            // answered (made durable first) before the engine closes.
             let _ = thread.join();
         }
+    }
+}
+
+impl<C: RaftTypeConfig> Drop for Flusher<C> {
+    /// The thread holds a handle on the engine: joined here, so that the database is
+    /// closed (and its lease released) when the last clone of the store is dropped, not
+    /// some time after.
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -184,3 +184,27 @@ async fn an_append_larger_than_one_tidelog_batch_is_split_into_batches_not_refus
         (1..=200).map(|i| log_id(1, i)).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn saving_the_committed_log_id_costs_no_sync_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    store
+        .blocking_append((1..=10).map(|i| entry(1, i, 8)))
+        .await
+        .unwrap();
+    let (syncs_before, _) = store.engine().io_counters();
+    for i in 1..=10 {
+        store.save_committed(Some(log_id(1, i))).await.unwrap();
+    }
+    let (syncs_after, _) = store.engine().io_counters();
+    assert_eq!(
+        syncs_after, syncs_before,
+        "committed saves synced: they belong in the next append's sync"
+    );
+    // It rides the next sync: a vote's here.
+    store.save_vote(&Vote::new_committed(2, 1)).await.unwrap();
+    drop(store);
+    let mut store = open(dir.path());
+    assert_eq!(store.read_committed().await.unwrap(), Some(log_id(1, 10)));
+}

@@ -12,33 +12,76 @@ use std::io;
 use std::path::PathBuf;
 use tidelog_watermarks::GlobalSeq;
 
-/// Why the log was poisoned: the first failed write or sync. Kept for every later error.
+/// Why the log was poisoned: the first failed write or sync, or a broken invariant of the
+/// log's own state. Kept for every later error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoisonCause {
-    /// What failed.
-    pub op: IoOp,
-    /// The file it failed on.
-    pub path: PathBuf,
-    /// The OS error kind.
-    pub kind: io::ErrorKind,
-    /// The raw OS error code, if any.
-    pub os_code: Option<i32>,
+#[non_exhaustive]
+pub enum PoisonCause {
+    /// A store or sync failed.
+    Io {
+        /// What failed.
+        op: IoOp,
+        /// The file it failed on.
+        path: PathBuf,
+        /// The OS error kind.
+        kind: io::ErrorKind,
+        /// The raw OS error code, if any.
+        os_code: Option<i32>,
+    },
+    /// A bug broke an invariant of the writer's own state; it stopped before storing
+    /// anything that depends on it.
+    Invariant(LogInvariant),
 }
 
 impl fmt::Display for PoisonCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} failed ({:?}",
-            self.op,
-            self.path.display(),
-            self.kind
-        )?;
-        if let Some(code) = self.os_code {
-            write!(f, ", os error {code}")?;
+        match self {
+            PoisonCause::Io {
+                op,
+                path,
+                kind,
+                os_code,
+            } => {
+                write!(f, "{} {} failed ({:?}", op, path.display(), kind)?;
+                if let Some(code) = os_code {
+                    write!(f, ", os error {code}")?;
+                }
+                write!(f, ")")
+            }
+            PoisonCause::Invariant(invariant) => {
+                write!(f, "a broken invariant of the log ({invariant})")
+            }
         }
-        write!(f, ")")
     }
+}
+
+/// An invariant of the log writer's own state (never of bytes read from disk: those are
+/// corruption, reported as such). Each is checked in pairs, where the value is produced
+/// and where it is used; a violation is a bug in tidelog, and the log stops (poisoned,
+/// naming the invariant) instead of storing something plausible. Reopening recovers
+/// everything durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogInvariant {
+    /// Frames buffered for one store carry the global sequences right after the last
+    /// written one, contiguously.
+    #[error("buffered frames carry contiguous global sequences after the last written one")]
+    BufferedSequencesContiguous,
+    /// The write offset stays within the segment's frame area, and the buffer ends at it.
+    #[error("the write offset stays within the segment's frames and the buffer ends there")]
+    WriteWithinFrames,
+    /// A sync covers only what was written, and a finished sync is the one in flight.
+    #[error("a sync never covers past the last write")]
+    SyncWithinWritten,
+    /// The seal frame always encodes (it has no key and no payload).
+    #[error("the seal frame always encodes")]
+    SealEncodes,
+    /// A record the unit check accepted has a representable frame length and padding.
+    #[error("a checked record's frame length is representable")]
+    FrameLengthRepresentable,
+    /// A segment recovery reported is still where it reported it.
+    #[error("a segment recovery reported is still in its scan")]
+    RecoveredSegmentPresent,
 }
 
 /// Errors of [`Wal::open`](crate::Wal::open) and [`verify`](crate::verify).
@@ -116,6 +159,33 @@ pub enum OpenError {
         /// What is missing.
         loss: crate::extent::Loss,
     },
+    /// Segments are missing between intact ones (a hole in the middle of the log), and
+    /// [`RecoveryMode::AcceptLoss`](crate::RecoveryMode::AcceptLoss) was asked to accept
+    /// it. A loss is accepted only at the end of the log: the segments after the hole
+    /// would have to be kept with a hole every reader skips. Nothing was changed.
+    #[error("acknowledged records are missing from the middle of the log: {loss} (extent record {}); a loss is accepted only at the end of the log, never as a hole between intact segments; nothing was changed: restore the missing segments from a backup, or, to give up everything from the hole on, move {} and every later segment out of the log folder and accept the loss again (RecoveryMode::AcceptLoss, `tidelog recover --mode accept-loss`: the whole tail is then recorded as lost and sequences continue above everything acknowledged); `tidelog dump` prints the records before the hole", extent.display(), after_gap.display())]
+    HoleNotAccepted {
+        /// The extent record.
+        extent: PathBuf,
+        /// What is missing.
+        loss: crate::extent::Loss,
+        /// The first segment after the hole.
+        after_gap: PathBuf,
+    },
+    /// The newest segment's file is shorter than its header says (cut short): the log in
+    /// it ends at `log_ends_at`, and nothing shows that records after it were
+    /// acknowledged (else this is [`OpenError::LostRecords`]). Nothing was changed.
+    #[error("segment {} was cut short: the file has {file_len} of its {segment_size} bytes and the log in it ends at global sequence {log_ends_at}; nothing was changed: restore the file from a backup, or cut the log there and give the file its length back (RecoveryMode::TolerateCorruptedTail, `tidelog recover --mode tolerate-tail`)", path.display())]
+    SegmentCutShort {
+        /// The segment file.
+        path: PathBuf,
+        /// Its length.
+        file_len: u64,
+        /// The length its header names.
+        segment_size: u64,
+        /// The last global sequence still readable in the log.
+        log_ends_at: GlobalSeq,
+    },
     /// The extent record exists but neither of its slots verifies. Nothing was changed.
     #[error("the extent record {} is damaged: {issue}; nothing was changed: restore it from a backup, or move it away to rebuild it from what the log holds (a loss from before then cannot be detected)", path.display())]
     BadExtent {
@@ -135,6 +205,10 @@ pub enum OpenError {
         /// The token this writer opened with.
         ours: FencingToken,
     },
+    /// A bug broke an invariant of the log's own state while opening; nothing more was
+    /// changed. Report the bug.
+    #[error("a bug broke an invariant of the log while opening it: {0}; report the bug")]
+    Invariant(LogInvariant),
 }
 
 /// Errors of [`Wal::append`](crate::Wal::append).
@@ -208,6 +282,17 @@ pub enum AppendError {
         /// The first failure.
         cause: PoisonCause,
     },
+    /// A bug broke an invariant of the log's own state; nothing of this unit was stored
+    /// and the log is now poisoned. Reopen it to recover, and report the bug.
+    #[error("a bug broke an invariant of the log: {0}; nothing of this unit was stored and the WAL is poisoned: reopen it to recover, and report the bug")]
+    Invariant(LogInvariant),
+    /// Segment indexes are used up: the log cannot start another segment. Nothing was
+    /// written and the log is not poisoned.
+    #[error("the log has used every segment index (the last is {last}); nothing was written: copy the records to a new log")]
+    OutOfSegmentIndexes {
+        /// The last segment's index.
+        last: SegmentIndex,
+    },
 }
 
 /// An atomic unit that needs more room than a segment has for frames, from
@@ -251,6 +336,10 @@ pub enum SyncError {
         /// The first failure.
         cause: PoisonCause,
     },
+    /// A bug broke an invariant of the log's own state; the sync was not counted and the
+    /// log is now poisoned. Reopen it to recover, and report the bug.
+    #[error("a bug broke an invariant of the log: {0}; the WAL is poisoned: reopen it to recover, and report the bug")]
+    Invariant(LogInvariant),
 }
 
 /// An I/O failure inside the crate, before it is turned into an operation's error.
@@ -271,7 +360,7 @@ impl IoFailure {
     }
 
     pub(crate) fn cause(&self) -> PoisonCause {
-        PoisonCause {
+        PoisonCause::Io {
             op: self.op,
             path: self.path.clone(),
             kind: self.source.kind(),
@@ -306,6 +395,52 @@ impl From<IoFailure> for SyncError {
             op: f.op,
             path: f.path,
             source: f.source,
+        }
+    }
+}
+
+/// Why the writer stopped inside the crate: the OS refused, or an invariant broke.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    Io(IoFailure),
+    Broken(LogInvariant),
+}
+
+impl From<IoFailure> for Stop {
+    fn from(f: IoFailure) -> Stop {
+        Stop::Io(f)
+    }
+}
+
+impl From<LogInvariant> for Stop {
+    fn from(invariant: LogInvariant) -> Stop {
+        Stop::Broken(invariant)
+    }
+}
+
+impl Stop {
+    pub(crate) fn cause(&self) -> PoisonCause {
+        match self {
+            Stop::Io(f) => f.cause(),
+            Stop::Broken(invariant) => PoisonCause::Invariant(*invariant),
+        }
+    }
+}
+
+impl From<Stop> for OpenError {
+    fn from(stop: Stop) -> OpenError {
+        match stop {
+            Stop::Io(f) => f.into(),
+            Stop::Broken(invariant) => OpenError::Invariant(invariant),
+        }
+    }
+}
+
+impl From<Stop> for AppendError {
+    fn from(stop: Stop) -> AppendError {
+        match stop {
+            Stop::Io(f) => f.into(),
+            Stop::Broken(invariant) => AppendError::Invariant(invariant),
         }
     }
 }

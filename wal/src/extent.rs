@@ -234,6 +234,9 @@ pub struct Loss {
     pub log_ends_at: GlobalSeq,
     /// The highest global sequence the record saw durable (acknowledged).
     pub acknowledged: GlobalSeq,
+    /// The missing segments lie between intact ones: the log before them is intact and
+    /// the segments after them cannot be reached; `log_ends_at` is then unknown (0).
+    pub hole: bool,
 }
 
 impl fmt::Display for Loss {
@@ -245,6 +248,14 @@ impl fmt::Display for Loss {
             } else {
                 write!(f, "{sep}segments {} to {} are missing", a.get(), b.get())?;
             }
+        }
+        if self.hole {
+            return write!(
+                f,
+                " between intact segments: the records before it are intact, the segments \
+                 after it cannot be reached, and {} had been acknowledged",
+                self.acknowledged
+            );
         }
         if !self.missing_segments.is_empty() {
             f.write_str("; ")?;
@@ -313,6 +324,7 @@ pub fn compare(tail: &Extent, head: &Extent, observed: &Observed) -> Option<Loss
         missing_segments: missing,
         log_ends_at: observed.log_ends_at,
         acknowledged: tail.durable_seq,
+        hole: false,
     })
 }
 
@@ -577,6 +589,7 @@ pub(crate) fn gap_loss(recorded: &Extent, missing: SegmentIndex, after_gap: &Pat
         )],
         log_ends_at: GlobalSeq(0),
         acknowledged: recorded.durable_seq,
+        hole: true,
     }
 }
 

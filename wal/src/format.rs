@@ -322,6 +322,24 @@ impl SegmentHeader {
         Self::decode_head(buf, buf.len() as u64, expected)
     }
 
+    /// The header of a segment file cut short: one that verifies in every field, but
+    /// names a segment size above the file's length (`file_len`, at least
+    /// [`SEGMENT_HEADER_LEN`]). `None` for any other header, a whole file included.
+    /// Recovery reads such a file as the newest segment up to where it was cut. Never
+    /// panics.
+    #[must_use]
+    pub fn decode_cut_short(
+        head: &[u8],
+        file_len: u64,
+        expected: SegmentIndex,
+    ) -> Option<SegmentHeader> {
+        let size = get_u64(head, SEGMENT_SIZE_AT)?;
+        if file_len >= size || file_len < SEGMENT_HEADER_LEN as u64 {
+            return None;
+        }
+        Self::decode_head(head, size, expected).ok()
+    }
+
     /// As [`decode`](Self::decode), for a reader that holds only the first bytes of the
     /// file (at least [`SEGMENT_HEADER_LEN`]) and knows the file's length. Never panics.
     pub fn decode_head(
@@ -855,6 +873,35 @@ mod tests {
             SegmentHeader::decode(&file, SegmentIndex(7)),
             Err(HeaderIssue::Checksum { .. })
         ));
+    }
+
+    #[test]
+    fn a_header_reads_as_cut_short_only_when_the_file_is_shorter_and_all_else_verifies() {
+        let h = SegmentHeader {
+            index: SegmentIndex(7),
+            first_seq: GlobalSeq(100),
+            fencing: FencingToken::new(2, 3),
+            segment_size: 4096,
+        };
+        let head = h.encode();
+        let cut =
+            |len: u64, index: u64| SegmentHeader::decode_cut_short(&head, len, SegmentIndex(index));
+        assert_eq!(cut(2048, 7), Some(h));
+        assert_eq!(cut(SEGMENT_HEADER_LEN as u64, 7), Some(h));
+        assert_eq!(cut(4096, 7), None, "a whole file is not cut short");
+        assert_eq!(cut(8192, 7), None, "a longer file is not cut short");
+        assert_eq!(cut(SEGMENT_HEADER_LEN as u64 - 1, 7), None);
+        assert_eq!(cut(2048, 8), None, "the index still has to match");
+        let mut bad = head;
+        bad[20] ^= 1;
+        assert_eq!(
+            SegmentHeader::decode_cut_short(&bad, 2048, SegmentIndex(7)),
+            None
+        );
+        assert_eq!(
+            SegmentHeader::decode_cut_short(&head[..40], 2048, SegmentIndex(7)),
+            None
+        );
     }
 
     #[test]

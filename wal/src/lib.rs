@@ -48,6 +48,7 @@ pub mod error;
 pub mod extent;
 pub mod files;
 pub mod format;
+#[cfg(any(test, feature = "testing"))]
 pub mod fuzzing;
 pub mod ids;
 pub mod io;
@@ -59,10 +60,12 @@ pub mod takeover;
 pub mod truncate;
 pub mod writer;
 
-pub use error::{AppendError, OpenError, PoisonCause, SyncError, UnitTooLarge};
+pub use error::{AppendError, LogInvariant, OpenError, PoisonCause, SyncError, UnitTooLarge};
 pub use files::FileError;
 pub use ids::{FencingToken, SegmentIndex, SegmentOffset};
-pub use io::{RealStorage, SimDisk, Storage};
+#[cfg(any(test, feature = "testing"))]
+pub use io::SimDisk;
+pub use io::{RealStorage, Storage};
 pub use reader::{FrameRef, WalReader};
 pub use recovery::{
     verify, verify_reporting, verify_with, verify_with_extent, verify_with_extent_reporting,

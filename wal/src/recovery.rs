@@ -151,6 +151,10 @@ pub enum RemovalReason {
     /// A segment after the end of the log written (or prepared) by a fenced writer after
     /// its successor took over: never read, removed so the log can continue.
     FencedWriter,
+    /// The newest segment's file was cut short (shorter than its header says): the
+    /// records still in it are kept and the file is restored to its full length, zeros
+    /// after them, so the writer can continue in it (tolerant modes and `AcceptLoss`).
+    CutShort,
 }
 
 /// A file recovery removed or reset.
@@ -261,6 +265,16 @@ pub enum FindingKind {
         /// What is wrong.
         issue: String,
     },
+    /// The newest segment's file is shorter than its header says (cut short, as by
+    /// `truncate -s`): its records up to the cut are readable, the rest is gone. Whether
+    /// anything acknowledged went with it is a [`FindingKind::LostRecords`] finding of its
+    /// own (when the log keeps an extent record).
+    CutShort {
+        /// The file's length.
+        file_len: u64,
+        /// The length its header names.
+        segment_size: u64,
+    },
     /// A leftover of an interrupted segment preparation (harmless).
     InterruptedPreparation,
 }
@@ -359,7 +373,14 @@ pub fn verify_with_extent_reporting<S: Storage>(
     };
     let mut scan = scan_full(storage, dir, opts, ScanMode::Verify, &accepted, progress)?;
     let after = crate::extent::read(storage, extent);
+    // A scan that stopped at a hole read nothing: the gap finding names what is missing,
+    // and comparing the record with an empty observation would call every segment gone.
+    let stopped_at_hole = scan
+        .findings
+        .iter()
+        .any(|f| matches!(f.kind, FindingKind::SegmentGap { .. }));
     match (before, after) {
+        (Ok(Some(_)), Ok(Some(_))) if stopped_at_hole => {}
         (Ok(Some(tail)), Ok(Some(head))) => {
             let observed = crate::extent::observe(&scan);
             if let Some(loss) = crate::extent::compare(&tail, &head, &observed) {
@@ -426,6 +447,9 @@ pub(crate) enum Action {
     },
     /// Remove a file.
     Remove(PathBuf),
+    /// Give the segment at this position, cut short, its full length again (see
+    /// [`restore_length`]).
+    Restore { segment: usize, len: u64 },
 }
 
 /// What the scan learned about one segment file.
@@ -474,6 +498,19 @@ pub(crate) struct Scan<G> {
     /// Ranges of sequences whose loss was accepted explicitly (from the extent record):
     /// a gap or a damaged region inside one is passed over in every mode.
     pub(crate) accepted: Vec<(GlobalSeq, GlobalSeq)>,
+    /// The newest used segment, if its file was cut short: read up to the cut.
+    pub(crate) cut_short: Option<CutShort>,
+}
+
+/// The newest segment's file, shorter than its header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CutShort {
+    /// The segment file.
+    pub(crate) path: PathBuf,
+    /// Its length now.
+    pub(crate) file_len: u64,
+    /// The length its header names (what a restore gives it back).
+    pub(crate) segment_size: u64,
 }
 
 impl<G> Scan<G> {
@@ -711,6 +748,7 @@ fn scan_full<S: Storage>(
         last_seq: GlobalSeq::ZERO,
         last_wall_ms: 0,
         accepted: accepted.to_vec(),
+        cut_short: None,
     };
     let names = storage.list(dir).map_err(|e| io_err(IoOp::List, dir, e))?;
     let mut indexes = Vec::new();
@@ -781,6 +819,8 @@ fn scan_full<S: Storage>(
     let (used_end, removed, actions) = trailing_unused(&out.segments, &headers, verify);
     out.report.removed_files.extend(removed);
     out.actions.extend(actions);
+    let mut headers = headers;
+    let cut_short_at = read_cut_short(&mut out, &mut headers, used_end);
     if !verify {
         if let Some((pos, found)) = headers
             .iter()
@@ -815,6 +855,9 @@ fn scan_full<S: Storage>(
     if !verify {
         remove_fenced_tail(&mut out);
     }
+    if let Some(pos) = cut_short_at {
+        note_cut_short(&mut out, pos, verify);
+    }
     if walked.cut {
         // After a cut, prepared segments beyond it would leave a gap: remove them too.
         for seg in out.segments.iter_mut().skip(used_end) {
@@ -827,6 +870,71 @@ fn scan_full<S: Storage>(
         }
     }
     Ok(out)
+}
+
+/// Takes the header of the newest used segment (the one before `used_end`) as valid if
+/// its file was cut short ([`SegmentHeader::decode_cut_short`]), so the walk reads it up
+/// to the cut; returns its position. Only the newest: a cut-short segment followed by a
+/// later one lost data the later one proves durable, and stays a bad header.
+fn read_cut_short<G: SegmentOps>(
+    out: &mut Scan<G>,
+    headers: &mut [Result<SegmentHeader, HeaderIssue>],
+    used_end: usize,
+) -> Option<usize> {
+    let pos = used_end.checked_sub(1)?;
+    let (Some(seg), Some(header)) = (out.segments.get(pos), headers.get_mut(pos)) else {
+        return None;
+    };
+    if !matches!(header, Err(HeaderIssue::WrongSize { .. })) {
+        return None;
+    }
+    let bytes = seg.segment.region().all();
+    let found = SegmentHeader::decode_cut_short(bytes, bytes.len() as u64, seg.index)?;
+    *header = Ok(found);
+    out.cut_short = Some(CutShort {
+        path: seg.path.clone(),
+        file_len: bytes.len() as u64,
+        segment_size: found.segment_size,
+    });
+    Some(pos)
+}
+
+/// Reports the cut-short newest segment at `pos` after the walk read it: a finding (the
+/// torn tail at the cut is part of it, not a crash's), and for recovery a restore of its
+/// length, planned after the zeroing of any partial unit at the cut. Whether recovery may
+/// carry it out (the mode, the extent record) is decided by the opener.
+fn note_cut_short<G>(out: &mut Scan<G>, pos: usize, verify: bool) {
+    let Some(cut) = out.cut_short.clone() else {
+        return;
+    };
+    if !matches!(
+        out.segments.get(pos).map(|s| &s.state),
+        Some(SegmentState::Accepted(_))
+    ) {
+        // Refused (a fenced writer's) or dropped after a cut: never read, nothing to keep.
+        out.cut_short = None;
+        return;
+    }
+    out.findings
+        .retain(|f| !(f.path == cut.path && matches!(f.kind, FindingKind::TornTail { .. })));
+    out.findings.push(Finding {
+        path: cut.path.clone(),
+        offset: cut.file_len,
+        kind: FindingKind::CutShort {
+            file_len: cut.file_len,
+            segment_size: cut.segment_size,
+        },
+    });
+    if !verify {
+        out.report.removed_files.push(RemovedFile {
+            path: cut.path.clone(),
+            reason: RemovalReason::CutShort,
+        });
+        out.actions.push(Action::Restore {
+            segment: pos,
+            len: cut.segment_size,
+        });
+    }
 }
 
 /// Marks the trailing unused segments and returns how many segments are in use.
@@ -1375,17 +1483,60 @@ fn handle_stop<G: SegmentOps>(
     }
 }
 
+/// Gives a segment file that was cut short its full length `len` again, atomically: a
+/// new file of `len` zeroed bytes is prepared under a temporary name, the cut file's
+/// bytes are copied into it and synced, and it is renamed over the cut file (the
+/// directory synced). A crash before the rename leaves the cut file and a leftover that
+/// the next recovery removes; after it, the whole file. Returns the new file, mapped.
+fn restore_length<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    seg: &ScannedSegment<S::Segment>,
+    len: u64,
+) -> Result<S::Segment, OpenError> {
+    let tmp = crate::segment::temp_path(dir, seg.index);
+    storage
+        .create_zeroed(&tmp, len)
+        .map_err(|e| io_err(IoOp::Allocate, &tmp, e))?;
+    let copy = storage
+        .open_segment(&tmp, true)
+        .map_err(|e| io_err(IoOp::Open, &tmp, e))?;
+    let bytes = seg.segment.region().all();
+    copy.write(0, &[bytes])
+        .map_err(|e| io_err(IoOp::Write, &tmp, e))?;
+    copy.sync(0, bytes.len())
+        .map_err(|e| io_err(IoOp::Sync, &tmp, e))?;
+    drop(copy);
+    storage
+        .replace(&tmp, &seg.path)
+        .map_err(|e| io_err(IoOp::Rename, &seg.path, e))?;
+    storage
+        .sync_dir(dir)
+        .map_err(|e| io_err(IoOp::DirSync, dir, e))?;
+    storage
+        .open_segment(&seg.path, true)
+        .map_err(|e| io_err(IoOp::Open, &seg.path, e))
+}
+
 /// Carries out the repairs planned by a recovery scan: zero torn tails and sync them,
-/// remove leftover files, then sync the directory once.
+/// restore the length of a segment file cut short, remove leftover files, then sync the
+/// directory once.
 pub(crate) fn apply<S: Storage>(
     storage: &S,
     dir: &Path,
-    scan: &Scan<S::Segment>,
+    scan: &mut Scan<S::Segment>,
 ) -> Result<(), OpenError> {
     static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
     let mut removed = false;
-    for action in &scan.actions {
+    let actions = std::mem::take(&mut scan.actions);
+    for action in &actions {
         match action {
+            Action::Restore { segment, len } => {
+                let Some(seg) = scan.segments.get_mut(*segment) else {
+                    continue;
+                };
+                seg.segment = restore_length(storage, dir, seg, *len)?;
+            }
             Action::Zero { segment, from, to } => {
                 let Some(seg) = scan.segments.get(*segment) else {
                     continue;

@@ -337,6 +337,8 @@ impl LogSnapshot {
     /// of failing it: the snapshot holds the segments before the problem, and
     /// [`records`](Self::records) yields their records, then the problem as its error
     /// ([`ScanError::SegmentGap`] or [`ScanError::BadSegmentHeader`], naming the file).
+    /// The newest segment's file cut short is read too, up to the cut, before the error
+    /// ([`HeaderIssue::WrongSize`]).
     /// For reading what is still readable of a damaged log (`tidelog dump`); what the
     /// log is worth (verify, recovery) is decided with [`take`](Self::take).
     ///
@@ -400,6 +402,23 @@ impl LogSnapshot {
             files.push((index, file));
         }
         let used_end = used_end(&mut files, &headers)?;
+        // The newest segment's file cut short: read up to the cut, then the problem.
+        let mut cut_short = false;
+        if let (true, None, Some(pos)) = (readable, &cut, used_end.checked_sub(1)) {
+            if let (Some((index, file)), Some(header)) = (files.get_mut(pos), headers.get_mut(pos))
+            {
+                if let (Err(issue @ HeaderIssue::WrongSize { .. }), Some(found)) =
+                    (*header, file.cut_short_header(*index)?)
+                {
+                    cut = Some(Cut::BadHeader {
+                        path: file.path.clone(),
+                        issue,
+                    });
+                    *header = Ok(found);
+                    cut_short = true;
+                }
+            }
+        }
         let mut segments = Vec::with_capacity(files.len());
         let mut max_token: Option<FencingToken> = None;
         for (pos, (index, file)) in files.into_iter().enumerate() {
@@ -451,7 +470,7 @@ impl LogSnapshot {
                 role,
             });
         }
-        if cut.is_some() {
+        if cut.is_some() && !cut_short {
             // Followed by the segment the problem is in: its end is not the log's end.
             if let Some(last) = segments
                 .iter_mut()
@@ -595,6 +614,17 @@ impl SegmentFile {
         let len = self.len;
         let head = self.bytes(0, SEGMENT_HEADER_LEN)?;
         Ok(SegmentHeader::decode_head(head, len, index))
+    }
+
+    /// The header of a file cut short ([`SegmentHeader::decode_cut_short`]), if it is one.
+    fn cut_short_header(
+        &mut self,
+        index: SegmentIndex,
+    ) -> Result<Option<SegmentHeader>, ScanError> {
+        self.invalidate();
+        let len = self.len;
+        let head = self.bytes(0, SEGMENT_HEADER_LEN)?;
+        Ok(SegmentHeader::decode_cut_short(head, len, index))
     }
 
     /// Forgets what was read, so the next access reads the file again.

@@ -11,7 +11,9 @@
 //!   append and sync returns `Poisoned`, and a sync is never retried (after a failed
 //!   fsync the kernel may have dropped the dirty pages; a retry proves nothing).
 
-use crate::error::{AppendError, IoFailure, OpenError, PoisonCause, SyncError, UnitTooLarge};
+use crate::error::{
+    AppendError, IoFailure, LogInvariant, OpenError, PoisonCause, Stop, SyncError, UnitTooLarge,
+};
 use crate::extent::{self, Extent, ExtentWriter, SharedExtent};
 use crate::format::{
     align_up, encode_frame_header, encode_tenure_frame, frame_len_on_disk, sector_align_up,
@@ -46,7 +48,7 @@ pub struct WalOptions {
     /// The writer's fencing token, stamped on every segment it creates.
     pub fencing: FencingToken,
     /// Prepare the next segment on a background thread (default `true`). Tests on a
-    /// [`SimDisk`](crate::io::SimDisk) set `false` so operations happen in a fixed order.
+    /// `SimDisk` (feature `testing`) set `false` so operations happen in a fixed order.
     pub prepare_in_background: bool,
     /// The previous writer may still be running (its lease was taken, not released, and
     /// nothing proves its process gone): before reading the log, move it out of that
@@ -282,10 +284,26 @@ fn existing_segment_size<S: Storage>(storage: &S, dir: &Path) -> Result<Option<u
     };
     let path = crate::segment::segment_path(dir, index);
     // A segment that cannot even be opened (empty, unreadable) is recovery's to report.
-    Ok(storage
-        .open_segment(&path, false)
-        .ok()
-        .map(|segment| segment.region().len() as u64))
+    // A file cut short keeps the size its header names: the one recovery restores.
+    Ok(storage.open_segment(&path, false).ok().map(|segment| {
+        let bytes = segment.region().all();
+        SegmentHeader::decode_cut_short(bytes, bytes.len() as u64, index)
+            .map_or(bytes.len() as u64, |header| header.segment_size)
+    }))
+}
+
+/// The refusal of a log whose newest segment file was cut short, in the default mode:
+/// only a tolerant mode (or `AcceptLoss`) cuts the log there and restores the file.
+fn refuse_cut_short<G>(scan: &recovery::Scan<G>, mode: RecoveryMode) -> Result<(), OpenError> {
+    match &scan.cut_short {
+        Some(cut) if mode == RecoveryMode::AbsoluteConsistency => Err(OpenError::SegmentCutShort {
+            path: cut.path.clone(),
+            file_len: cut.file_len,
+            segment_size: cut.segment_size,
+            log_ends_at: scan.last_seq,
+        }),
+        _ => Ok(()),
+    }
 }
 
 impl<S: Storage> Wal<S> {
@@ -360,6 +378,13 @@ impl<S: Storage> Wal<S> {
             &accepted,
         ) {
             Err(OpenError::SegmentGap { missing, path }) => match &recorded {
+                Some((extent, recorded)) if opts.recovery_mode == RecoveryMode::AcceptLoss => {
+                    return Err(OpenError::HoleNotAccepted {
+                        extent: extent.to_path_buf(),
+                        loss: extent::gap_loss(recorded, missing, &path),
+                        after_gap: path,
+                    })
+                }
                 Some((extent, recorded)) => {
                     return Err(OpenError::LostRecords {
                         extent: extent.to_path_buf(),
@@ -393,8 +418,14 @@ impl<S: Storage> Wal<S> {
                         loss,
                     })
                 }
-                None => cut,
+                // Cutting a file cut short is a tolerant cut too: whatever it held past the
+                // record's durable sequence (when the last writer did not close cleanly) is
+                // recorded as lost and never handed out again.
+                None => {
+                    cut || (scan.cut_short.is_some() && mode != RecoveryMode::AbsoluteConsistency)
+                }
             };
+            refuse_cut_short(&scan, mode)?;
             let new_skip = scan.report.skipped.iter().any(|r| {
                 r.resumed_at.is_some_and(|resumed| {
                     resumed > r.first_lost
@@ -415,8 +446,9 @@ impl<S: Storage> Wal<S> {
                 scan.report.accepted_loss = plan.tail;
             }
         }
+        refuse_cut_short(&scan, opts.recovery_mode)?;
         scan.report.fenced_off = fenced_off;
-        recovery::apply(&storage, dir, &scan)?;
+        recovery::apply(&storage, dir, &mut scan)?;
         sync_recovered(&scan)?;
         // After an accepted loss the log continues above every sequence ever handed out,
         // in a new segment that starts there.
@@ -491,7 +523,10 @@ impl<S: Storage> Wal<S> {
         };
         let wall = scan.last_wall_ms;
         let active = if let Some((pos, at, count, tenure_pending)) = continue_in {
-            let (index, path) = meta.get(pos).cloned().unwrap_or_default();
+            let (index, path) = meta
+                .get(pos)
+                .cloned()
+                .ok_or(OpenError::Invariant(LogInvariant::RecoveredSegmentPresent))?;
             let segment = take_at(&mut owned, pos).ok_or_else(|| missing_segment(&path))?;
             let entry = shared
                 .segments
@@ -519,7 +554,10 @@ impl<S: Storage> Wal<S> {
                 ..
             }) = resume
             {
-                let (index, path) = meta.get(pos).cloned().unwrap_or_default();
+                let (index, path) = meta
+                    .get(pos)
+                    .cloned()
+                    .ok_or(OpenError::Invariant(LogInvariant::RecoveredSegmentPresent))?;
                 if let Some(segment) = owned.get(pos).and_then(Option::as_ref) {
                     let at = sector_align_up(at).unwrap_or(at);
                     seal(segment, index, &path, at, log_end, log_end, wall)?;
@@ -679,16 +717,16 @@ impl<S: Storage> Wal<S> {
                 durable_hint: self.last_durable,
                 flags,
             };
-            let len = frame_len_on_disk(frame.key.len(), frame.payload.len()).unwrap_or(usize::MAX);
-            let head = encode_frame_header(self.current.index, &header, frame.key, frame.payload)
-                .ok_or(AppendError::KeyTooLong {
-                global_seq: frame.global_seq,
-                len: frame.key.len(),
-                max: MAX_KEY_LEN,
-            })?;
-            let pad = PADDING
-                .get(..len - (head.len() + frame.key.len() + frame.payload.len()))
-                .unwrap_or(&[]);
+            // `check_unit` bounded key and payload, so the length and the header exist.
+            let len = frame_len_on_disk(frame.key.len(), frame.payload.len());
+            let head = encode_frame_header(self.current.index, &header, frame.key, frame.payload);
+            let (Some(len), Some(head)) = (len, head) else {
+                return Err(self.stop(LogInvariant::FrameLengthRepresentable));
+            };
+            let used = head.len() + frame.key.len() + frame.payload.len();
+            let Some(pad) = len.checked_sub(used).and_then(|n| PADDING.get(..n)) else {
+                return Err(self.stop(LogInvariant::FrameLengthRepresentable));
+            };
             for part in [&head[..], frame.key, frame.payload, pad] {
                 self.buffer.bytes.extend_from_slice(part);
             }
@@ -697,6 +735,10 @@ impl<S: Storage> Wal<S> {
             // look only below the published count, so recording early is safe.
             self.current.entry.record(slot, at as u32);
             at += len;
+        }
+        // Produced here, used at `flush`: the unit ends within the segment's frames.
+        if at as u64 > self.opts.frames_end() {
+            return Err(self.stop(LogInvariant::WriteWithinFrames));
         }
         self.current.write_at = at;
         self.buffer.frames += count as u64;
@@ -744,6 +786,16 @@ impl<S: Storage> Wal<S> {
         let Some((last_seq, last_wall_ms)) = self.buffer.last else {
             return Ok(());
         };
+        // Used here, produced at `append_buffered`: the buffer holds the sequences right
+        // after the last written one and ends at the write offset, within the frames.
+        if last_seq.0.checked_sub(self.buffer.frames) != Some(self.last_written.0) {
+            return Err(self.stop(LogInvariant::BufferedSequencesContiguous));
+        }
+        if self.buffer.at + self.buffer.bytes.len() != self.current.write_at
+            || self.current.write_at as u64 > self.opts.frames_end()
+        {
+            return Err(self.stop(LogInvariant::WriteWithinFrames));
+        }
         if let Err(e) = self
             .current
             .segment
@@ -841,7 +893,12 @@ impl<S: Storage> Wal<S> {
         let (from, to) = (self.current.synced_to, self.current.write_at);
         // Continue on a fresh sector: the one holding synced bytes is never written again.
         // The skipped bytes are zero and fit: frames end a sector before the segment does.
-        let next = sector_align_up(to).unwrap_or(to);
+        let next = sector_align_up(to).filter(|next| *next as u64 <= self.opts.frames_end());
+        // Produced here, used at `finish_sync`: a sync covers what was written, no more.
+        let (Some(next), true) = (next, from <= to && self.last_durable <= self.last_written)
+        else {
+            return Err(self.stop_sync(LogInvariant::SyncWithinWritten));
+        };
         self.current.write_at = next;
         self.in_flight = Some((self.current.index, next, self.last_written));
         Ok(Some(SyncJob {
@@ -866,6 +923,11 @@ impl<S: Storage> Wal<S> {
         result: io::Result<()>,
     ) -> Result<GlobalSeq, SyncError> {
         let in_flight = self.in_flight.take();
+        // Used here, produced at `begin_sync`: this is the sync in flight, and it covers
+        // nothing past the last write.
+        if in_flight.is_none_or(|(_, _, upto)| upto != job.upto) || job.upto > self.last_written {
+            return Err(self.stop_sync(LogInvariant::SyncWithinWritten));
+        }
         if let Err(e) = result {
             return Err(self.poison(IoFailure::new(IoOp::Sync, &job.path, e)).into());
         }
@@ -889,9 +951,8 @@ impl<S: Storage> Wal<S> {
             .current
             .index
             .checked_next()
-            .ok_or(AppendError::UnitTooLarge {
-                bytes: 0,
-                capacity: 0,
+            .ok_or(AppendError::OutOfSegmentIndexes {
+                last: self.current.index,
             })?;
         #[cfg(feature = "tracing")]
         let _span = tracing::info_span!("tidelog.rotation", segment = index.get()).entered();
@@ -910,7 +971,7 @@ impl<S: Storage> Wal<S> {
             }
             Err(f) => return Err(self.poison(f).into()),
         };
-        if let Err(f) = seal(
+        if let Err(stop) = seal(
             &*self.current.segment,
             self.current.index,
             &self.current.path,
@@ -919,7 +980,7 @@ impl<S: Storage> Wal<S> {
             self.last_durable,
             self.last_wall_ms,
         ) {
-            return Err(self.poison(f).into());
+            return Err(self.stop(stop));
         }
         // Everything in the sealed segment is now synced.
         self.last_durable = self.last_written;
@@ -955,7 +1016,25 @@ impl<S: Storage> Wal<S> {
         failure
     }
 
-    /// Last global sequence appended (written into the mapping).
+    /// Poisons the log with `stop` (a failed operation or a broken invariant) and returns
+    /// the append's error for it.
+    fn stop(&mut self, stop: impl Into<Stop>) -> AppendError {
+        let stop = stop.into();
+        if self.poisoned.is_none() {
+            self.poisoned = Some(stop.cause());
+        }
+        stop.into()
+    }
+
+    /// As [`Wal::stop`], for a sync.
+    fn stop_sync(&mut self, invariant: LogInvariant) -> SyncError {
+        if self.poisoned.is_none() {
+            self.poisoned = Some(PoisonCause::Invariant(invariant));
+        }
+        SyncError::Invariant(invariant)
+    }
+
+    /// Last global sequence appended (stored in its segment with `pwrite`).
     #[must_use]
     pub fn last_written(&self) -> GlobalSeq {
         self.last_written
@@ -1105,7 +1184,7 @@ fn seal<G: SegmentOps>(
     last: GlobalSeq,
     durable: GlobalSeq,
     wall_ms: u64,
-) -> Result<(), IoFailure> {
+) -> Result<(), Stop> {
     let header = FrameHeader {
         global_seq: last.next(),
         lane: LaneId(0),
@@ -1114,14 +1193,15 @@ fn seal<G: SegmentOps>(
         durable_hint: durable,
         flags: FLAG_FIRST | FLAG_LAST | FLAG_SEAL,
     };
-    let head = encode_frame_header(index, &header, &[], &[]).unwrap_or([0; SEAL_FRAME_LEN]);
+    // Never an all-zero seal: a seal that does not encode stops the writer.
+    let head = encode_frame_header(index, &header, &[], &[]).ok_or(LogInvariant::SealEncodes)?;
     segment
         .write(at, &[&head])
         .map_err(|e| IoFailure::new(IoOp::Write, path, e))?;
-    let end = align_up(at + SEAL_FRAME_LEN).unwrap_or(at);
+    let end = align_up(at + SEAL_FRAME_LEN).ok_or(LogInvariant::WriteWithinFrames)?;
     segment
         .sync(0, end)
-        .map_err(|e| IoFailure::new(IoOp::Sync, path, e))
+        .map_err(|e| IoFailure::new(IoOp::Sync, path, e).into())
 }
 
 /// Writes and syncs the header of a fresh segment and makes it the active one.
@@ -1156,4 +1236,112 @@ fn start_segment<S: Storage>(
         count: 0,
         tenure_pending: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The invariants of the writer's own state, broken on purpose through its private
+    //! fields (no public path can break them): each must stop the log, poisoned and
+    //! naming the invariant, with nothing of the unit stored.
+
+    use super::*;
+
+    fn frame(seq: u64) -> NewFrame<'static> {
+        NewFrame {
+            global_seq: GlobalSeq(seq),
+            lane: LaneId(1),
+            lane_seq: LaneSeq(seq),
+            wall_ms: 1,
+            key: b"",
+            payload: b"payload",
+        }
+    }
+
+    fn open(dir: &Path) -> Wal {
+        let opts = WalOptions {
+            segment_size: 64 * 1024,
+            prepare_in_background: false,
+            ..WalOptions::default()
+        };
+        Wal::open(dir, opts).unwrap().0
+    }
+
+    fn assert_stopped_by(wal: &mut Wal, invariant: LogInvariant) {
+        assert_eq!(wal.poisoned(), Some(&PoisonCause::Invariant(invariant)));
+        assert!(matches!(
+            wal.append(&[frame(wal.last_written().0 + 1)]),
+            Err(AppendError::Poisoned { .. })
+        ));
+        assert!(wal.sync().is_err(), "a poisoned log must not sync");
+    }
+
+    #[test]
+    fn buffered_frames_that_do_not_follow_the_last_written_stop_the_log_before_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = open(dir.path());
+        wal.append(&[frame(1)]).unwrap();
+        wal.append_buffered(&[frame(2)]).unwrap();
+        wal.buffer.frames += 1; // the count no longer matches the sequences
+        let err = wal.flush().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AppendError::Invariant(LogInvariant::BufferedSequencesContiguous)
+            ),
+            "{err}"
+        );
+        assert!(wal.reader().get(GlobalSeq(2)).is_none(), "stored anyway");
+        assert_eq!(wal.last_written(), GlobalSeq(1));
+        assert_stopped_by(&mut wal, LogInvariant::BufferedSequencesContiguous);
+    }
+
+    #[test]
+    fn a_write_offset_that_does_not_end_the_buffer_stops_the_log_before_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = open(dir.path());
+        wal.append_buffered(&[frame(1)]).unwrap();
+        wal.current.write_at += FRAME_ALIGN;
+        let err = wal.flush().unwrap_err();
+        assert!(
+            matches!(err, AppendError::Invariant(LogInvariant::WriteWithinFrames)),
+            "{err}"
+        );
+        assert!(wal.reader().get(GlobalSeq(1)).is_none(), "stored anyway");
+        assert_stopped_by(&mut wal, LogInvariant::WriteWithinFrames);
+    }
+
+    #[test]
+    fn a_finished_sync_that_is_not_the_one_in_flight_stops_the_log_and_moves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = open(dir.path());
+        wal.append(&[frame(1)]).unwrap();
+        let job = wal.begin_sync().unwrap().unwrap();
+        // A job claiming more than was written when it began.
+        let forged = SyncJob {
+            upto: GlobalSeq(5),
+            ..job
+        };
+        let result = forged.run();
+        let err = wal.finish_sync(forged, result).unwrap_err();
+        assert!(
+            matches!(err, SyncError::Invariant(LogInvariant::SyncWithinWritten)),
+            "{err}"
+        );
+        assert_eq!(wal.last_durable(), GlobalSeq::ZERO, "durable moved anyway");
+        assert_stopped_by(&mut wal, LogInvariant::SyncWithinWritten);
+    }
+
+    #[test]
+    fn a_sync_begun_with_the_synced_offset_past_the_write_offset_stops_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = open(dir.path());
+        wal.append(&[frame(1)]).unwrap();
+        wal.current.synced_to = wal.current.write_at + SECTOR_LEN;
+        let err = wal.begin_sync().unwrap_err();
+        assert!(
+            matches!(err, SyncError::Invariant(LogInvariant::SyncWithinWritten)),
+            "{err}"
+        );
+        assert_stopped_by(&mut wal, LogInvariant::SyncWithinWritten);
+    }
 }

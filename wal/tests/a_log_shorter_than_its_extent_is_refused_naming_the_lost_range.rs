@@ -175,6 +175,29 @@ fn a_middle_segment_missing_is_refused_naming_it() {
     let loss = refused(&db);
     assert_eq!(loss.missing_segments, vec![range(2, 2)]);
     assert_eq!(loss.acknowledged, last);
+    // A hole, not a log that ends at 0: the segment before it is intact.
+    assert!(loss.hole, "{loss:?}");
+    let said = loss.to_string();
+    assert!(
+        said.contains("between intact segments") && !said.contains("ends at global sequence 0"),
+        "{said}"
+    );
+    // verify says the same: the gap, not every segment gone.
+    let report = tidelog_wal::verify_with_extent(
+        &tidelog_wal::RealStorage,
+        &db.wal,
+        &tidelog_wal::WalOptions::default(),
+        &db.extent,
+    )
+    .unwrap();
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| !matches!(f.kind, tidelog_wal::FindingKind::LostRecords { .. })),
+        "{:?}",
+        report.findings
+    );
 }
 
 #[test]

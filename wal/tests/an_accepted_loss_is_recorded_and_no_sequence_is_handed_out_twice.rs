@@ -201,3 +201,72 @@ fn after_skip_corrupted_the_default_mode_opens_again_and_passes_the_accepted_reg
     append_unit(&mut wal, 1).unwrap();
     wal.sync().unwrap();
 }
+
+/// Everything in the log folder and the extent record, to check a refusal changed nothing.
+fn image(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let (wal, extent) = paths(root);
+    let mut files: Vec<_> = fs::read_dir(wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .chain([extent])
+        .map(|p| {
+            let bytes = fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_hole_in_the_middle_is_never_accepted_and_giving_up_the_tail_after_it_never_reuses_a_sequence()
+{
+    let root = tempfile::tempdir().unwrap();
+    let acknowledged = damaged(root.path(), true, 0);
+    let all = used_segments(root.path());
+    assert!(all.len() >= 4, "{} segments", all.len());
+    fs::remove_file(&all[1]).unwrap();
+    let before = image(root.path());
+    match open(root.path(), RecoveryMode::AcceptLoss) {
+        Err(OpenError::HoleNotAccepted {
+            loss, after_gap, ..
+        }) => {
+            assert_eq!(after_gap, all[2]);
+            assert_eq!(
+                loss.missing_segments,
+                vec![(tidelog_wal::SegmentIndex(2), tidelog_wal::SegmentIndex(2))]
+            );
+            assert_eq!(loss.acknowledged, acknowledged);
+        }
+        other => panic!("expected HoleNotAccepted, got {:?}", other.err()),
+    }
+    assert_eq!(image(root.path()), before, "a refusal changed files");
+
+    // What the message tells the operator: give up everything from the hole on.
+    let aside = root.path().join("aside");
+    fs::create_dir(&aside).unwrap();
+    for path in &all[2..] {
+        fs::rename(path, aside.join(path.file_name().unwrap())).unwrap();
+    }
+    let (mut wal, recovered) = open(root.path(), RecoveryMode::AcceptLoss).unwrap();
+    let (first, last) = recovered
+        .report
+        .accepted_loss
+        .expect("the loss is recorded");
+    assert_eq!(
+        last, acknowledged,
+        "a clean close makes the lost range exact"
+    );
+    assert_eq!(
+        read_all(&wal.reader()),
+        (1..first.0).collect::<Vec<_>>(),
+        "the records before the hole"
+    );
+    append_unit(&mut wal, 1).unwrap();
+    wal.sync().unwrap();
+    assert_eq!(
+        wal.last_durable().0,
+        acknowledged.0 + 1,
+        "above every acknowledged"
+    );
+}

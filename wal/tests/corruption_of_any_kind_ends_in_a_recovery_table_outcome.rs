@@ -97,6 +97,7 @@ fn open_case(files: &[(PathBuf, Vec<u8>)], last: u64, what: &str) -> Outcome {
                 OpenError::SegmentGap { .. } => "SegmentGap",
                 OpenError::SequenceMismatch { .. } => "SequenceMismatch",
                 OpenError::ForeignFile { .. } => "ForeignFile",
+                OpenError::SegmentCutShort { .. } => "SegmentCutShort",
                 other => panic!("{what}: an outcome outside the recovery table: {other}"),
             };
             Outcome::Refused(row)
@@ -199,6 +200,7 @@ fn a_zeroed_range_anywhere_ends_in_a_table_outcome_never_garbage() {
 fn truncated_segments_are_refused_or_lose_nothing() {
     let (files, last) = pristine();
     let mut cases = 0;
+    let mut cut_short = 0;
     for (i, (name, bytes)) in files.iter().enumerate() {
         let written = written_end(bytes);
         for len in [
@@ -227,10 +229,49 @@ fn truncated_segments_are_refused_or_lose_nothing() {
                     "{what}: durable frames cut off and accepted: {outcome:?}"
                 );
             }
+            if outcome == Outcome::Refused("SegmentCutShort") {
+                assert_eq!(i, last_used(&files), "{what}: only the newest segment");
+                tolerated_cut(&case, &what);
+                cut_short += 1;
+            }
             cases += 1;
         }
     }
-    eprintln!("truncations: {cases} cases");
+    eprintln!("truncations: {cases} cases, {cut_short} newest segments cut short");
+    assert!(cut_short > 0, "the sweep cut the newest segment short");
+}
+
+/// `TolerateCorruptedTail` opens a log whose newest segment file was cut short: the
+/// records before the cut, exact and contiguous, the file its full length again, and a
+/// writer that appends after them.
+fn tolerated_cut(files: &[(PathBuf, Vec<u8>)], what: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).expect("write case");
+    }
+    let (mut wal, rec) = Wal::open(dir.path(), opts(RecoveryMode::TolerateCorruptedTail))
+        .unwrap_or_else(|e| panic!("{what}: tolerate-tail refused a cut-short file: {e}"));
+    assert_eq!(
+        read_all(&wal.reader()),
+        (1..=rec.last_seq.0).collect::<Vec<_>>(),
+        "{what}"
+    );
+    for (name, _) in files {
+        let len = std::fs::metadata(dir.path().join(name))
+            .expect("file")
+            .len();
+        assert_eq!(len, SEGMENT, "{what}: {} left short", name.display());
+    }
+    common::append_unit(&mut wal, 2).expect("append after the cut");
+    wal.sync().expect("sync");
+    drop(wal);
+    let (wal, _) = Wal::open(dir.path(), opts(RecoveryMode::AbsoluteConsistency))
+        .unwrap_or_else(|e| panic!("{what}: reopen after the cut: {e}"));
+    assert_eq!(
+        read_all(&wal.reader()),
+        (1..=rec.last_seq.0 + 2).collect::<Vec<_>>(),
+        "{what}"
+    );
 }
 
 fn name_of(index: u64) -> PathBuf {

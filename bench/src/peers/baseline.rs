@@ -123,6 +123,16 @@ pub(crate) fn frame_into(out: &mut Vec<u8>, record: &[u8]) {
     out.extend_from_slice(record);
 }
 
+/// The frames of `records`, one after the other, as [`frame_into`] writes each.
+pub(crate) fn frames_of(records: &[Vec<u8>]) -> Vec<u8> {
+    let total = records.iter().map(|r| r.len() + 4).sum();
+    let mut frames = Vec::with_capacity(total);
+    for record in records {
+        frame_into(&mut frames, record);
+    }
+    frames
+}
+
 impl crate::peer::Peer for Baseline {
     fn append_durable(&self, _lane: u32, record: &[u8]) -> Result<(), BenchError> {
         let mut frame = Vec::with_capacity(record.len() + 4);
@@ -131,12 +141,7 @@ impl crate::peer::Peer for Baseline {
     }
 
     fn append_batch_durable(&self, _lane: u32, records: &[Vec<u8>]) -> Result<(), BenchError> {
-        let total = records.iter().map(|r| r.len() + 4).sum();
-        let mut frames = Vec::with_capacity(total);
-        for record in records {
-            frame_into(&mut frames, record);
-        }
-        self.write_synced(&frames, records.len() as u64)
+        self.write_synced(&frames_of(records), records.len() as u64)
     }
 
     fn count(&self) -> Result<u64, BenchError> {

@@ -10,7 +10,7 @@
 //! end of its frames (`synced >= mine`), so every acknowledged record is durable.
 
 use crate::error::BenchError;
-use crate::peers::baseline::{frame_into, prefill_file, scan, PREFILL_BYTES};
+use crate::peers::baseline::{frame_into, frames_of, prefill_file, scan, PREFILL_BYTES};
 use parking_lot::{Condvar, Mutex};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -174,12 +174,7 @@ impl crate::peer::Peer for GroupCommit {
     }
 
     fn append_batch_durable(&self, _lane: u32, records: &[Vec<u8>]) -> Result<(), BenchError> {
-        let total = records.iter().map(|r| r.len() + 4).sum();
-        let mut frames = Vec::with_capacity(total);
-        for record in records {
-            frame_into(&mut frames, record);
-        }
-        self.append_waiting(&frames, records.len() as u64)
+        self.append_waiting(&frames_of(records), records.len() as u64)
     }
 
     fn count(&self) -> Result<u64, BenchError> {

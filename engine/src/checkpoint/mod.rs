@@ -651,7 +651,40 @@ impl<S: Storage> Engine<S> {
 
     fn truncate_locked(&self, ckpt: &State<S>) -> Result<TruncationReport, CheckpointError> {
         let status = self.truncation_status();
+        // Where the log will start: the first segment that holds the floor or anything
+        // after it is kept. The points of the records the lane index will drop are read
+        // while their segments are still there.
+        let segments = ckpt.truncator.segments();
+        let start = segments
+            .windows(2)
+            .find_map(|pair| match pair {
+                [kept, next] if next.first_seq > status.floor => Some(kept.first_seq),
+                _ => None,
+            })
+            .or_else(|| segments.last().map(|s| s.first_seq));
+        let reader = self.wal_reader();
+        let bases: HashMap<LaneId, HlcPoint> = start
+            .map(|start| self.index().last_below(start))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(lane, seq)| {
+                let wall_ms = reader.get(seq).map_or(0, |f| f.wall_ms());
+                (
+                    lane,
+                    HlcPoint {
+                        wall_ms,
+                        global_sequence: seq.0,
+                    },
+                )
+            })
+            .collect();
         let removed = ckpt.truncator.remove_segments_below(status.floor)?;
+        // The index keeps one entry per record still in the log (memory stays flat over
+        // any number of appends); if the log starts elsewhere than planned, the next
+        // truncation catches up.
+        if start == Some(removed.first_seq) {
+            self.index().forget_below(removed.first_seq, &bases);
+        }
         Ok(TruncationReport { status, removed })
     }
 

@@ -1,5 +1,7 @@
-//! The crate's only `unsafe` code: a shared memory mapping that one writer stores into
-//! while readers on other threads borrow bytes from it, and the raw `fallocate` call.
+//! The crate's only `unsafe` code: a shared memory mapping readers on other threads
+//! borrow bytes from, and the raw `fallocate` call. A segment file is mapped read-only:
+//! the writer stores with `pwrite` (see `real.rs` for why) and readers see the stores
+//! through the mapping. Only the simulated disk's anonymous memory is stored into here.
 //!
 //! The invariant that makes the borrows sound, kept by the rest of the crate:
 //! **bytes are stored only where no borrow exists.** The writer stores only past the
@@ -11,7 +13,9 @@
 
 #![allow(unsafe_code)]
 
-use memmap2::{MmapMut, MmapOptions, MmapRaw};
+#[cfg(any(test, feature = "testing"))]
+use memmap2::MmapMut;
+use memmap2::{MmapOptions, MmapRaw};
 use std::fs::File;
 use std::io;
 
@@ -20,22 +24,25 @@ use std::io;
 #[derive(Debug)]
 pub struct MappedRegion {
     map: MmapRaw,
+    /// Only the simulated disk's anonymous memory is stored into.
+    #[cfg(any(test, feature = "testing"))]
     writable: bool,
 }
 
 impl MappedRegion {
-    /// Maps the whole file. The file must already have its final length (it is never
-    /// resized while mapped).
-    pub(crate) fn map_file(file: &File, writable: bool) -> io::Result<MappedRegion> {
-        let map = if writable {
-            MmapOptions::new().map_raw(file)?
-        } else {
-            MmapOptions::new().map_raw_read_only(file)?
-        };
-        Ok(MappedRegion { map, writable })
+    /// Maps the whole file, read-only. The file must already have its final length (it
+    /// is never resized while mapped).
+    pub(crate) fn map_file(file: &File) -> io::Result<MappedRegion> {
+        let map = MmapOptions::new().map_raw_read_only(file)?;
+        Ok(MappedRegion {
+            map,
+            #[cfg(any(test, feature = "testing"))]
+            writable: false,
+        })
     }
 
     /// Anonymous zeroed memory of `len` bytes (the simulated disk's page cache).
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn anonymous(len: usize) -> io::Result<MappedRegion> {
         let map: MmapMut = MmapOptions::new().len(len.max(1)).map_anon()?;
         Ok(MappedRegion {
@@ -53,6 +60,7 @@ impl MappedRegion {
     /// that would run past the end is refused and stores nothing.
     ///
     /// Callers keep the module invariant: nobody borrows the bytes being stored.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn write_at(&self, at: usize, parts: &[&[u8]]) -> io::Result<()> {
         let total = parts
             .iter()

@@ -1,5 +1,7 @@
-//! The storage layer under the log: a trait with a real implementation (files, mmap,
-//! msync, fallocate) and a simulated disk for crash and fault tests.
+//! The storage layer under the log: a trait with a real implementation (files stored with
+//! `pwrite`, synced with `fdatasync`, read through a read-only shared mapping, reserved
+//! with `fallocate`) and, with the `testing` feature, a simulated disk for crash and
+//! fault tests.
 //!
 //! The log is generic over [`Storage`] and monomorphized, so production code calls the
 //! real implementation directly and pays nothing for the seam. The trait is sealed: its
@@ -9,17 +11,21 @@
 
 pub(crate) mod mapped;
 pub mod real;
+#[cfg(any(test, feature = "testing"))]
 pub mod sim;
 
 pub use real::RealStorage;
+#[cfg(any(test, feature = "testing"))]
 pub use sim::{FaultMode, OpKind, SimDisk};
 
 use std::fmt;
 
-/// A storage backend the log can run on: [`RealStorage`] or [`SimDisk`].
+/// A storage backend the log can run on: [`RealStorage`], or the simulated disk
+/// (`SimDisk`, with the `testing` feature).
 pub trait Storage: sealed::StorageOps + Clone + Send + Sync + 'static {}
 
 impl Storage for RealStorage {}
+#[cfg(any(test, feature = "testing"))]
 impl Storage for SimDisk {}
 
 /// The kind of storage operation that failed, for error messages.

@@ -69,7 +69,7 @@ impl StorageOps for RealStorage {
         let file = OpenOptions::new().read(true).write(writable).open(path)?;
         // Readers only: the writer stores with pwrite, so no stray store can reach the
         // file through the mapping.
-        let region = MappedRegion::map_file(&file, false)?;
+        let region = MappedRegion::map_file(&file)?;
         Ok(RealSegment {
             region: Arc::new(region),
             file,
@@ -153,6 +153,26 @@ impl SegmentOps for RealSegment {
     fn sync(&self, _at: usize, _len: usize) -> io::Result<()> {
         // fdatasync covers every store into this file; the writer only ever has the
         // range it asks for unsynced, so nothing else is made durable early.
-        self.file.sync_data()
+        self.file.sync_data()?;
+        // A file deleted behind the writer's back (`rm`, a cleanup script, the whole
+        // directory removed) still takes stores and syncs, into an inode nothing names:
+        // none of it survives a reopen. One fstat per group commit refuses to call that
+        // durable, so the writer stops (poisoned) instead of acknowledging records that
+        // are already gone.
+        ensure_still_linked(&self.file)
     }
+}
+
+/// Fails when `file` no longer has a name in any directory (its link count is zero).
+fn ensure_still_linked(file: &File) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if file.metadata()?.nlink() == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the segment file was deleted while the writer was using it, so what was \
+             synced into it is gone; nothing more is acknowledged: restore the log from a \
+             backup, or reopen and accept the loss (`tidelog recover --mode accept-loss`)",
+        ));
+    }
+    Ok(())
 }
