@@ -129,9 +129,10 @@ impl ScanError {
     pub fn is_corruption(&self) -> bool {
         match self {
             ScanError::Io { .. } => false,
-            ScanError::BadSegmentHeader { issue, .. } => {
-                !matches!(issue, HeaderIssue::UnsupportedVersion { .. })
-            }
+            ScanError::BadSegmentHeader { issue, .. } => !matches!(
+                issue,
+                HeaderIssue::UnsupportedVersion { .. } | HeaderIssue::UnknownFlags { .. }
+            ),
             ScanError::ForeignFile { .. }
             | ScanError::SegmentGap { .. }
             | ScanError::SequenceMismatch { .. }
@@ -365,8 +366,9 @@ impl LogSnapshot {
         for name in names {
             match classify(&name) {
                 Some(EntryKind::Segment(index)) => indexes.push(index),
-                // A segment being prepared, or the leftover of an interrupted preparation.
-                Some(EntryKind::Temp(_)) => {}
+                // A segment being prepared, the leftover of an interrupted preparation, or
+                // a freed segment kept for reuse.
+                Some(EntryKind::Temp(_) | EntryKind::Spare(_)) => {}
                 None => {
                     return Err(ScanError::ForeignFile {
                         path: dir.join(name),
@@ -569,8 +571,7 @@ fn used_end(
                 let may_be_unused = matches!(issue, HeaderIssue::Unused)
                     || (pos + 1 == count
                         && matches!(issue, HeaderIssue::BadMagic | HeaderIssue::Checksum { .. }));
-                (may_be_unused && file.is_zero(SECTOR_LEN as u64, file.len)?)
-                    || file.header(*index)?.is_ok()
+                (may_be_unused && file.is_prepared_unused(*index)?) || file.header(*index)?.is_ok()
             }
         };
         if !unused {
@@ -656,6 +657,16 @@ impl SegmentFile {
         }
         let off = usize::try_from(at - self.start).unwrap_or(usize::MAX);
         Ok(self.buf.get(off..off.saturating_add(n)).unwrap_or_default())
+    }
+
+    /// Whether the file, its header all zeros or torn, is a prepared segment never used:
+    /// a zero body, or a reused file's mark (as recovery decides, `reuse.rs`).
+    fn is_prepared_unused(&mut self, index: SegmentIndex) -> Result<bool, ScanError> {
+        let head = self.bytes(0, SECTOR_LEN + crate::format::REUSE_MARK_LEN)?;
+        if crate::format::has_reuse_mark(head, index) {
+            return Ok(true);
+        }
+        self.is_zero(SECTOR_LEN as u64, self.len)
     }
 
     /// Whether `[from, to)` holds only zeros.
@@ -746,6 +757,9 @@ struct Cursor {
     next_path: Option<PathBuf>,
     /// The highest fencing token seen so far, in headers and tenure frames.
     tenure: FencingToken,
+    /// The segment's header says its file is reused: bytes after its last unit may be an
+    /// earlier life's.
+    reused: bool,
 }
 
 /// What reading one unit found.
@@ -1005,8 +1019,11 @@ impl LogRecords<'_> {
                 continue;
             }
             self.check_start(info, &header)?;
+            let mut file = SegmentFile::open(info.path.clone())?;
+            let reused = crate::format::header_is_reused(file.bytes(0, SEGMENT_HEADER_LEN)?);
             self.cursor = Some(Cursor {
-                file: SegmentFile::open(info.path.clone())?,
+                reused,
+                file,
                 index: info.index,
                 role: info.role,
                 at: SEGMENT_HEADER_LEN as u64,
@@ -1087,8 +1104,15 @@ impl LogRecords<'_> {
                 path: cursor.next_path.clone().unwrap_or_else(|| path.clone()),
             },
             (None, _) => {
-                // Nothing proves the bytes were durable: the end of the log.
-                self.end = Some(if after.nonzero {
+                // Nothing proves the bytes were durable: the end of the log. In a reused
+                // file, bytes that start on a sector boundary between units with no frame
+                // of this life after them are the earlier life's: a clean end, as
+                // recovery decides (`reuse::life_end`).
+                let earlier_life = cursor.reused
+                    && stop.bad_at == stop.unit_start
+                    && stop.unit_start % SECTOR_LEN as u64 == 0
+                    && after.max_seen.is_none();
+                self.end = Some(if after.nonzero && !earlier_life {
                     LogEnd::Tail {
                         path,
                         offset: SegmentOffset(stop.unit_start),
