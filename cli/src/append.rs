@@ -184,7 +184,8 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         }
     }
     let give_up = options.lease.ttl * GIVE_UP_TTLS;
-    let db = Arc::new(Database::open(&args.dir, options)?);
+    let db =
+        Arc::new(Database::open(&args.dir, options).map_err(|e| CliError::opening(&args.dir, e))?);
     let lines = read_lines(max)?;
     let target = Target {
         db: db.clone(),

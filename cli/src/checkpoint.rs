@@ -73,10 +73,12 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     }
     let mut options = database::engine_options_for(&db.dir, Options::default().segment_size)?;
     options.checkpoints.auto_truncate = !args.keep_log;
-    let engine = Engine::open(&db.dir, options)?;
+    let segment_size = options.segment_size;
+    let (engine, released) = crate::space::open_to_free_space(&db.dir, options)?;
     let outcome = checkpoint_and_truncate(&engine, args, &state);
     engine.close()?;
     let report = outcome?;
+    let reserve = crate::space::ReserveOutcome::settle(&db.dir, segment_size, released)?;
     if args.json {
         let mut json = serde_json::json!({
             "point": report.point,
@@ -89,6 +91,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             json["log_starts_at"] = t.log_starts_at.into();
             json["held_by"] = t.held_by.clone().into();
         }
+        json["reserve"] = reserve.json();
         println!("{json}");
         return Ok(Exit::Ok);
     }
@@ -113,6 +116,9 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         None => println!(
             "the log was kept (--keep-log): `tidelog truncate` frees the segments below the point"
         ),
+    }
+    if let Some(line) = reserve.sentence(&db.dir) {
+        println!("{line}");
     }
     Ok(Exit::Ok)
 }

@@ -58,7 +58,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         format_size(options.segment_size)
     );
     println!("{LEGEND}");
-    let engine = Engine::open(&dir, options)?;
+    let engine = Engine::open(&dir, options).map_err(|e| CliError::opening(&dir, e))?;
     let done = Arc::new(AtomicBool::new(false));
     let monitor = {
         let (engine, done) = (engine.clone(), done.clone());

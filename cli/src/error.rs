@@ -102,7 +102,40 @@ pub enum CliError {
     },
     /// Opening the database failed.
     #[error(transparent)]
-    Open(#[from] tidelog::OpenError),
+    Open(tidelog::OpenError),
+    /// Opening the database for writing failed because its file system is full: the
+    /// lease record, the extent record or a new segment found no room.
+    #[error(
+        "{source}\nThe file system holding {} is full. `tidelog checkpoint {}` frees the log \
+         segments below a checkpoint (it opens the database in the room its reserve, {}, \
+         keeps for this); or free space on that file system and retry",
+        dir.display(),
+        dir.display(),
+        dir.join(tidelog::reserve::RESERVE_FILE).display()
+    )]
+    FileSystemFull {
+        /// The database.
+        dir: PathBuf,
+        /// What failed.
+        #[source]
+        source: Box<tidelog::OpenError>,
+    },
+    /// `checkpoint` or `truncate` on a full file system found no reserve to open in.
+    #[error(
+        "{source}\nThe file system holding {} is full and the database's reserve ({}) is \
+         already used: free at least {} KiB there (other files), then run this command \
+         again; it frees log segments and puts the reserve back",
+        dir.display(),
+        dir.join(tidelog::reserve::RESERVE_FILE).display(),
+        tidelog::reserve::RESERVE_BYTES / 1024
+    )]
+    NoReserveLeft {
+        /// The database.
+        dir: PathBuf,
+        /// What failed.
+        #[source]
+        source: Box<tidelog::OpenError>,
+    },
     /// An append was refused or failed.
     #[error(transparent)]
     Append(#[from] tidelog::AppendError),
@@ -170,7 +203,27 @@ pub enum CliError {
     ThreadPanicked(&'static str),
 }
 
+impl From<tidelog::OpenError> for CliError {
+    fn from(e: tidelog::OpenError) -> Self {
+        CliError::Open(e)
+    }
+}
+
 impl CliError {
+    /// An open of the database in `dir` that failed, named as a full file system when
+    /// that is why (so the message says how to get out of it).
+    #[must_use]
+    pub fn opening(dir: &std::path::Path, e: tidelog::OpenError) -> Self {
+        if tidelog::reserve::is_no_space(&e) {
+            CliError::FileSystemFull {
+                dir: dir.to_path_buf(),
+                source: Box::new(e),
+            }
+        } else {
+            CliError::Open(e)
+        }
+    }
+
     /// The exit code this failure gives.
     #[must_use]
     pub fn exit(&self) -> Exit {

@@ -23,6 +23,7 @@ mod output;
 mod precheck;
 mod recover;
 mod signals;
+mod space;
 mod stats;
 mod truncate;
 mod units;
@@ -41,7 +42,8 @@ Exit codes:
   130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM (append, dump --follow), cleanly
 
 Read-only commands (dump, stats, verify) take no lock and change nothing: they work while
-another process appends. A database is a directory holding TIDELOG, wal/, lease/ and holders/.";
+another process appends. A database is a directory holding TIDELOG, wal/, lease/,
+holders/, checkpoints/ and RESERVE (room kept for freeing space on a full file system).";
 
 /// tidelog: an embeddable write-ahead log. This command appends to, reads, checks,
 /// repairs and measures tidelog databases.
@@ -76,8 +78,8 @@ enum Command {
     Backup(backup::Args),
     /// Removes the log segments nothing needs any more; says what holds the rest.
     Truncate(truncate::Args),
-    /// Records that the records up to a point are consumed (a checkpoint), so truncation
-    /// can free the segments below it; `--truncate` frees them at once.
+    /// Records that the records up to a point are consumed (a checkpoint) and frees the
+    /// segments below it (`--keep-log` leaves them for `tidelog truncate`).
     Checkpoint(checkpoint::Args),
     /// Measures the engine on this machine's disk beside the raw write+fdatasync cost.
     Bench(bench::Args),

@@ -4,8 +4,9 @@
 //! leave the directory byte for byte as it was.
 //!
 //! Every answer here is read-only and conservative: when it is not sure (a writer may be
-//! live, the log does not read cleanly, the lane has no record in the retained log), it
-//! says so and the command opens the database the ordinary way, whose answer is final.
+//! live, the log does not read cleanly, a truncated log whose checkpoint cannot say where a
+//! lane stands), it says so and the command opens the database the ordinary way, whose
+//! answer is final.
 
 use crate::database::wal_dir;
 use std::path::Path;
@@ -53,8 +54,9 @@ pub fn clean_log(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Option<Verif
 /// The lane sequence of the last record of `lane` in the log (0 for a lane that has none
 /// in a log never truncated), read without opening it for writing. `None` when not
 /// certain: a writer may be live (it may append meanwhile), the log does not scan cleanly,
-/// or the log was truncated and holds no record of the lane (earlier ones may have gone
-/// after a checkpoint).
+/// or the log was truncated, holds no record of the lane and no checkpoint that verifies
+/// reaches up to where it starts. A lane none of whose records the truncated log still holds
+/// takes its head from the checkpoint recovery would start from.
 pub fn lane_head(dir: &Path, lane: LaneId) -> Option<LaneSeq> {
     if writer_may_be_live(dir) {
         return None;
@@ -97,9 +99,29 @@ pub fn lane_head(dir: &Path, lane: LaneId) -> Option<LaneSeq> {
         .segments()
         .iter()
         .find_map(|segment| segment.header.as_ref().map(|h| h.first_seq));
-    head.or_else(|| {
-        first
-            .is_none_or(|seq| seq == tidelog::GlobalSeq(1))
-            .then_some(LaneSeq(0))
-    })
+    if let Some(head) = head {
+        return Some(head);
+    }
+    if first.is_none_or(|seq| seq == tidelog::GlobalSeq(1)) {
+        return Some(LaneSeq(0));
+    }
+    // Truncated below a checkpoint: the checkpoint recovery starts from (the newest that
+    // verifies) holds every lane's head at its point, and the log holds every record after
+    // it. A lane it does not name had no record by then.
+    let start = tidelog::checkpoint::list_checkpoints(dir)
+        .ok()?
+        .into_iter()
+        .rev()
+        .find(|listed| !listed.is_damaged())?;
+    let covered = start.info.point.global_sequence;
+    if covered > last.0 || first.is_some_and(|seq| seq.0 > covered.saturating_add(1)) {
+        return None;
+    }
+    Some(
+        start
+            .lane_heads
+            .iter()
+            .find(|h| h.lane == lane)
+            .map_or(LaneSeq(0), |h| h.lane_seq),
+    )
 }

@@ -102,7 +102,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     let options = database::engine_options_for(&db.dir, Options::default().segment_size)?
         .recovery_mode(args.mode.into());
     let progress = Progress::spinner(format!("recovering {}", db.dir.display()));
-    let engine = Engine::open(&db.dir, options)?;
+    let engine = Engine::open(&db.dir, options).map_err(|e| CliError::opening(&db.dir, e))?;
     let report = engine.recovery_report().clone();
     let last = engine.watermarks().global.durable_hlc.global_sequence;
     engine.close()?;

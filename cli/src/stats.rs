@@ -39,6 +39,8 @@ struct LaneStats {
     records: u64,
     last_lane_seq: u64,
     last_global_seq: u64,
+    /// Every record of the lane went with truncation; its head comes from the checkpoint.
+    only_in_checkpoint: bool,
 }
 
 /// Runs `stats`.
@@ -104,6 +106,18 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     )?;
     let checkpoints = tidelog::checkpoint::list_checkpoints(&db.dir)?;
     let damaged = checkpoints.iter().filter(|c| c.is_damaged()).count();
+    // A lane whose records all went with truncation still stands where the checkpoint
+    // recovery starts from (the newest that verifies) says.
+    if let Some(start) = checkpoints.iter().rev().find(|c| !c.is_damaged()) {
+        for head in &start.lane_heads {
+            lanes.entry(head.lane.get()).or_insert(LaneStats {
+                records: 0,
+                last_lane_seq: head.lane_seq.get(),
+                last_global_seq: head.point.global_sequence,
+                only_in_checkpoint: true,
+            });
+        }
+    }
     let checkpoints_json: Vec<serde_json::Value> = checkpoints
         .iter()
         .map(|c| {
@@ -181,6 +195,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
                     "records": s.records,
                     "last_lane_seq": s.last_lane_seq,
                     "last_global_seq": s.last_global_seq,
+                    "only_in_checkpoint": s.only_in_checkpoint,
                 })
             })
             .collect();
@@ -346,10 +361,18 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     }
     println!("lanes       {}", lanes.len());
     for (lane, s) in &lanes {
-        println!(
-            "  lane {lane}: {} records, last lane sequence {} (global {})",
-            s.records, s.last_lane_seq, s.last_global_seq
-        );
+        if s.only_in_checkpoint {
+            println!(
+                "  lane {lane}: no record left in the log, last lane sequence {} (global {}, \
+                 kept by the checkpoint)",
+                s.last_lane_seq, s.last_global_seq
+            );
+        } else {
+            println!(
+                "  lane {lane}: {} records, last lane sequence {} (global {})",
+                s.records, s.last_lane_seq, s.last_global_seq
+            );
+        }
     }
     for refused in records.refused() {
         println!(

@@ -6,7 +6,7 @@ use crate::database::{self, Database};
 use crate::error::{CliError, Exit};
 use crate::units::format_size;
 use std::path::PathBuf;
-use tidelog::{Engine, Options};
+use tidelog::Options;
 
 /// Arguments of `truncate`.
 #[derive(Debug, clap::Args)]
@@ -36,12 +36,14 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<Exit, CliError> {
     let db = Database::existing(&args.dir)?;
     let options = database::engine_options_for(&db.dir, Options::default().segment_size)?;
-    let engine = Engine::open(&db.dir, options)?;
+    let segment_size = options.segment_size;
+    let (engine, released) = crate::space::open_to_free_space(&db.dir, options)?;
     let before = engine.truncation_status();
     let truncated = engine.truncate_log();
     let after = engine.truncation_status();
     engine.close()?;
     let report = truncated?;
+    let reserve = crate::space::ReserveOutcome::settle(&db.dir, segment_size, released)?;
     let freed = before.log_bytes.saturating_sub(after.log_bytes);
     let holding: Vec<String> = after
         .holding_back()
@@ -59,6 +61,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
                 "log_bytes": after.log_bytes,
                 "floor": after.floor.get(),
                 "held_by": holding,
+                "reserve": reserve.json(),
             })
         );
         return Ok(Exit::Ok);
@@ -79,6 +82,9 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             after.floor,
             holding.join(", ")
         );
+    }
+    if let Some(line) = reserve.sentence(&db.dir) {
+        println!("{line}");
     }
     Ok(Exit::Ok)
 }

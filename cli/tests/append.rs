@@ -151,6 +151,64 @@ fn a_stale_expectation_on_a_lane_without_records_changes_no_byte_and_no_modifica
 }
 
 #[test]
+fn a_stale_expectation_on_a_lane_whose_records_were_all_truncated_changes_no_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let small = ["--segment-size", "65536"];
+    let lane1 = tidelog(
+        &[&["append", s(&db), "--lane", "1"][..], &small].concat(),
+        b"a\nb\nc\n",
+    );
+    assert!(lane1.status.success(), "{}", text(&lane1.stderr));
+    // Enough of lane 2 to fill the first segment, then a checkpoint that frees it: lane 1
+    // keeps no record in the log, only its head (3) in the checkpoint.
+    let filler: Vec<u8> = (0..400)
+        .flat_map(|i| format!("{i:0>120}\n").into_bytes())
+        .collect();
+    assert!(tidelog(&["append", s(&db), "--lane", "2"], &filler)
+        .status
+        .success());
+    let checkpoint = tidelog(&["checkpoint", s(&db)], b"");
+    assert!(checkpoint.status.success(), "{}", text(&checkpoint.stderr));
+    assert!(
+        text(&checkpoint.stdout).contains("removed 1 segment"),
+        "{}",
+        text(&checkpoint.stdout)
+    );
+    let stats = text(&tidelog(&["stats", s(&db)], b"").stdout);
+    assert!(
+        stats.contains("lane 1: no record left in the log, last lane sequence 3"),
+        "{stats}"
+    );
+    let before = entries(&db);
+    let out = tidelog(&["append", s(&db), "--lane", "1", "--expect", "0"], b"d\n");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("expected it at lane sequence 0 but it is at 3"),
+        "{}",
+        text(&out.stderr)
+    );
+    let after = entries(&db);
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|entry| !before.contains(entry))
+        .map(|(path, _, _)| path)
+        .collect();
+    assert!(
+        changed.is_empty() && before.len() == after.len(),
+        "changed: {changed:?}"
+    );
+    // The right expectation appends after the truncated records.
+    let out = tidelog(&["append", s(&db), "--lane", "1", "--expect", "3"], b"d\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("lane=1 lane_seq=4 "),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn a_line_longer_than_a_record_stops_after_acknowledging_the_lines_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");

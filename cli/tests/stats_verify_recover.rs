@@ -25,8 +25,10 @@ fn stats_reports_sequences_lanes_and_segments_of_what_was_appended() {
     assert_eq!(
         stats["lanes"],
         serde_json::json!([
-            {"lane": 1, "records": 900, "last_lane_seq": 900, "last_global_seq": 900},
-            {"lane": 5, "records": 2, "last_lane_seq": 2, "last_global_seq": 902},
+            {"lane": 1, "records": 900, "last_lane_seq": 900, "last_global_seq": 900,
+             "only_in_checkpoint": false},
+            {"lane": 5, "records": 2, "last_lane_seq": 2, "last_global_seq": 902,
+             "only_in_checkpoint": false},
         ])
     );
     let segs = stats["segments"].as_array().unwrap();

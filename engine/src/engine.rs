@@ -12,7 +12,7 @@ use crate::marker;
 use crate::options::Options;
 use crate::record::{Append, BatchEntry, Receipt, Record};
 use crate::subscription::{Subscription, SubscriptionTarget};
-use crate::writer::{Request, Status, Writer};
+use crate::writer::{Request, Shared, Start, Status, Writer};
 use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 use tidelog_wal::io::{RealStorage, Storage};
 use tidelog_wal::{RecoveryReport, Wal, WalOptions, WalReader};
 use tidelog_watermarks::{
@@ -222,32 +221,6 @@ impl<S: Storage> Engine<S> {
             .visible_seq
             .store(last.global_sequence, Ordering::Release);
         let (requests, receiver) = crossbeam_channel::bounded(options.channel_capacity);
-        let writer = Writer {
-            wal,
-            marks: marks.clone(),
-            index: index.clone(),
-            status: status.clone(),
-            options: options.clone(),
-            heads: Default::default(),
-            lane_floor: LaneSeq::ZERO,
-            keys,
-            key_order,
-            next_seq: last.seq(),
-            last_written: last,
-            unsynced_records: 0,
-            oldest_unsynced: None,
-            in_flight: None,
-            sync_waiters: Vec::new(),
-            durable_replies: Vec::new(),
-            durable_batches: Vec::new(),
-            gather: None,
-            last_sync: Duration::ZERO,
-            meter: Default::default(),
-            sync_started: None,
-            closing: None,
-            validity: holder.validity(),
-            publisher: None,
-        };
         // Followers wait on this file; a writer that cannot create it still writes, and
         // says so (`Engine::publication_failure`) instead of dropping the error.
         let (publisher, publication_failure) = match Publisher::create(
@@ -259,12 +232,24 @@ impl<S: Storage> Engine<S> {
             Err(err) => (None, Some(err)),
         };
         let (heads, lane_floor) = lane_floors(&index, &accepted_losses);
-        let writer = Writer {
-            heads,
-            lane_floor,
-            publisher,
-            ..writer
-        };
+        let writer = Writer::new(
+            wal,
+            options.clone(),
+            Shared {
+                marks: marks.clone(),
+                index: index.clone(),
+                status: status.clone(),
+                validity: holder.validity(),
+                publisher,
+            },
+            Start {
+                last,
+                heads,
+                lane_floor,
+                keys,
+                key_order,
+            },
+        );
         let thread = std::thread::Builder::new()
             .name("tidelog-writer".into())
             .spawn(move || writer.run(receiver))

@@ -227,6 +227,7 @@ mod marker;
 mod observe;
 mod options;
 mod record;
+pub mod reserve;
 mod subscription;
 mod writer;
 

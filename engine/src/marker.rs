@@ -155,6 +155,9 @@ pub(crate) fn create(dir: &Path) -> Result<(), OpenError> {
         Err(err) => return Err(io_error("renaming", &temp)(err)),
     }
     sync_dir(dir)?;
+    // Room for the writes that free space on a full file system (`reserve`). A file
+    // system too full for it still gets its database: the reserve is a safety margin.
+    let _ = crate::reserve::restore_reserve(dir, 0);
     // Temp files of interrupted creations are of no use once the marker is in place.
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {

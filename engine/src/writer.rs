@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tidelog_wal::{io::Storage, AppendError as WalAppendError, NewFrame, SyncJob, Wal};
-use tidelog_watermarks::{GlobalSeq, HlcPoint, LaneId, LaneSeq, WatermarkAdvanceHandle};
+use tidelog_watermarks::{
+    GlobalSeq, HlcPoint, LaneId, LaneSeq, WatermarkAdvanceHandle, WatermarkState,
+};
 
 /// What appenders ask of the writer.
 #[derive(Debug)]
@@ -114,6 +116,67 @@ pub(crate) struct Writer<S: Storage> {
     pub(crate) validity: Arc<Validity>,
     /// Where followers in other processes read the watermarks.
     pub(crate) publisher: Option<Publisher>,
+}
+
+/// Where the writer starts: the log's state as recovery left it.
+pub(crate) struct Start {
+    /// The last record in the log (or the checkpoint's point, for an empty log).
+    pub(crate) last: HlcPoint,
+    /// The lanes' heads, and the head of every lane not among them (see `Writer::heads`).
+    pub(crate) heads: HashMap<LaneId, LaneSeq>,
+    pub(crate) lane_floor: LaneSeq,
+    /// The idempotency keys of the records in the log, and the same keys in order.
+    pub(crate) keys: HashMap<Vec<u8>, Receipt>,
+    pub(crate) key_order: VecDeque<(GlobalSeq, Vec<u8>)>,
+}
+
+/// What the writer shares with the engine handle (and, for `publisher`, with followers).
+pub(crate) struct Shared {
+    pub(crate) marks: WatermarkAdvanceHandle,
+    pub(crate) index: Arc<LaneIndex>,
+    pub(crate) status: Arc<Status>,
+    pub(crate) validity: Arc<Validity>,
+    pub(crate) publisher: Option<Publisher>,
+}
+
+impl<S: Storage> Writer<S> {
+    /// A writer over the recovered `wal`, continuing from `start`, with nothing written,
+    /// in flight or waiting yet.
+    pub(crate) fn new(wal: Wal<S>, options: Options, shared: Shared, start: Start) -> Self {
+        let Shared {
+            marks,
+            index,
+            status,
+            validity,
+            publisher,
+        } = shared;
+        Writer {
+            wal,
+            marks,
+            index,
+            status,
+            options,
+            heads: start.heads,
+            lane_floor: start.lane_floor,
+            keys: start.keys,
+            key_order: start.key_order,
+            next_seq: start.last.seq(),
+            last_written: start.last,
+            unsynced_records: 0,
+            oldest_unsynced: None,
+            in_flight: None,
+            sync_waiters: Vec::new(),
+            durable_replies: Vec::new(),
+            durable_batches: Vec::new(),
+            gather: None,
+            last_sync: Duration::ZERO,
+            meter: crate::observe::SyncMeter::default(),
+            sync_started: None,
+            closing: None,
+            validity,
+            publisher,
+        }
+    }
 }
 
 /// A reply slot and the answer it will get.
@@ -524,15 +587,29 @@ impl<S: Storage> Writer<S> {
             marks.advance_written_on_lane(receipt.lane, receipt.point);
         }
         if self.options.visibility == Visibility::Written {
-            marks.advance_visible_and_emitted(self.last_written);
+            self.publish(marks, Some(self.last_written));
+        }
+    }
+
+    /// The one place the visible watermark moves and the watermarks leave the process:
+    /// makes `visible` (if any) visible and emitted, tells this process's readers (the
+    /// visible sequence they read without the lock) and then, with the lock released,
+    /// followers in other processes (the watermarks file).
+    fn publish(
+        &self,
+        mut marks: impl std::ops::DerefMut<Target = WatermarkState>,
+        visible: Option<HlcPoint>,
+    ) {
+        if let Some(point) = visible {
+            marks.advance_visible_and_emitted(point);
             self.status
                 .visible_seq
-                .store(self.last_written.global_sequence, Ordering::Release);
-            let global = marks.snapshot();
-            drop(marks);
-            if let Some(publisher) = &self.publisher {
-                publisher.publish(global);
-            }
+                .store(point.global_sequence, Ordering::Release);
+        }
+        let global = marks.snapshot();
+        drop(marks);
+        if let Some(publisher) = &self.publisher {
+            publisher.publish(global);
         }
     }
 
@@ -623,22 +700,16 @@ impl<S: Storage> Writer<S> {
                 self.meter.synced(self.last_sync);
                 let mut marks = self.marks.lock();
                 marks.advance_durable(point);
-                if self.options.visibility == Visibility::Durable {
-                    if point.seq() > durable {
+                let visible = match self.options.visibility {
+                    Visibility::Durable if point.seq() > durable => {
                         drop(marks);
                         self.violated(WriterInvariant::VisibleWithinDurable, None);
                         return;
                     }
-                    marks.advance_visible_and_emitted(point);
-                    self.status
-                        .visible_seq
-                        .store(point.global_sequence, Ordering::Release);
-                }
-                let global = marks.snapshot();
-                drop(marks);
-                if let Some(publisher) = &self.publisher {
-                    publisher.publish(global);
-                }
+                    Visibility::Durable => Some(point),
+                    Visibility::Written => None,
+                };
+                self.publish(marks, visible);
             }
             Err(err) => {
                 self.poison(WriterFailure::Sync(err));

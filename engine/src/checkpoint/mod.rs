@@ -78,6 +78,10 @@ pub struct ListedCheckpoint {
     /// Why the file does not verify; `None` when it does. Recovery skips a damaged
     /// checkpoint (falling back to an older one) and the next prune removes it.
     pub damage: Option<CheckpointIssue>,
+    /// Where each lane stood at the checkpoint's point (every lane that had a record by
+    /// then), so a lane none of whose records the log still holds keeps its head; empty
+    /// for a damaged file.
+    pub lane_heads: Vec<LaneHead>,
 }
 
 impl ListedCheckpoint {
@@ -132,6 +136,7 @@ pub fn list_checkpoints_with_storage<S: Storage>(
                 bytes: found.bytes,
             },
             damage: found.verified.err(),
+            lane_heads: found.lanes,
         })
         .collect())
 }

@@ -106,6 +106,8 @@ pub(crate) struct Found {
     pub(crate) bytes: u64,
     /// The point its header holds, or why it does not verify.
     pub(crate) verified: Result<HlcPoint, CheckpointIssue>,
+    /// Each lane's head at its point (empty when it does not verify).
+    pub(crate) lanes: Vec<LaneHead>,
     /// Whether a pin file names it.
     pub(crate) pinned: bool,
 }
@@ -134,9 +136,14 @@ fn read_found<S: Storage>(
         Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    let decoded = verify(&parsed, &bytes);
     Ok(Some(Found {
         name: name.to_string(),
-        verified: verify(&parsed, &bytes).map(|d| d.point),
+        lanes: decoded
+            .as_ref()
+            .map(|d| d.lanes.clone())
+            .unwrap_or_default(),
+        verified: decoded.map(|d| d.point),
         parsed,
         bytes: bytes.len() as u64,
         pinned: false,
