@@ -119,6 +119,13 @@ pub(crate) fn classify(name: &OsStr) -> Option<EntryKind> {
     })
 }
 
+/// Whether the log directory `dir` (on the real file system) holds a freed segment kept
+/// for reuse: the next segment then takes no new space on the disk.
+#[must_use]
+pub fn has_spare(dir: &Path) -> bool {
+    !spares(&crate::RealStorage, dir).is_empty()
+}
+
 /// The spare files in `dir`, oldest index first (an unreadable directory has none).
 pub(crate) fn spares<S: Storage>(storage: &S, dir: &Path) -> Vec<SegmentIndex> {
     let mut found: Vec<SegmentIndex> = storage
