@@ -7,13 +7,13 @@ use crate::error::{AppendError, OpenError, ReadError, SyncError};
 use crate::forward::{Publisher, Server};
 use crate::handoff::{oneshot, Pending};
 use crate::holder::Holder;
+use crate::inbox::TrySendError;
 use crate::index::LaneIndex;
 use crate::marker;
 use crate::options::Options;
 use crate::record::{Append, BatchEntry, Receipt, Record};
 use crate::subscription::{Subscription, SubscriptionTarget};
-use crate::writer::{Request, Shared, Start, Status, Writer};
-use crossbeam_channel::{Sender, TrySendError};
+use crate::writer::{Request, Requests, Shared, Start, Status, Writer};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
@@ -107,7 +107,7 @@ impl<S: Storage> Clone for Engine<S> {
 pub(crate) struct Inner<S: Storage> {
     dir: PathBuf,
     options: Options,
-    requests: Sender<Request>,
+    requests: Requests<S>,
     marks: WatermarkAdvanceHandle,
     index: Arc<LaneIndex>,
     reader: WalReader<S>,
@@ -220,7 +220,7 @@ impl<S: Storage> Engine<S> {
         status
             .visible_seq
             .store(last.global_sequence, Ordering::Release);
-        let (requests, receiver) = crossbeam_channel::bounded(options.channel_capacity);
+        let (requests, inbox, syncer) = crate::writer::inbox(options.channel_capacity);
         // Followers wait on this file; a writer that cannot create it still writes, and
         // says so (`Engine::publication_failure`) instead of dropping the error.
         let (publisher, publication_failure) = match Publisher::create(
@@ -252,7 +252,7 @@ impl<S: Storage> Engine<S> {
         );
         let thread = std::thread::Builder::new()
             .name("tidelog-writer".into())
-            .spawn(move || writer.run(receiver))
+            .spawn(move || writer.run(inbox, syncer))
             .map_err(|source| OpenError::Io {
                 op: "starting the writer thread for",
                 path: dir.clone(),
@@ -862,7 +862,7 @@ impl<S: Storage> Engine<S> {
                 .try_send(request)
                 .map_err(|err| match err {
                     TrySendError::Full(_) => AppendError::WouldBlock,
-                    TrySendError::Disconnected(_) => AppendError::Closed,
+                    TrySendError::Gone(_) => AppendError::Closed,
                 })
         }
     }

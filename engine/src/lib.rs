@@ -199,7 +199,8 @@
 //! ## Where things are
 //!
 //! [`Engine`] (open, append, read, subscribe, close) in `engine.rs`; the writer
-//! thread in `writer.rs`; the appender-to-writer reply slot in `handoff.rs`; the lane
+//! thread in `writer.rs`; the appender-to-writer reply slot in `handoff.rs`; the writer's
+//! inbox (appenders' requests and the syncer thread's completions) in `inbox.rs`; the lane
 //! index in `index.rs`; the directory marker and lock in `marker.rs`; options and errors
 //! beside them; checkpoints and truncation in [`checkpoint`]; the writer lease in
 //! [`lease`]; followers in [`forward`]; the raw `pwrite` + `fdatasync` loop the
@@ -221,6 +222,11 @@ pub mod handoff;
 #[cfg(not(loom))]
 mod handoff;
 mod holder;
+// Public only to the loom model (`tests/loom_writer_syncer.rs`), which drives the real type.
+#[cfg(loom)]
+pub mod inbox;
+#[cfg(not(loom))]
+mod inbox;
 mod index;
 pub mod lease;
 mod marker;

@@ -11,10 +11,10 @@ use crate::error::{AppendError, SyncError, WriterFailure, WriterInvariant};
 use crate::forward::Publisher;
 use crate::handoff::ReplyTo;
 use crate::holder::Validity;
+use crate::inbox::Event;
 use crate::index::LaneIndex;
 use crate::options::{Options, SyncPolicy, Visibility};
 use crate::record::{Append, BatchEntry, Receipt};
-use crossbeam_channel::{Receiver, Select, Sender};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -195,39 +195,48 @@ struct Outbox {
 }
 
 /// A finished sync job and its outcome, from the syncer thread back to the writer.
-type Done<S> = (SyncJob<S>, std::io::Result<()>);
+pub(crate) type Done<S> = (SyncJob<S>, std::io::Result<()>);
+
+/// The appenders' end of the writer's inbox.
+pub(crate) type Requests<S> = crate::inbox::Sender<Request, SyncJob<S>, Done<S>>;
+/// The writer's end of its inbox.
+pub(crate) type Inbox<S> = crate::inbox::Inbox<Request, SyncJob<S>, Done<S>>;
+
+/// The writer's inbox: the appenders' end, the writer's and the syncer's.
+pub(crate) fn inbox<S: Storage>(
+    capacity: usize,
+) -> crate::inbox::Ends<Request, SyncJob<S>, Done<S>> {
+    crate::inbox::inbox(capacity)
+}
 
 impl<S: Storage> Writer<S> {
     /// Runs until a `Close` request (or until every sender is gone) and everything
     /// written is durable or the log is poisoned. A syncer thread runs each fdatasync
     /// while this thread writes the next group: two groups in flight, one syncing.
-    pub(crate) fn run(mut self, requests: Receiver<Request>) {
-        let (jobs, job_queue) = crossbeam_channel::bounded::<SyncJob<S>>(1);
-        let (done_tx, done) = crossbeam_channel::bounded::<Done<S>>(1);
-        std::thread::scope(|scope| {
+    pub(crate) fn run(
+        mut self,
+        inbox: Inbox<S>,
+        syncer: crate::inbox::Syncer<Request, SyncJob<S>, Done<S>>,
+    ) {
+        // `inbox` moves into the scope's closure: however `serve` ends, it is dropped
+        // before the scope joins the syncer, and its drop is what stops the syncer.
+        std::thread::scope(move |scope| {
             scope.spawn(move || {
-                for job in job_queue {
+                syncer.serve(|job: SyncJob<S>| {
                     let result = job.run();
-                    if done_tx.send((job, result)).is_err() {
-                        return;
-                    }
-                }
+                    (job, result)
+                });
             });
-            self.serve(&requests, jobs, &done);
+            self.serve(&inbox);
         });
     }
 
-    fn serve(
-        &mut self,
-        requests: &Receiver<Request>,
-        jobs: Sender<SyncJob<S>>,
-        done: &Receiver<Done<S>>,
-    ) {
+    fn serve(&mut self, inbox: &Inbox<S>) {
         loop {
             // With requests waiting, sync on the syncer thread and write them meanwhile;
             // with none, sync here and save two thread hops.
             self.answer_waiters();
-            self.start_sync_if_due(&jobs, requests.is_empty());
+            self.start_sync_if_due(inbox);
             self.answer_waiters();
             if self.finished() {
                 let result = self.sync_result().map(|_| ());
@@ -241,29 +250,13 @@ impl<S: Storage> Writer<S> {
                 }
                 return;
             }
-            let mut select = Select::new();
-            let done_index = select.recv(done);
-            let requests_index = self.closing.is_none().then(|| select.recv(requests));
-            let operation = match self.sync_deadline() {
-                Some(deadline) => match select.select_deadline(deadline) {
-                    Ok(operation) => operation,
-                    Err(_) => continue,
-                },
-                None => select.select(),
-            };
-            let index = operation.index();
-            if index == done_index {
-                match operation.recv(done) {
-                    Ok((job, result)) => self.complete_sync(job, result),
-                    // The syncer only stops when `jobs` is dropped, which happens after
-                    // this loop; a closed channel here means it panicked.
-                    Err(_) => return,
-                }
-            } else if Some(index) == requests_index {
-                match operation.recv(requests) {
-                    Ok(first) => self.commit_group(first, requests),
-                    Err(_) => self.closing = Some(None),
-                }
+            match inbox.wait(self.closing.is_none(), self.sync_deadline()) {
+                Event::Completion((job, result)) => self.complete_sync(job, result),
+                // The syncer only stops once this loop is over; gone now, it panicked.
+                Event::SyncerGone => return,
+                Event::Request(first) => self.commit_group(first, inbox),
+                Event::SendersGone => self.closing = Some(None),
+                Event::TimedOut => {}
             }
         }
     }
@@ -296,10 +289,10 @@ impl<S: Storage> Writer<S> {
 
     /// Writes and answers one group: `first` and whatever else is queued, bounded by
     /// count and bytes.
-    fn commit_group(&mut self, first: Request, requests: &Receiver<Request>) {
+    fn commit_group(&mut self, first: Request, inbox: &Inbox<S>) {
         self.status.groups.fetch_add(1, Ordering::Relaxed);
         self.forget_truncated_keys();
-        crate::observe::metric!(metrics::gauge!("tidelog_queue_depth").set(requests.len() as f64));
+        crate::observe::metric!(metrics::gauge!("tidelog_queue_depth").set(inbox.len() as f64));
         self.check_lease();
         let mut out = Outbox::default();
         let wall_ms = self.marks.lock().stamp(self.next_seq.next()).wall_ms;
@@ -337,7 +330,7 @@ impl<S: Storage> Writer<S> {
                 Request::Wake => {}
             }
             if taken < self.options.max_group_requests && bytes < self.options.max_group_bytes {
-                next = requests.try_recv().ok();
+                next = inbox.next_request();
             }
         }
         // One store for the whole group; if it fails nothing of the group is written. A
@@ -634,8 +627,9 @@ impl<S: Storage> Writer<S> {
     }
 
     /// Starts a sync of everything written, if none is in flight and the policy, a
-    /// `sync()` call or closing asks for one: `inline` on this thread, else on the syncer.
-    fn start_sync_if_due(&mut self, jobs: &Sender<SyncJob<S>>, inline: bool) {
+    /// `sync()` call or closing asks for one: on this thread when no request waits, else
+    /// on the syncer.
+    fn start_sync_if_due(&mut self, inbox: &Inbox<S>) {
         if self.in_flight.is_some()
             || self.unsynced_records == 0
             || self.status.poison.get().is_some()
@@ -661,14 +655,14 @@ impl<S: Storage> Writer<S> {
                 self.unsynced_records = 0;
                 self.oldest_unsynced = None;
                 self.meter.sync_started();
-                if inline {
+                if inbox.is_empty() {
                     let result = job.run();
                     self.complete_sync(job, result);
                     return;
                 }
-                // Capacity 1 and at most one job in flight: this never blocks. A closed
-                // queue means the syncer is gone; the job's drop leaves it unfinished.
-                let _ = jobs.send(job);
+                // At most one job in flight. With the syncer gone the job is dropped
+                // unfinished and the next wait says so.
+                inbox.hand_over(job);
             }
             Ok(None) => {}
             Err(err) => {
