@@ -59,6 +59,7 @@ pub mod scan;
 pub mod segment;
 pub mod takeover;
 pub mod truncate;
+mod walker;
 pub mod writer;
 
 pub use error::{AppendError, LogInvariant, OpenError, PoisonCause, SyncError, UnitTooLarge};

@@ -20,15 +20,16 @@
 #![deny(clippy::indexing_slicing)]
 
 use crate::error::OpenError;
-use crate::format::{
-    decode_frame, sector_align_up, FrameCheck, FrameIssue, HeaderIssue, SegmentHeader, SeqRule,
-    FRAME_ALIGN, SEGMENT_HEADER_LEN,
-};
+use crate::format::{FrameIssue, HeaderIssue, SegmentHeader, SECTOR_LEN, SEGMENT_HEADER_LEN};
 use crate::ids::{FencingToken, SegmentIndex};
 use crate::io::sealed::SegmentOps;
 use crate::io::{IoOp, RealStorage, Storage};
 use crate::reader::MISSING;
 use crate::segment::{classify, segment_path, EntryKind};
+use crate::walker::{
+    gap_skipped, may_be_unused, proof_of, proving_successor, segment_start, After, MappedSegment,
+    SegmentStart, SegmentWalker, Step, Stop,
+};
 use crate::WalOptions;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -513,200 +514,6 @@ pub(crate) struct CutShort {
     pub(crate) segment_size: u64,
 }
 
-impl<G> Scan<G> {
-    fn is_accepted(&self, from: GlobalSeq, to: GlobalSeq) -> bool {
-        from <= to && self.accepted.iter().any(|(a, b)| *a <= from && to <= *b)
-    }
-}
-
-/// Index one past the last non-zero byte (0 if all zero). Word-wise from the end, because
-/// a mostly empty 64 MiB segment is the common case.
-pub(crate) fn nonzero_end(bytes: &[u8]) -> usize {
-    const BLOCK: usize = 4096;
-    let mut end = bytes.len();
-    while end > 0 {
-        let start = end.saturating_sub(BLOCK);
-        let block = bytes.get(start..end).unwrap_or(&[]);
-        if block.iter().fold(0u8, |acc, &b| acc | b) != 0 {
-            return start + block.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
-        }
-        end = start;
-    }
-    0
-}
-
-/// A problem that stopped a frame scan.
-struct Stop {
-    /// Start of the unit the problem belongs to: where the log is cut.
-    unit_start: usize,
-    /// Where the invalid frame (or the missing part) is.
-    bad_at: usize,
-    /// First sequence not recovered.
-    lost_from: GlobalSeq,
-    issue: FrameIssue,
-    /// A later valid frame whose durable hint covers `lost_from`.
-    proof: Option<(usize, GlobalSeq, GlobalSeq)>,
-    /// The first valid unit start after the problem: (offset, sequence).
-    resync: Option<(usize, GlobalSeq)>,
-    /// The highest valid sequence after the problem.
-    max_seen: Option<GlobalSeq>,
-}
-
-/// Result of scanning frames from one position.
-struct FrameRun {
-    /// (sequence, offset) of every frame of every complete unit.
-    frames: Vec<(GlobalSeq, u32)>,
-    /// Sequence after the last complete unit.
-    next: GlobalSeq,
-    /// Offset after the last complete unit.
-    end: usize,
-    /// Wall clock of the last complete unit's last frame.
-    last_wall_ms: Option<u64>,
-    /// The seal, if the run ended on one.
-    sealed: bool,
-    stop: Option<Stop>,
-}
-
-/// Scans frames from `from`. `token` is the highest fencing token seen so far in the log;
-/// a tenure frame raises it, and a tenure frame below it stops the run (a fenced
-/// writer's).
-fn scan_frames(
-    bytes: &[u8],
-    segment: SegmentIndex,
-    from: usize,
-    expected: GlobalSeq,
-    zero_from: usize,
-    token: &mut FencingToken,
-) -> FrameRun {
-    let mut run = FrameRun {
-        frames: Vec::new(),
-        next: expected,
-        end: from,
-        last_wall_ms: None,
-        sealed: false,
-        stop: None,
-    };
-    let mut unit: Vec<(GlobalSeq, u32)> = Vec::new();
-    let mut at = from;
-    let mut seq = expected;
-    let issue = loop {
-        let check = FrameCheck {
-            segment,
-            seq: SeqRule::Exactly(seq),
-        };
-        let issue = match decode_frame(bytes, at, &check) {
-            Ok(frame) if frame.header.is_seal() && unit.is_empty() => {
-                run.sealed = true;
-                return run;
-            }
-            Ok(frame) if frame.header.is_tenure() && unit.is_empty() => {
-                match frame.tenure_token() {
-                    Some(found) if found >= *token => {
-                        *token = found;
-                        at = at.saturating_add(frame.len_on_disk);
-                        run.end = at;
-                        continue;
-                    }
-                    Some(found) => FrameIssue::StaleTenure { found },
-                    None => FrameIssue::BadFlags {
-                        flags: frame.header.flags,
-                    },
-                }
-            }
-            Ok(frame) if frame.header.is_first() == unit.is_empty() => {
-                let Ok(offset) = u32::try_from(at) else {
-                    break FrameIssue::LengthOutOfBounds { frame_len: 0 };
-                };
-                unit.push((seq, offset));
-                at = at.saturating_add(frame.len_on_disk);
-                seq = GlobalSeq(seq.0.saturating_add(1));
-                if frame.header.is_last() {
-                    run.frames.append(&mut unit);
-                    run.next = seq;
-                    run.end = at;
-                    run.last_wall_ms = Some(frame.header.wall_ms);
-                }
-                continue;
-            }
-            Ok(_) => FrameIssue::BrokenUnit,
-            Err(issue) => issue,
-        };
-        // Zero padding to the next sector boundary between units (left after a sync).
-        if unit.is_empty() && at < zero_from {
-            if let Some(next) = sector_align_up(at).filter(|n| *n > at && *n < bytes.len()) {
-                if bytes
-                    .get(at..next)
-                    .is_some_and(|pad| pad.iter().all(|&b| b == 0))
-                {
-                    at = next;
-                    run.end = next;
-                    continue;
-                }
-            }
-        }
-        if at >= zero_from {
-            // Zeros from here on: a clean end, unless a unit is still open.
-            if unit.is_empty() {
-                return run;
-            }
-            break FrameIssue::PartialUnit;
-        }
-        break issue;
-    };
-    let after = search_after(bytes, segment, at, run.next);
-    run.stop = Some(Stop {
-        unit_start: run.end,
-        bad_at: at,
-        lost_from: run.next,
-        issue,
-        proof: after.proof,
-        resync: after.resync,
-        max_seen: after.max_seen,
-    });
-    run
-}
-
-/// What lies after a bad frame.
-struct After {
-    /// A valid frame whose durable hint reaches the lost sequence: (offset, seq, hint).
-    proof: Option<(usize, GlobalSeq, GlobalSeq)>,
-    /// The first valid frame that opens a unit: (offset, seq).
-    resync: Option<(usize, GlobalSeq)>,
-    /// The highest valid sequence seen.
-    max_seen: Option<GlobalSeq>,
-}
-
-/// Looks at every aligned position past a bad frame at `bad_at` for valid frames with a
-/// sequence from `lost_from` on: proof that the damage hit durable data, where
-/// `SkipCorrupted` resumes, and the highest sequence the segment still shows.
-fn search_after(bytes: &[u8], segment: SegmentIndex, bad_at: usize, lost_from: GlobalSeq) -> After {
-    let check = FrameCheck {
-        segment,
-        seq: SeqRule::After(GlobalSeq(lost_from.0.saturating_sub(1))),
-    };
-    let mut after = After {
-        proof: None,
-        resync: None,
-        max_seen: None,
-    };
-    let mut at = bad_at.saturating_add(FRAME_ALIGN);
-    let end = nonzero_end(bytes);
-    while at < end {
-        if let Ok(frame) = decode_frame(bytes, at, &check) {
-            let h = frame.header;
-            if after.resync.is_none() && h.is_first() {
-                after.resync = Some((at, h.global_seq));
-            }
-            if after.proof.is_none() && h.durable_hint >= lost_from {
-                after.proof = Some((at, h.global_seq, h.durable_hint));
-            }
-            after.max_seen = after.max_seen.max(Some(h.global_seq));
-        }
-        at = at.saturating_add(FRAME_ALIGN);
-    }
-    after
-}
-
 fn io_err(op: IoOp, path: &Path, source: std::io::Error) -> OpenError {
     OpenError::Io {
         op,
@@ -959,7 +766,7 @@ fn trailing_unused<G: SegmentOps>(
         let is_last = pos + 1 == segments.len();
         let unused = match header {
             Err(HeaderIssue::Unused) => body_zero,
-            Err(HeaderIssue::BadMagic | HeaderIssue::Checksum { .. }) if is_last && body_zero => {
+            Err(issue) if may_be_unused(issue, is_last) && body_zero => {
                 // The header store of a rotation torn by a crash: nothing was written
                 // after it (frames follow a synced header), so the segment is unused.
                 removed.push(RemovedFile {
@@ -973,7 +780,7 @@ fn trailing_unused<G: SegmentOps>(
                     actions.push(Action::Zero {
                         segment: pos,
                         from: 0,
-                        to: crate::format::SECTOR_LEN,
+                        to: SECTOR_LEN,
                     });
                 }
                 true
@@ -1007,11 +814,12 @@ fn later_segment<G>(
     pos: usize,
     floor: Option<FencingToken>,
 ) -> Option<PathBuf> {
-    headers
+    let later = headers
         .iter()
         .take(used_end)
         .skip(pos + 1)
-        .position(|h| matches!(h, Ok(h) if Some(h.fencing) >= floor))
+        .map(|h| h.as_ref().ok().map(|h| h.fencing));
+    proving_successor(later, floor)
         .and_then(|i| segments.get(pos + 1 + i))
         .map(|s| s.path.clone())
 }
@@ -1235,10 +1043,12 @@ fn walk_segment<G: SegmentOps>(
         w.max_token
             .map_or(header.fencing, |m| m.max(header.fencing)),
     );
-    let expected = w.expected.unwrap_or(header.first_seq);
-    let accepted_gap =
-        header.first_seq > expected && out.is_accepted(expected, GlobalSeq(header.first_seq.0 - 1));
-    if !accepted_gap && (header.first_seq != expected || header.first_seq == GlobalSeq::ZERO) {
+    let (expected, gap) = match segment_start(w.expected, header.first_seq, &out.accepted) {
+        SegmentStart::Continues => (None, false),
+        SegmentStart::Gap { expected } => (Some(expected), true),
+        SegmentStart::Overlap { expected } => (Some(expected), false),
+    };
+    if let Some(expected) = expected {
         let found = header.first_seq;
         let mismatch = OpenError::SequenceMismatch {
             path: path.to_path_buf(),
@@ -1252,26 +1062,14 @@ fn walk_segment<G: SegmentOps>(
                     offset: 0,
                     kind: FindingKind::SequenceMismatch { expected, found },
                 });
-                if found <= expected {
+                if !gap {
                     return Ok(None);
                 }
             }
-            ScanMode::Recover(RecoveryMode::SkipCorrupted | RecoveryMode::AcceptLoss)
-                if found > expected =>
-            {
-                out.report.skipped.push(SkippedRegion {
-                    path: path.to_path_buf(),
-                    offset: 0,
-                    len: 0,
-                    first_lost: expected,
-                    resumed_at: Some(found),
-                    issue: FrameIssue::UnexpectedSequence { expected, found },
-                    proof: DurabilityProof::LaterSegment {
-                        path: path.to_path_buf(),
-                    },
-                });
+            ScanMode::Recover(RecoveryMode::SkipCorrupted | RecoveryMode::AcceptLoss) if gap => {
+                out.report.skipped.push(gap_skipped(path, expected, found));
             }
-            ScanMode::Recover(RecoveryMode::TolerateCorruptedTail) if found > expected => {
+            ScanMode::Recover(RecoveryMode::TolerateCorruptedTail) if gap => {
                 w.cut = true;
                 out.report.removed_files.push(RemovedFile {
                     path: path.to_path_buf(),
@@ -1295,13 +1093,15 @@ fn walk_segment<G: SegmentOps>(
     // segment, where the log may end, they read as zeros (`reuse.rs`). An older one ends
     // with its seal, and anything else there is damage a later segment proves, as in a
     // fresh file.
-    let zero_from = match crate::format::header_is_reused(bytes) {
-        true if later(w, out).is_none() => {
-            crate::reuse::life_end(bytes, header.index, header.first_seq)
-        }
-        true => bytes.len(),
-        false => nonzero_end(bytes),
+    let source = match crate::format::header_is_reused(bytes) {
+        true if later(w, out).is_none() => MappedSegment::zeros_from(
+            bytes,
+            crate::reuse::life_end(bytes, header.index, header.first_seq),
+        ),
+        true => MappedSegment::zeros_from(bytes, bytes.len()),
+        false => MappedSegment::new(bytes),
     };
+    let zero_from = source.zero_from();
     let mut accepted = AcceptedSegment {
         header,
         slots: Vec::new(),
@@ -1310,72 +1110,82 @@ fn walk_segment<G: SegmentOps>(
         tenure: header.fencing,
         version: crate::format::header_version(bytes).unwrap_or(0),
     };
-    let mut at = SEGMENT_HEADER_LEN;
-    let mut seq = header.first_seq;
+    let token = w.max_token.unwrap_or(header.fencing);
+    let mut walker = SegmentWalker::new(
+        source,
+        header.index,
+        SEGMENT_HEADER_LEN as u64,
+        header.first_seq,
+        token,
+    );
     out.report.segments += 1;
     loop {
-        let mut token = w.max_token.unwrap_or(header.fencing);
-        let run = scan_frames(bytes, header.index, at, seq, zero_from.max(at), &mut token);
+        let Ok(step) = walker.next_unit(|offset, frame| (offset, frame.header.wall_ms));
+        let token = walker.tenure();
         if Some(token) > w.max_token {
             w.max_token = Some(token);
             w.tenure_raised_in = Some(path.to_path_buf());
         }
         accepted.tenure = token;
-        let later_segment = later(w, out);
-        let is_last_used = later_segment.is_none();
-        out.report.frames += run.frames.len() as u64;
-        accepted
-            .slots
-            .extend(run.frames.iter().map(|(_, off)| *off));
-        if let Some(ms) = run.last_wall_ms {
-            out.last_wall_ms = ms;
-        }
-        seq = run.next;
-        let Some(stop) = run.stop else {
-            accepted.sealed = run.sealed;
-            if !run.sealed && !is_last_used {
-                // Zeros where the seal should be, yet a later segment exists.
-                let stop = Stop {
-                    unit_start: run.end,
-                    bad_at: run.end,
-                    lost_from: seq,
-                    issue: FrameIssue::MissingSeal,
-                    proof: None,
-                    resync: None,
-                    max_seen: None,
-                };
-                let later = later_segment.clone();
-                match handle_stop(out, w, path, &stop, later, mode, zero_from)? {
-                    StopOutcome::Resume(..) | StopOutcome::EndHere => {}
-                    StopOutcome::CutHere => accepted.append_at = Some(stop.unit_start),
+        let (stop, after) = match step {
+            Step::Unit(frames) => {
+                out.report.frames += frames.len() as u64;
+                // A segment with a valid header is at most `MAX_SEGMENT_SIZE` (< 4 GiB) long.
+                accepted.slots.extend(
+                    frames
+                        .iter()
+                        .map(|(offset, _)| u32::try_from(*offset).unwrap_or(MISSING)),
+                );
+                if let Some((_, wall_ms)) = frames.last() {
+                    out.last_wall_ms = *wall_ms;
                 }
-            } else if !run.sealed {
-                accepted.append_at = Some(run.end);
+                continue;
             }
-            break;
+            Step::Seal => {
+                accepted.sealed = true;
+                break;
+            }
+            Step::End { at } if later(w, out).is_none() => {
+                accepted.append_at = Some(at as usize);
+                break;
+            }
+            // Zeros where the seal should be, yet a later segment exists.
+            Step::End { at } => (
+                Stop {
+                    unit_start: at,
+                    bad_at: at,
+                    lost_from: walker.seq(),
+                    issue: FrameIssue::MissingSeal,
+                },
+                None,
+            ),
+            Step::Stop(stop) => {
+                let Ok(after) = walker.look_past(&stop);
+                (stop, Some(after))
+            }
         };
-        match handle_stop(out, w, path, &stop, later_segment.clone(), mode, zero_from)? {
+        match handle_stop(out, w, path, &stop, after, later(w, out), mode, zero_from)? {
             StopOutcome::CutHere => {
-                accepted.append_at = Some(stop.unit_start);
+                accepted.append_at = Some(stop.unit_start as usize);
                 break;
             }
             StopOutcome::EndHere => {
                 // Sequences seen in the unreadable rest are never reused.
-                if let Some(max) = stop.max_seen {
-                    seq = seq.max(GlobalSeq(max.0.saturating_add(1)));
+                if let Some(max) = after.and_then(|a| a.max_seen) {
+                    walker.raise_seq(GlobalSeq(max.0.saturating_add(1)));
                 }
                 break;
             }
             StopOutcome::Resume(resume_at, resume_seq) => {
-                let holes = resume_seq.0.saturating_sub(seq.0);
+                let holes = resume_seq.0.saturating_sub(walker.seq().0);
                 accepted
                     .slots
                     .extend(std::iter::repeat_n(MISSING, holes as usize));
-                at = resume_at;
-                seq = resume_seq;
+                walker.resume(resume_at, resume_seq);
             }
         }
     }
+    let seq = walker.seq();
     w.expected = Some(seq);
     out.last_seq = GlobalSeq(seq.0.saturating_sub(1));
     Ok(Some(SegmentState::Accepted(accepted)))
@@ -1387,7 +1197,7 @@ enum StopOutcome {
     /// Nothing more in this segment is read or appended to.
     EndHere,
     /// Scanning resumes at (offset, sequence).
-    Resume(usize, GlobalSeq),
+    Resume(u64, GlobalSeq),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1396,31 +1206,25 @@ fn handle_stop<G: SegmentOps>(
     w: &mut Walk,
     path: &Path,
     stop: &Stop,
+    after: Option<After>,
     later_segment: Option<PathBuf>,
     mode: ScanMode,
     zero_from: usize,
 ) -> Result<StopOutcome, OpenError> {
+    let unit_start = stop.unit_start as usize;
+    let resync = after.and_then(|a| a.resync);
     let pos = out
         .segments
         .iter()
         .position(|s| s.path == path)
         .unwrap_or(0);
-    let dropped = zero_from.saturating_sub(stop.unit_start) as u64;
-    let proof = match (stop.proof, later_segment) {
-        (Some((offset, global_seq, durable_hint)), _) => Some(DurabilityProof::LaterFrame {
-            path: path.to_path_buf(),
-            offset: offset as u64,
-            global_seq,
-            durable_hint,
-        }),
-        (None, Some(later)) => Some(DurabilityProof::LaterSegment { path: later }),
-        (None, None) => None,
-    };
+    let dropped = zero_from.saturating_sub(unit_start) as u64;
+    let proof = proof_of(path, after.as_ref(), later_segment);
     let Some(proof) = proof else {
         // Torn tail: nothing proves the lost bytes were ever synced.
         out.findings.push(Finding {
             path: path.to_path_buf(),
-            offset: stop.unit_start as u64,
+            offset: stop.unit_start,
             kind: FindingKind::TornTail {
                 bytes: dropped,
                 issue: stop.issue,
@@ -1428,30 +1232,28 @@ fn handle_stop<G: SegmentOps>(
         });
         out.report.torn_tail = Some(TornTail {
             path: path.to_path_buf(),
-            offset: stop.unit_start as u64,
+            offset: stop.unit_start,
             bytes_dropped: dropped,
             issue: stop.issue,
         });
         if dropped > 0 {
             out.actions.push(Action::Zero {
                 segment: pos,
-                from: stop.unit_start,
+                from: unit_start,
                 to: zero_from,
             });
         }
         return Ok(StopOutcome::CutHere);
     };
     // Damage inside a loss accepted earlier is passed over in every mode.
-    let accepted = stop.resync.is_some_and(|(_, seq)| {
-        out.is_accepted(stop.lost_from, GlobalSeq(seq.0.saturating_sub(1)))
-    });
+    let accepted = after.is_some_and(|a| a.resume_in_accepted(stop, &out.accepted).is_some());
     let recovery_mode = match mode {
         _ if accepted => RecoveryMode::SkipCorrupted,
         ScanMode::Recover(m) => m,
         ScanMode::Verify => {
             out.findings.push(Finding {
                 path: path.to_path_buf(),
-                offset: stop.bad_at as u64,
+                offset: stop.bad_at,
                 kind: FindingKind::CorruptFrame {
                     issue: stop.issue,
                     proof: proof.clone(),
@@ -1464,31 +1266,25 @@ fn handle_stop<G: SegmentOps>(
         RecoveryMode::AbsoluteConsistency => {
             return Err(OpenError::CorruptDurableData {
                 path: path.to_path_buf(),
-                offset: stop.bad_at as u64,
+                offset: stop.bad_at,
                 issue: stop.issue,
                 proof,
             })
         }
         RecoveryMode::TolerateCorruptedTail => None,
-        RecoveryMode::SkipCorrupted | RecoveryMode::AcceptLoss => stop.resync,
+        RecoveryMode::SkipCorrupted | RecoveryMode::AcceptLoss => resync,
     };
-    let skipped_to = resumed_at.map_or(zero_from.max(stop.unit_start), |(off, _)| off);
-    out.report.skipped.push(SkippedRegion {
-        path: path.to_path_buf(),
-        offset: stop.unit_start as u64,
-        len: skipped_to.saturating_sub(stop.unit_start) as u64,
-        first_lost: stop.lost_from,
-        resumed_at: resumed_at.map(|(_, seq)| seq),
-        issue: stop.issue,
-        proof,
-    });
+    let skipped_to = resumed_at.map_or(zero_from.max(unit_start) as u64, |(off, _)| off);
+    out.report
+        .skipped
+        .push(stop.skipped(path, skipped_to, resumed_at.map(|(_, seq)| seq), proof));
     match (recovery_mode, resumed_at) {
         (RecoveryMode::TolerateCorruptedTail, _) => {
             w.cut = true;
             if dropped > 0 {
                 out.actions.push(Action::Zero {
                     segment: pos,
-                    from: stop.unit_start,
+                    from: unit_start,
                     to: zero_from,
                 });
             }
@@ -1591,20 +1387,7 @@ pub(crate) fn apply<S: Storage>(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::format::align_up;
-
-    #[test]
-    fn nonzero_end_finds_the_last_non_zero_byte() {
-        let mut v = vec![0u8; 10_000];
-        assert_eq!(nonzero_end(&v), 0);
-        v[0] = 1;
-        assert_eq!(nonzero_end(&v), 1);
-        v[8191] = 1;
-        assert_eq!(nonzero_end(&v), 8192);
-        v[9_999] = 1;
-        assert_eq!(nonzero_end(&v), 10_000);
-    }
 
     #[test]
     fn align_up_rounds_to_frames() {

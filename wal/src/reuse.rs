@@ -17,7 +17,7 @@ use crate::format::{
     FRAME_HEADER_LEN, SECTOR_LEN,
 };
 use crate::ids::SegmentIndex;
-use crate::recovery::nonzero_end;
+use crate::walker::nonzero_end;
 use tidelog_watermarks::GlobalSeq;
 
 /// Whether a segment whose header is all zeros (or, for the newest, torn) is a prepared

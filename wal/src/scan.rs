@@ -38,14 +38,17 @@
 #![deny(clippy::indexing_slicing)]
 
 use crate::format::{
-    align_up, could_start_frame, decode_frame, sector_align_up, FrameCheck, FrameHeader,
-    FrameIssue, HeaderIssue, SegmentHeader, SeqRule, FRAME_ALIGN, FRAME_HEADER_LEN, SECTOR_LEN,
-    SEGMENT_HEADER_LEN,
+    decode_frame, Frame, FrameCheck, FrameHeader, FrameIssue, HeaderIssue, SegmentHeader,
+    FRAME_HEADER_LEN, SECTOR_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::ids::{FencingToken, SegmentIndex, SegmentOffset};
 use crate::io::IoOp;
 use crate::recovery::{DurabilityProof, RefusedSegment, SkippedRegion};
 use crate::segment::{classify, segment_path, EntryKind};
+use crate::walker::{
+    frame_read_len, gap_skipped, may_be_unused, proof_of, proving_successor, segment_start,
+    SegmentSource, SegmentStart, SegmentWalker, Step, Stop,
+};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
@@ -55,8 +58,6 @@ use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
 
 /// Bytes read from a segment at a time (more when one frame is larger).
 const WINDOW_BYTES: usize = 1 << 20;
-/// Granularity at which runs of zeros are skipped when looking past a stop.
-const ZERO_BLOCK_BYTES: u64 = 4096;
 
 /// Why a read-only scan could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -366,8 +367,7 @@ impl LogSnapshot {
         for name in names {
             match classify(&name) {
                 Some(EntryKind::Segment(index)) => indexes.push(index),
-                // A segment being prepared, the leftover of an interrupted preparation, or
-                // a freed segment kept for reuse.
+                // A segment being prepared, or the leftover of an interrupted preparation.
                 Some(EntryKind::Temp(_) | EntryKind::Spare(_)) => {}
                 None => {
                     return Err(ScanError::ForeignFile {
@@ -447,11 +447,12 @@ impl LogSnapshot {
                     None => {
                         let floor = max_token.map_or(h.fencing, |m| m.max(h.fencing));
                         max_token = Some(floor);
-                        let followed = headers
+                        let later = headers
                             .iter()
                             .take(used_end)
                             .skip(pos + 1)
-                            .any(|later| matches!(later, Ok(l) if l.fencing >= floor));
+                            .map(|h| h.as_ref().ok().map(|h| h.fencing));
+                        let followed = proving_successor(later, Some(floor)).is_some();
                         if followed {
                             SegmentRole::Final
                         } else {
@@ -498,10 +499,6 @@ impl LogSnapshot {
     pub fn accepting(mut self, accepted: &[(GlobalSeq, GlobalSeq)]) -> Self {
         self.accepted = accepted.to_vec();
         self
-    }
-
-    fn is_accepted(&self, from: GlobalSeq, to: GlobalSeq) -> bool {
-        from <= to && self.accepted.iter().any(|(a, b)| *a <= from && to <= *b)
     }
 
     /// The log directory.
@@ -568,10 +565,8 @@ fn used_end(
         let unused = match header {
             Ok(_) => false,
             Err(issue) => {
-                let may_be_unused = matches!(issue, HeaderIssue::Unused)
-                    || (pos + 1 == count
-                        && matches!(issue, HeaderIssue::BadMagic | HeaderIssue::Checksum { .. }));
-                (may_be_unused && file.is_prepared_unused(*index)?) || file.header(*index)?.is_ok()
+                (may_be_unused(issue, pos + 1 == count) && file.is_prepared_unused(*index)?)
+                    || file.header(*index)?.is_ok()
             }
         };
         if !unused {
@@ -633,6 +628,25 @@ impl SegmentFile {
         self.buf.clear();
     }
 
+    /// Whether the file, its header all zeros or torn, is a prepared segment never used:
+    /// a zero body, or a reused file's mark (as recovery decides, `reuse.rs`).
+    fn is_prepared_unused(&mut self, index: SegmentIndex) -> Result<bool, ScanError> {
+        let head = self.bytes(0, SECTOR_LEN + crate::format::REUSE_MARK_LEN)?;
+        if crate::format::has_reuse_mark(head, index) {
+            return Ok(true);
+        }
+        let len = self.len;
+        self.is_zero(SECTOR_LEN as u64, len)
+    }
+}
+
+impl SegmentSource for SegmentFile {
+    type Error = ScanError;
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
     /// Up to `want` bytes at `at` (fewer at the end of the file).
     fn bytes(&mut self, at: u64, want: usize) -> Result<&[u8], ScanError> {
         let end = at.saturating_add(want as u64).min(self.len);
@@ -659,16 +673,6 @@ impl SegmentFile {
         Ok(self.buf.get(off..off.saturating_add(n)).unwrap_or_default())
     }
 
-    /// Whether the file, its header all zeros or torn, is a prepared segment never used:
-    /// a zero body, or a reused file's mark (as recovery decides, `reuse.rs`).
-    fn is_prepared_unused(&mut self, index: SegmentIndex) -> Result<bool, ScanError> {
-        let head = self.bytes(0, SECTOR_LEN + crate::format::REUSE_MARK_LEN)?;
-        if crate::format::has_reuse_mark(head, index) {
-            return Ok(true);
-        }
-        self.is_zero(SECTOR_LEN as u64, self.len)
-    }
-
     /// Whether `[from, to)` holds only zeros.
     fn is_zero(&mut self, from: u64, to: u64) -> Result<bool, ScanError> {
         let mut at = from;
@@ -686,112 +690,55 @@ impl SegmentFile {
         Ok(true)
     }
 
-    /// Decodes the frame at `at`, copying its key and payload.
+    /// Decodes the frame at `at`, reading all of it into the window first.
     fn frame(
         &mut self,
         at: u64,
         check: &FrameCheck,
-    ) -> Result<Result<OwnedFrame, FrameIssue>, ScanError> {
+    ) -> Result<Result<Frame<'_>, FrameIssue>, ScanError> {
         let remaining = self.len.saturating_sub(at);
-        let head = self.bytes(at, FRAME_HEADER_LEN)?;
-        let frame_len = head
-            .get(..4)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u32::from_le_bytes);
-        // Read the whole frame when its length is plausible; otherwise let the decoder
-        // refuse the length it finds in the header.
-        let want = if u64::from(frame_len) <= remaining {
-            align_up(frame_len as usize).map_or(FRAME_HEADER_LEN, |l| l.max(FRAME_HEADER_LEN))
-        } else {
-            FRAME_HEADER_LEN
-        };
+        let want = frame_read_len(self.bytes(at, FRAME_HEADER_LEN)?, remaining);
         let bytes = self.bytes(at, want)?;
-        Ok(decode_frame(bytes, 0, check).map(|f| OwnedFrame {
-            header: f.header,
-            key: f.key.to_vec(),
-            payload: f.payload.to_vec(),
-            len_on_disk: f.len_on_disk as u64,
-        }))
+        Ok(decode_frame(bytes, 0, check))
     }
 }
 
+/// A frame read by a scan, its key and payload copied out of the window.
 struct OwnedFrame {
     header: FrameHeader,
     key: Vec<u8>,
     payload: Vec<u8>,
-    len_on_disk: u64,
 }
 
 impl OwnedFrame {
-    /// The fencing token of a tenure frame (`None` for any other frame).
-    fn tenure_token(&self) -> Option<FencingToken> {
-        if !self.header.is_tenure() {
-            return None;
+    fn new(frame: &Frame<'_>) -> Self {
+        OwnedFrame {
+            header: frame.header,
+            key: frame.key.to_vec(),
+            payload: frame.payload.to_vec(),
         }
-        let word = |at: usize| {
-            self.payload
-                .get(at..at + 8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_le_bytes)
-        };
-        Some(FencingToken {
-            term: word(0)?,
-            generation: word(8)?,
-        })
     }
 }
 
 /// The segment being read.
 struct Cursor {
-    file: SegmentFile,
+    walker: SegmentWalker<SegmentFile>,
     index: SegmentIndex,
     role: SegmentRole,
-    /// Where the next unit starts.
-    at: u64,
-    /// The sequence it must carry.
-    seq: GlobalSeq,
     summary: SegmentSummary,
     /// A unit start that was read again after a later frame proved it durable.
     reread_at: Option<u64>,
     /// The next segment that holds data, if any (proof that this one was synced).
     next_path: Option<PathBuf>,
-    /// The highest fencing token seen so far, in headers and tenure frames.
-    tenure: FencingToken,
     /// The segment's header says its file is reused: bytes after its last unit may be an
     /// earlier life's.
     reused: bool,
 }
 
-/// What reading one unit found.
-enum Unit {
-    Frames(Vec<(u64, OwnedFrame)>),
-    Seal,
-    Stop(Stop),
-}
-
-/// Where and why reading stopped.
-struct Stop {
-    /// Start of the unit the problem belongs to.
-    unit_start: u64,
-    /// Where the invalid frame is.
-    bad_at: u64,
-    /// First sequence not read.
-    lost_from: GlobalSeq,
-    issue: FrameIssue,
-    /// Whether the bad frame's header is all zeros at a unit boundary.
-    zeros: bool,
-}
-
-/// What lies after a stop.
-struct After {
-    /// A valid frame whose durable hint reaches the lost sequence: (offset, seq, hint).
-    proof: Option<(u64, GlobalSeq, GlobalSeq)>,
-    /// The first valid frame that opens a unit: (offset, seq).
-    resync: Option<(u64, GlobalSeq)>,
-    /// The highest valid sequence seen.
-    max_seen: Option<GlobalSeq>,
-    /// Whether any byte from the unit start on is not zero.
-    nonzero: bool,
+impl Cursor {
+    fn file(&self) -> &SegmentFile {
+        self.walker.source()
+    }
 }
 
 /// The records of a [`LogSnapshot`], in global order. Yields `Err` once, then ends; after
@@ -863,7 +810,7 @@ impl LogRecords<'_> {
     /// [`LogSnapshot::data_bytes`]).
     #[must_use]
     pub fn bytes_read(&self) -> u64 {
-        self.bytes_before + self.cursor.as_ref().map_or(0, |c| c.at)
+        self.bytes_before + self.cursor.as_ref().map_or(0, |c| c.walker.at())
     }
 
     /// Damaged durable data skipped (only with [`ScanOptions::skip_corrupted`]).
@@ -902,26 +849,29 @@ impl LogRecords<'_> {
         let Some(mut cursor) = self.cursor.take() else {
             return self.open_next();
         };
-        let tenure = cursor.tenure;
-        let unit = read_unit(&mut cursor)?;
-        if cursor.tenure > tenure {
+        let tenure = cursor.walker.tenure();
+        let step = cursor
+            .walker
+            .next_unit(|offset, frame| (offset, OwnedFrame::new(frame)))?;
+        if cursor.walker.tenure() > tenure {
             self.raise_tenure(&mut cursor);
         }
-        match unit {
-            Unit::Frames(frames) => {
+        match step {
+            Step::Unit(frames) => {
                 self.take_unit(&mut cursor, frames);
                 self.cursor = Some(cursor);
             }
-            Unit::Seal => {
+            Step::Seal => {
                 cursor.summary.sealed = true;
                 if cursor.role == SegmentRole::Newest {
                     self.end = Some(LogEnd::Sealed {
-                        path: cursor.file.path.clone(),
+                        path: cursor.file().path.clone(),
                     });
                 }
                 self.finish_segment(cursor);
             }
-            Unit::Stop(stop) => self.stopped(cursor, &stop)?,
+            Step::End { at } => self.ended(cursor, at)?,
+            Step::Stop(stop) => self.stopped(cursor, &stop)?,
         }
         Ok(())
     }
@@ -929,8 +879,6 @@ impl LogRecords<'_> {
     fn take_unit(&mut self, cursor: &mut Cursor, frames: Vec<(u64, OwnedFrame)>) {
         for (offset, frame) in frames {
             let h = frame.header;
-            cursor.at = offset + frame.len_on_disk;
-            cursor.seq = h.global_seq.next();
             cursor.summary.first_seq.get_or_insert(h.global_seq);
             cursor.summary.last_seq = Some(h.global_seq);
             cursor.summary.records += 1;
@@ -954,14 +902,14 @@ impl LogRecords<'_> {
     /// A tenure frame raised the token: later segments under a lower one are a fenced
     /// writer's and prove nothing; the segment is the newest unless a later one is not.
     fn raise_tenure(&mut self, cursor: &mut Cursor) {
-        self.max_token = self.max_token.max(Some(cursor.tenure));
-        let next = self
-            .snapshot
-            .segments
-            .iter()
-            .skip(self.pos)
-            .filter(|s| matches!(s.role, SegmentRole::Final | SegmentRole::Newest))
-            .find(|s| s.header.is_some_and(|h| h.fencing >= cursor.tenure));
+        let tenure = cursor.walker.tenure();
+        self.max_token = self.max_token.max(Some(tenure));
+        let later = self.snapshot.segments.get(self.pos..).unwrap_or(&[]);
+        let tokens = later.iter().map(|s| match s.role {
+            SegmentRole::Final | SegmentRole::Newest => s.header.map(|h| h.fencing),
+            SegmentRole::Refused { .. } | SegmentRole::Prepared => None,
+        });
+        let next = proving_successor(tokens, Some(tenure)).and_then(|i| later.get(i));
         cursor.next_path = next.map(|n| n.path.clone());
         if next.is_none() {
             cursor.role = SegmentRole::Newest;
@@ -969,9 +917,9 @@ impl LogRecords<'_> {
     }
 
     fn finish_segment(&mut self, cursor: Cursor) {
-        self.max_token = self.max_token.max(Some(cursor.tenure));
-        self.bytes_before += cursor.file.len;
-        self.expected = Some(cursor.seq);
+        self.max_token = self.max_token.max(Some(cursor.walker.tenure()));
+        self.bytes_before += cursor.file().len;
+        self.expected = Some(cursor.walker.seq());
         self.summaries.push(cursor.summary);
     }
 
@@ -1023,11 +971,16 @@ impl LogRecords<'_> {
             let reused = crate::format::header_is_reused(file.bytes(0, SEGMENT_HEADER_LEN)?);
             self.cursor = Some(Cursor {
                 reused,
-                file,
+                walker: SegmentWalker::new(
+                    file,
+                    info.index,
+                    SEGMENT_HEADER_LEN as u64,
+                    header.first_seq,
+                    self.max_token
+                        .map_or(header.fencing, |m| m.max(header.fencing)),
+                ),
                 index: info.index,
                 role: info.role,
-                at: SEGMENT_HEADER_LEN as u64,
-                seq: header.first_seq,
                 summary: SegmentSummary {
                     index: info.index,
                     first_seq: None,
@@ -1037,9 +990,6 @@ impl LogRecords<'_> {
                 },
                 reread_at: None,
                 next_path: next.map(|n| n.path.clone()),
-                tenure: self
-                    .max_token
-                    .map_or(header.fencing, |m| m.max(header.fencing)),
             });
             return Ok(());
         }
@@ -1056,27 +1006,14 @@ impl LogRecords<'_> {
     /// A segment must start where the log continues.
     fn check_start(&mut self, info: &SegmentInfo, header: &SegmentHeader) -> Result<(), ScanError> {
         let found = header.first_seq;
-        let expected = self.expected.unwrap_or(found);
-        if found == expected && found != GlobalSeq::ZERO {
-            return Ok(());
-        }
-        if found > expected && self.snapshot.is_accepted(expected, GlobalSeq(found.0 - 1)) {
-            return Ok(());
-        }
-        if self.options.skip_corrupted && found > expected {
-            self.skipped.push(SkippedRegion {
-                path: info.path.clone(),
-                offset: 0,
-                len: 0,
-                first_lost: expected,
-                resumed_at: Some(found),
-                issue: FrameIssue::UnexpectedSequence { expected, found },
-                proof: DurabilityProof::LaterSegment {
-                    path: info.path.clone(),
-                },
-            });
-            return Ok(());
-        }
+        let expected = match segment_start(self.expected, found, &self.snapshot.accepted) {
+            SegmentStart::Continues => return Ok(()),
+            SegmentStart::Gap { expected } if self.options.skip_corrupted => {
+                self.skipped.push(gap_skipped(&info.path, expected, found));
+                return Ok(());
+            }
+            SegmentStart::Gap { expected } | SegmentStart::Overlap { expected } => expected,
+        };
         Err(ScanError::SequenceMismatch {
             path: info.path.clone(),
             expected: if expected == GlobalSeq::ZERO {
@@ -1088,22 +1025,54 @@ impl LogRecords<'_> {
         })
     }
 
+    /// Only zeros from `at` on: the end of the log in the newest segment; in a final one
+    /// (a later segment proves it was synced, seal included), a missing seal.
+    fn ended(&mut self, cursor: Cursor, at: u64) -> Result<(), ScanError> {
+        let path = cursor.file().path.clone();
+        if cursor.role != SegmentRole::Final {
+            self.end = Some(LogEnd::Clean {
+                path,
+                offset: SegmentOffset(at),
+            });
+            self.finish_segment(cursor);
+            return Ok(());
+        }
+        let proof = DurabilityProof::LaterSegment {
+            path: cursor.next_path.clone().unwrap_or_else(|| path.clone()),
+        };
+        let lost_from = cursor.walker.seq();
+        if !self.options.skip_corrupted {
+            return Err(ScanError::CorruptFrame {
+                path,
+                offset: SegmentOffset(at),
+                first_lost: lost_from,
+                issue: FrameIssue::MissingSeal,
+                proof,
+            });
+        }
+        self.skipped.push(SkippedRegion {
+            path,
+            offset: at,
+            len: cursor.file().len.saturating_sub(at),
+            first_lost: lost_from,
+            resumed_at: None,
+            issue: FrameIssue::MissingSeal,
+            proof,
+        });
+        self.finish_segment(cursor);
+        Ok(())
+    }
+
     /// Decides what a stop means: the end of the log, a unit still being written, or
     /// damage to durable data.
     fn stopped(&mut self, mut cursor: Cursor, stop: &Stop) -> Result<(), ScanError> {
-        let after = look_past(&mut cursor, stop)?;
-        let path = cursor.file.path.clone();
-        let proof = match (after.proof, cursor.role) {
-            (Some((offset, global_seq, durable_hint)), _) => DurabilityProof::LaterFrame {
-                path: path.clone(),
-                offset,
-                global_seq,
-                durable_hint,
-            },
-            (None, SegmentRole::Final) => DurabilityProof::LaterSegment {
-                path: cursor.next_path.clone().unwrap_or_else(|| path.clone()),
-            },
-            (None, _) => {
+        let after = cursor.walker.look_past(stop)?;
+        let path = cursor.file().path.clone();
+        let later = (cursor.role == SegmentRole::Final)
+            .then(|| cursor.next_path.clone().unwrap_or_else(|| path.clone()));
+        let proof = match proof_of(&path, Some(&after), later) {
+            Some(proof) => proof,
+            None => {
                 // Nothing proves the bytes were durable: the end of the log. In a reused
                 // file, bytes that start on a sector boundary between units with no frame
                 // of this life after them are the earlier life's: a clean end, as
@@ -1131,22 +1100,12 @@ impl LogRecords<'_> {
         if cursor.role == SegmentRole::Newest && cursor.reread_at != Some(stop.unit_start) {
             // A live writer may have finished the unit since it was read: read it again.
             cursor.reread_at = Some(stop.unit_start);
-            cursor.file.invalidate();
+            cursor.walker.source_mut().invalidate();
             self.cursor = Some(cursor);
             return Ok(());
         }
-        let issue = if stop.zeros && !after.nonzero {
-            FrameIssue::MissingSeal
-        } else {
-            stop.issue
-        };
-        let accepted = after.resync.filter(|_| after.nonzero).filter(|(_, seq)| {
-            self.snapshot
-                .is_accepted(stop.lost_from, GlobalSeq(seq.0.saturating_sub(1)))
-        });
-        if let Some((offset, seq)) = accepted {
-            cursor.at = offset;
-            cursor.seq = seq;
+        if let Some((offset, seq)) = after.resume_in_accepted(stop, &self.snapshot.accepted) {
+            cursor.walker.resume(offset, seq);
             self.cursor = Some(cursor);
             return Ok(());
         }
@@ -1155,31 +1114,23 @@ impl LogRecords<'_> {
                 path,
                 offset: SegmentOffset(stop.bad_at),
                 first_lost: stop.lost_from,
-                issue,
+                issue: stop.issue,
                 proof,
             });
         }
-        let resume = after.resync.filter(|_| after.nonzero);
-        let skipped_to = resume.map_or(cursor.file.len, |(off, _)| off);
-        self.skipped.push(SkippedRegion {
-            path: path.clone(),
-            offset: stop.unit_start,
-            len: skipped_to.saturating_sub(stop.unit_start),
-            first_lost: stop.lost_from,
-            resumed_at: resume.map(|(_, seq)| seq),
-            issue,
-            proof,
-        });
+        let resume = after.resync;
+        let skipped_to = resume.map_or(cursor.file().len, |(off, _)| off);
+        self.skipped
+            .push(stop.skipped(&path, skipped_to, resume.map(|(_, seq)| seq), proof));
         match resume {
             Some((offset, seq)) => {
-                cursor.at = offset;
-                cursor.seq = seq;
+                cursor.walker.resume(offset, seq);
                 self.cursor = Some(cursor);
             }
             None => {
                 // Sequences seen in the unreadable rest are never reused by the log.
                 if let Some(max) = after.max_seen {
-                    cursor.seq = cursor.seq.max(max.next());
+                    cursor.walker.raise_seq(max.next());
                 }
                 if cursor.role == SegmentRole::Newest {
                     self.end = Some(LogEnd::Skipped { path });
@@ -1189,128 +1140,6 @@ impl LogRecords<'_> {
         }
         Ok(())
     }
-}
-
-/// Reads the unit at the cursor. Zero padding up to the next sector boundary between
-/// units (left after a sync) is skipped.
-fn read_unit(cursor: &mut Cursor) -> Result<Unit, ScanError> {
-    let mut frames: Vec<(u64, OwnedFrame)> = Vec::new();
-    let mut at = cursor.at;
-    let mut seq = cursor.seq;
-    loop {
-        let check = FrameCheck {
-            segment: cursor.index,
-            seq: SeqRule::Exactly(seq),
-        };
-        let issue = match cursor.file.frame(at, &check)? {
-            Ok(frame) if frame.header.is_seal() && frames.is_empty() => return Ok(Unit::Seal),
-            Ok(frame) if frame.header.is_tenure() && frames.is_empty() => {
-                match frame.tenure_token() {
-                    Some(found) if found >= cursor.tenure => {
-                        cursor.tenure = found;
-                        at += frame.len_on_disk;
-                        cursor.at = at;
-                        continue;
-                    }
-                    Some(found) => FrameIssue::StaleTenure { found },
-                    None => FrameIssue::BadFlags {
-                        flags: frame.header.flags,
-                    },
-                }
-            }
-            Ok(frame) if frame.header.is_first() == frames.is_empty() => {
-                let last = frame.header.is_last();
-                let len = frame.len_on_disk;
-                frames.push((at, frame));
-                at += len;
-                seq = seq.next();
-                if last {
-                    return Ok(Unit::Frames(frames));
-                }
-                continue;
-            }
-            Ok(_) => FrameIssue::BrokenUnit,
-            Err(issue) => issue,
-        };
-        // Zeros where a unit's first frame would start (length and checksum fields).
-        let zeros =
-            frames.is_empty() && cursor.file.bytes(at, FRAME_ALIGN)?.iter().all(|&b| b == 0);
-        if zeros {
-            if let Some(next) = sector_align_up(at as usize)
-                .map(|n| n as u64)
-                .filter(|n| *n > at && *n < cursor.file.len)
-            {
-                if cursor.file.is_zero(at, next)? {
-                    at = next;
-                    cursor.at = next;
-                    continue;
-                }
-            }
-        }
-        let issue = if !frames.is_empty() && cursor.file.bytes(at, 8)?.iter().all(|&b| b == 0) {
-            FrameIssue::PartialUnit
-        } else {
-            issue
-        };
-        return Ok(Unit::Stop(Stop {
-            unit_start: cursor.at,
-            bad_at: at,
-            lost_from: cursor.seq,
-            issue,
-            zeros,
-        }));
-    }
-}
-
-/// Looks at every aligned position after a stop for valid frames carrying a sequence from
-/// the lost one on: proof that the damage hit durable data, where a skipping scan resumes,
-/// and whether anything but zeros follows.
-fn look_past(cursor: &mut Cursor, stop: &Stop) -> Result<After, ScanError> {
-    let mut after = After {
-        proof: None,
-        resync: None,
-        max_seen: None,
-        nonzero: false,
-    };
-    let file = &mut cursor.file;
-    let end = file.len;
-    let check = FrameCheck {
-        segment: cursor.index,
-        seq: SeqRule::After(GlobalSeq(stop.lost_from.0.saturating_sub(1))),
-    };
-    after.nonzero = !file.is_zero(
-        stop.unit_start,
-        stop.bad_at.saturating_add(FRAME_ALIGN as u64),
-    )?;
-    let mut at = stop.bad_at.saturating_add(FRAME_ALIGN as u64);
-    while at < end {
-        if at % ZERO_BLOCK_BYTES == 0 && file.is_zero(at, at.saturating_add(ZERO_BLOCK_BYTES))? {
-            at = at.saturating_add(ZERO_BLOCK_BYTES);
-            continue;
-        }
-        let head = file.bytes(at, FRAME_HEADER_LEN)?;
-        let head_zero = head
-            .get(..FRAME_ALIGN)
-            .unwrap_or(head)
-            .iter()
-            .all(|&b| b == 0);
-        if !head_zero {
-            after.nonzero = true;
-            let plausible = could_start_frame(head, end - at);
-            if let Some(Ok(frame)) = plausible.then(|| file.frame(at, &check)).transpose()? {
-                let h = frame.header;
-                if after.resync.is_none() && h.is_first() {
-                    after.resync = Some((at, h.global_seq));
-                }
-                if after.proof.is_none() && h.durable_hint >= stop.lost_from {
-                    after.proof = Some((at, h.global_seq, h.durable_hint));
-                }
-                after.max_seen = after.max_seen.max(Some(h.global_seq));
-            }
-        }
-        at = at.saturating_add(FRAME_ALIGN as u64);
-    }
-    Ok(after)
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@ use crate::error::OpenError;
 use crate::format::SEGMENT_HEADER_LEN;
 use crate::io::sealed::SegmentOps;
 use crate::io::{IoOp, Storage};
-use crate::recovery::nonzero_end;
 use crate::segment::{classify, segment_path, temp_path, EntryKind};
+use crate::walker::nonzero_end;
 use std::path::{Path, PathBuf};
 
 /// What fencing off a previous writer did.
