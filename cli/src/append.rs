@@ -125,7 +125,7 @@ fn parse_sync(text: &str) -> Result<SyncPolicy, String> {
 
 /// Parses `--key-prefix`: not empty, and short enough for a line number after it.
 fn parse_key_prefix(text: &str) -> Result<String, String> {
-    let max = tidelog::MAX_KEY_BYTES - LINE_SUFFIX_BYTES;
+    let max = tidelog::IDEMPOTENCY_KEY_LEN_MAX - LINE_SUFFIX_BYTES;
     if text.is_empty() {
         return Err("the key prefix must not be empty".to_owned());
     }

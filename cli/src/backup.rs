@@ -5,7 +5,7 @@
 //! published, holding the writer's log truncation off with a follower's cursor. Either
 //! way the copy opens as a normal database ending exactly at that point.
 
-use crate::database::{self, Database};
+use crate::database::{self, DatabaseDir};
 use crate::error::{CliError, Exit};
 use crate::output::Progress;
 use crate::units::{format_duration, format_rate, format_size};
@@ -41,7 +41,7 @@ pub struct Args {
 
 /// Runs `backup`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
-    let db = Database::existing(&args.dir)?;
+    let db = DatabaseDir::existing(&args.dir)?;
     let options = database::engine_options_for(&db.dir, Options::default().segment_size)?;
     let progress = Progress::spinner(format!("opening {}", db.dir.display()));
     let started = Instant::now();

@@ -3,7 +3,7 @@
 //! truncation may remove the segments below it. From the shell this is how a full disk is
 //! made usable again without deleting files by hand.
 
-use crate::database::{self, Database};
+use crate::database::{self, DatabaseDir};
 use crate::error::{CliError, Exit};
 use crate::units::format_size;
 use std::path::PathBuf;
@@ -50,7 +50,7 @@ pub struct Args {
 
 /// Runs `checkpoint`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
-    let db = Database::existing(&args.dir)?;
+    let db = DatabaseDir::existing(&args.dir)?;
     // Read the state before opening: a missing file changes nothing.
     let state = match &args.state {
         Some(path) => std::fs::read(path).map_err(|source| CliError::Io {

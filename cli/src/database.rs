@@ -12,16 +12,16 @@ use tidelog::wal::io::RealStorage;
 
 /// An existing tidelog database directory.
 #[derive(Debug, Clone)]
-pub struct Database {
+pub struct DatabaseDir {
     /// The directory.
     pub dir: PathBuf,
     /// The format version its marker names.
     pub format_version: u32,
 }
 
-impl Database {
+impl DatabaseDir {
     /// Checks that `dir` is a tidelog database this build reads, changing nothing.
-    pub fn existing(dir: &Path) -> Result<Database, CliError> {
+    pub fn existing(dir: &Path) -> Result<DatabaseDir, CliError> {
         match std::fs::metadata(dir) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => return Err(CliError::NotADatabase(dir.to_path_buf())),
@@ -53,7 +53,7 @@ impl Database {
             },
             other => CliError::Open(other),
         })?;
-        Ok(Database {
+        Ok(DatabaseDir {
             dir: dir.to_path_buf(),
             format_version,
         })
@@ -175,14 +175,14 @@ mod tests {
     fn the_engines_marker_is_accepted_and_others_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
-        let err = Database::existing(&db).unwrap_err();
+        let err = DatabaseDir::existing(&db).unwrap_err();
         assert!(matches!(err, CliError::Missing(_)), "{err}");
         tidelog::Engine::open(&db, engine_options(64 * 1024))
             .unwrap()
             .close()
             .unwrap();
         assert_eq!(
-            Database::existing(&db).unwrap().format_version,
+            DatabaseDir::existing(&db).unwrap().format_version,
             tidelog::FORMAT_VERSION
         );
         let marker = db.join("TIDELOG");
@@ -191,20 +191,20 @@ mod tests {
             ("tidelog database\nformat_version = x\n", "not a number"),
         ] {
             std::fs::write(&marker, text).unwrap();
-            let err = Database::existing(&db).unwrap_err();
+            let err = DatabaseDir::existing(&db).unwrap_err();
             assert!(
                 matches!(&err, CliError::BadMarker { reason, .. } if reason.contains(bad)),
                 "{err}"
             );
         }
         std::fs::write(&marker, "tidelog database\nformat_version = 7\n").unwrap();
-        let err = Database::existing(&db).unwrap_err();
+        let err = DatabaseDir::existing(&db).unwrap_err();
         assert!(
             matches!(err, CliError::NewerFormat { found: 7, .. }),
             "{err}"
         );
         std::fs::remove_file(&marker).unwrap();
-        let err = Database::existing(&db).unwrap_err();
+        let err = DatabaseDir::existing(&db).unwrap_err();
         assert!(matches!(err, CliError::NotADatabase(_)), "{err}");
     }
 

@@ -2,7 +2,7 @@
 //! segment files. Strictly read-only: no lock, no mapping, no write; works while another
 //! process holds the database open and appends (it prints a snapshot).
 
-use crate::database::Database;
+use crate::database::DatabaseDir;
 use crate::error::{CliError, Exit};
 use crate::output::{escape, put_bytes, Progress};
 use crate::signals;
@@ -112,7 +112,7 @@ impl Args {
 
 /// Runs `dump`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
-    let db = Database::existing(&args.dir)?;
+    let db = DatabaseDir::existing(&args.dir)?;
     if args.follow {
         return follow(args, &db);
     }
@@ -221,7 +221,7 @@ const FOLLOW_BATCH: usize = 256;
 /// publishes it, until `--limit`, a signal or a closed output. Reads files only
 /// ([`tidelog::forward::read_visible`], [`tidelog::forward::wait_for_visible`]): no
 /// lock, no connection to the writer, nothing written.
-fn follow(args: &Args, db: &Database) -> Result<Exit, CliError> {
+fn follow(args: &Args, db: &DatabaseDir) -> Result<Exit, CliError> {
     let signal = signals::catch()?;
     let mut out = std::io::stdout().lock();
     let mut next = match args.lane {

@@ -4,7 +4,7 @@
 //! It changes the database, so it needs it to itself: it refuses while another process
 //! holds it open (exit 4).
 
-use crate::database::{self, Database};
+use crate::database::{self, DatabaseDir};
 use crate::error::{CliError, Exit};
 use crate::output::Progress;
 use serde_json::json;
@@ -74,7 +74,7 @@ pub struct Args {
 
 /// Runs `recover`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
-    let db = Database::existing(&args.dir)?;
+    let db = DatabaseDir::existing(&args.dir)?;
     // A log with nothing to repair is reported without taking the writer lease, so the
     // directory stays byte for byte as it was.
     // The read-only check walks the whole log (the long part of a recovery: the open that

@@ -1,7 +1,7 @@
 //! `tidelog stats DIR`: what the log holds, from disk, read-only (works while another
 //! process writes). The durable point is what the log holds: every fully verified frame.
 
-use crate::database::Database;
+use crate::database::DatabaseDir;
 use crate::error::{CliError, Exit};
 use crate::output::{utc, Progress};
 use serde_json::json;
@@ -45,7 +45,7 @@ struct LaneStats {
 
 /// Runs `stats`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
-    let db = Database::existing(&args.dir)?;
+    let db = DatabaseDir::existing(&args.dir)?;
     let extent = db.extent()?;
     // Read before the log, so that records a live writer adds meanwhile never look like
     // a published point beyond the log.

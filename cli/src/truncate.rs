@@ -2,7 +2,7 @@
 //! what the newest checkpoint, the appliers, subscribers, followers and holds still
 //! read) and says what holds the rest.
 
-use crate::database::{self, Database};
+use crate::database::{self, DatabaseDir};
 use crate::error::{CliError, Exit};
 use crate::units::format_size;
 use std::path::PathBuf;
@@ -34,7 +34,7 @@ pub struct Args {
 
 /// Runs `truncate`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
-    let db = Database::existing(&args.dir)?;
+    let db = DatabaseDir::existing(&args.dir)?;
     let options = database::engine_options_for(&db.dir, Options::default().segment_size)?;
     let segment_size = options.segment_size;
     let (engine, released) = crate::space::open_to_free_space(&db.dir, options)?;

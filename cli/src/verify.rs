@@ -1,7 +1,7 @@
 //! `tidelog verify DIR`: a full check of every segment, changing nothing (segments are
 //! mapped read-only; no lock is taken, so it also runs beside a writer).
 
-use crate::database::Database;
+use crate::database::DatabaseDir;
 use crate::error::{CliError, Exit};
 use crate::output::Progress;
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ pub struct Args {
 
 /// Runs `verify`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
-    let db = Database::existing(&args.dir)?;
+    let db = DatabaseDir::existing(&args.dir)?;
     // A bar with a percentage and a rate on a terminal, moved after each segment checked.
     let progress = Progress::bytes(0, "verifying");
     let report = verify_with_extent_reporting(

@@ -6,7 +6,7 @@ use crate::error::WriterFailure;
 use crate::error::{AppendError, OpenError, ReadError, SyncError};
 use crate::forward::{Publisher, Server};
 use crate::handoff::{oneshot, Pending};
-use crate::holder::Holder;
+use crate::holder::LeaseHolder;
 use crate::inbox::TrySendError;
 use crate::index::LaneIndex;
 use crate::marker;
@@ -28,8 +28,10 @@ use tidelog_watermarks::{
     WatermarkView,
 };
 
-/// Longest idempotency key, in bytes.
-pub const MAX_KEY_BYTES: usize = 1024;
+/// Longest idempotency key, in bytes (a frame could carry longer ones, up to
+/// `tidelog_wal::format::FRAME_KEY_LEN_MAX`; the engine keeps keys small because the
+/// writer remembers every key still in the log).
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 1024;
 
 /// The lane where the engine records, as a record of the log, a loss accepted at open
 /// (`RecoveryMode::AcceptLoss`, or the cut of a tolerant mode): its payload names the
@@ -121,7 +123,7 @@ pub(crate) struct Inner<S: Storage> {
     checkpoints: checkpoint::State<S>,
     writer: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
-    holder: Mutex<Option<Holder>>,
+    holder: Mutex<Option<LeaseHolder>>,
     /// The forwarding socket, while serving followers.
     server: Mutex<Option<Server>>,
 }
@@ -154,12 +156,12 @@ impl<S: Storage> Engine<S> {
         if !marker::inspect(&dir)? {
             marker::create(&dir)?;
         }
-        let holder = Holder::acquire(&dir, &options.lease)?;
+        let holder = LeaseHolder::acquire(&dir, &options.lease)?;
         let wal_options = WalOptions {
             segment_size: options.segment_size,
             max_record_bytes: options
                 .max_record_bytes
-                .saturating_add(MAX_KEY_BYTES as u32),
+                .saturating_add(IDEMPOTENCY_KEY_LEN_MAX as u32),
             recovery_mode: options.recovery_mode,
             fencing: holder.fencing_token(),
             prepare_in_background: options.prepare_segments_in_background,
@@ -336,7 +338,7 @@ impl<S: Storage> Engine<S> {
     /// fencing token is stamped on every segment this engine creates.
     #[must_use]
     pub fn writer_lease(&self) -> Option<crate::lease::WriterLease> {
-        self.inner.holder.lock().as_ref().map(Holder::lease)
+        self.inner.holder.lock().as_ref().map(LeaseHolder::lease)
     }
 
     /// The database directory.
@@ -395,7 +397,7 @@ impl<S: Storage> Engine<S> {
 
     /// Appends what `append` describes (lane, payload, key, expectation, durability):
     /// every append method, local or forwarded, comes down to this one. It is validated
-    /// here, before it reaches the writer: a key over [`MAX_KEY_BYTES`], a payload over
+    /// here, before it reaches the writer: a key over [`IDEMPOTENCY_KEY_LEN_MAX`], a payload over
     /// [`Options::max_record_bytes`](crate::Options::max_record_bytes) or a record that
     /// does not fit a segment once framed is refused with nothing written, and the
     /// engine goes on. Blocks while the writer's queue is full.
@@ -555,7 +557,7 @@ impl<S: Storage> Engine<S> {
     /// [`Engine::idempotency_keys`].
     ///
     /// # Errors
-    /// As [`Engine::append`]; [`AppendError::KeyTooLong`] above [`MAX_KEY_BYTES`].
+    /// As [`Engine::append`]; [`AppendError::KeyTooLong`] above [`IDEMPOTENCY_KEY_LEN_MAX`].
     pub fn append_idempotent(
         &self,
         lane: impl Into<LaneId>,
@@ -801,7 +803,7 @@ impl<S: Storage> Engine<S> {
 
     /// The one validation of an atomic unit (one record, or a batch's records) before it
     /// reaches the writer, whatever door it came through: every key within
-    /// [`MAX_KEY_BYTES`], every payload within `Options::max_record_bytes`, and the unit
+    /// [`IDEMPOTENCY_KEY_LEN_MAX`], every payload within `Options::max_record_bytes`, and the unit
     /// fits a segment of this log once framed (the log's own rule,
     /// [`WalOptions::unit_fits`]). What passes here the log accepts; a refusal writes
     /// nothing and poisons nothing.
@@ -881,13 +883,13 @@ impl<S: Storage> Engine<S> {
     }
 }
 
-/// Refuses a key longer than [`MAX_KEY_BYTES`] (a constant, so a follower checks it too
+/// Refuses a key longer than [`IDEMPOTENCY_KEY_LEN_MAX`] (a constant, so a follower checks it too
 /// before sending, with this same function).
 pub(crate) fn check_key(key: &[u8]) -> Result<(), AppendError> {
-    if key.len() > MAX_KEY_BYTES {
+    if key.len() > IDEMPOTENCY_KEY_LEN_MAX {
         return Err(AppendError::KeyTooLong {
             size: key.len(),
-            max: MAX_KEY_BYTES,
+            max: IDEMPOTENCY_KEY_LEN_MAX,
         });
     }
     Ok(())

@@ -81,7 +81,7 @@ fn report(loss: &Mutex<Loss>, failure: WriterFailure) {
 }
 
 /// The lease this engine holds, and its refresher.
-pub(crate) struct Holder {
+pub(crate) struct LeaseHolder {
     loss: Arc<Mutex<Loss>>,
     manager: LeaseManager,
     lease: Arc<Mutex<WriterLease>>,
@@ -94,9 +94,9 @@ pub(crate) struct Holder {
     _alive: HolderFile,
 }
 
-impl std::fmt::Debug for Holder {
+impl std::fmt::Debug for LeaseHolder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Holder")
+        f.debug_struct("LeaseHolder")
             .field("lease", &self.lease())
             .field("valid", &self.validity.is_valid())
             .finish_non_exhaustive()
@@ -116,13 +116,13 @@ fn holder_id() -> String {
     )
 }
 
-impl Holder {
+impl LeaseHolder {
     /// Takes the lease of the database in `dir`, after creating this holder's liveness
     /// file (see [`marker::hold`]). With the default file backend (one machine), a live
     /// lease whose holder's liveness file is unlocked or gone belongs to a process that
     /// is no longer running: it is taken over with the next generation instead of waiting
     /// for it to expire.
-    pub(crate) fn acquire(dir: &Path, options: &LeaseOptions) -> Result<Holder, OpenError> {
+    pub(crate) fn acquire(dir: &Path, options: &LeaseOptions) -> Result<LeaseHolder, OpenError> {
         let (backend, local) = match &options.backend {
             Some(backend) => (backend.clone(), false),
             None => {
@@ -175,7 +175,7 @@ impl Holder {
         };
         let validity = Arc::new(Validity::new());
         validity.extend_to(sent + options.ttl - margin(options.ttl));
-        let mut holder = Holder {
+        let mut holder = LeaseHolder {
             loss: Arc::default(),
             manager,
             lease: Arc::new(Mutex::new(lease)),
@@ -317,7 +317,7 @@ impl Holder {
     }
 }
 
-impl Drop for Holder {
+impl Drop for LeaseHolder {
     fn drop(&mut self) {
         self.release();
     }

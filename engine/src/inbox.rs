@@ -344,3 +344,100 @@ impl<R, J, D> Drop for Syncer<R, J, D> {
         self.shared.writer.notify_one();
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    type Ends = super::Ends<u32, u32, u32>;
+
+    fn open(capacity: usize) -> Ends {
+        inbox(capacity)
+    }
+
+    fn passed() -> Option<Instant> {
+        Some(Instant::now())
+    }
+
+    #[test]
+    fn requests_come_out_in_the_order_they_were_queued() {
+        let (requests, writer, _syncer) = open(4);
+        for request in 1..=3 {
+            requests.send(request).unwrap();
+        }
+        assert_eq!(requests.len(), 3);
+        assert_eq!(writer.wait(true, None), Event::Request(1));
+        assert_eq!(writer.next_request(), Some(2));
+        assert_eq!(writer.next_request(), Some(3));
+        assert_eq!(writer.next_request(), None);
+        assert!(writer.is_empty());
+    }
+
+    #[test]
+    fn a_full_inbox_refuses_try_send_and_gives_the_request_back() {
+        let (requests, writer, _syncer) = open(1);
+        requests.try_send(1).unwrap();
+        assert_eq!(requests.try_send(2), Err(TrySendError::Full(2)));
+        assert_eq!(writer.next_request(), Some(1));
+        requests.try_send(3).unwrap();
+        assert_eq!(writer.len(), 1);
+    }
+
+    #[test]
+    fn a_wait_with_nothing_pending_times_out_at_its_deadline() {
+        let (_requests, writer, _syncer) = open(1);
+        assert_eq!(writer.wait(true, passed()), Event::TimedOut);
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(20);
+        assert_eq!(writer.wait(true, Some(deadline)), Event::TimedOut);
+        assert!(Instant::now() >= deadline);
+    }
+
+    #[test]
+    fn a_closing_writer_is_not_handed_requests() {
+        let (requests, writer, _syncer) = open(2);
+        requests.send(1).unwrap();
+        assert_eq!(writer.wait(false, passed()), Event::TimedOut);
+        assert_eq!(writer.wait(true, passed()), Event::Request(1));
+    }
+
+    #[test]
+    fn a_closing_writer_still_gets_the_syncers_completion_with_requests_queued() {
+        let (requests, writer, syncer) = open(2);
+        requests.send(1).unwrap();
+        writer.hand_over(7);
+        let syncer = std::thread::spawn(move || syncer.serve(|job| job + 1));
+        assert_eq!(writer.wait(false, None), Event::Completion(8));
+        assert_eq!(writer.wait(true, passed()), Event::Request(1));
+        drop(writer);
+        syncer.join().unwrap();
+    }
+
+    #[test]
+    fn the_last_sender_gone_is_reported_once_the_queue_is_drained() {
+        let (requests, writer, _syncer) = open(2);
+        let other = requests.clone();
+        other.send(1).unwrap();
+        drop(other);
+        assert_eq!(writer.wait(true, passed()), Event::Request(1));
+        assert_eq!(writer.wait(true, passed()), Event::TimedOut);
+        drop(requests);
+        assert_eq!(writer.wait(true, passed()), Event::SendersGone);
+    }
+
+    #[test]
+    fn sends_after_the_writer_stopped_are_refused_with_the_request() {
+        let (requests, writer, _syncer) = open(2);
+        drop(writer);
+        assert_eq!(requests.send(1), Err(1));
+        assert_eq!(requests.try_send(2), Err(TrySendError::Gone(2)));
+    }
+
+    #[test]
+    fn a_job_handed_to_a_gone_syncer_is_dropped_and_the_writer_told() {
+        let (_requests, writer, syncer) = open(2);
+        drop(syncer);
+        writer.hand_over(1);
+        assert_eq!(writer.wait(true, None), Event::SyncerGone);
+    }
+}

@@ -153,7 +153,7 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
-//! use tidelog::{CheckpointOptions, Engine, Holder, Options};
+//! use tidelog::{CheckpointOptions, Engine, LogClaim, Options};
 //!
 //! let options = Options::default()
 //!     .segment_size(64 * 1024)
@@ -161,7 +161,7 @@
 //!     .max_batch_bytes(16 * 1024)
 //!     .checkpoints(CheckpointOptions { keep_last: 1, log_for_last: 1, auto_truncate: false });
 //! let engine = Engine::open(dir.path(), options)?;
-//! assert_eq!(engine.truncation_status().holding_back(), vec![&Holder::NoCheckpoint]);
+//! assert_eq!(engine.truncation_status().holding_back(), vec![&LogClaim::NoCheckpoint]);
 //! let mut last = None;
 //! for _ in 0..100 {
 //!     last = Some(engine.append(1, vec![0u8; 2_000])?); // about three segments
@@ -228,7 +228,7 @@ pub mod inbox;
 #[cfg(not(loom))]
 mod inbox;
 mod index;
-pub mod lease;
+pub use tidelog_lease as lease;
 mod marker;
 mod observe;
 mod options;
@@ -240,9 +240,9 @@ mod writer;
 pub use applier::Applier;
 pub use checkpoint::{
     BackupError, BackupReport, Checkpoint, CheckpointError, CheckpointId, CheckpointInfo,
-    CheckpointKind, CheckpointOptions, Holder, ListedCheckpoint, LogHold, TruncationStatus,
+    CheckpointKind, CheckpointOptions, ListedCheckpoint, LogClaim, LogHold, TruncationStatus,
 };
-pub use engine::{AppendFuture, AppendTicket, Engine, LOSS_LANE, MAX_KEY_BYTES};
+pub use engine::{AppendFuture, AppendTicket, Engine, IDEMPOTENCY_KEY_LEN_MAX, LOSS_LANE};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure, WriterInvariant};
 pub use forward::{Database, Follower, LaneLogs, LaneLogsError};
 pub use marker::{read_format_version, EXTENT_FILE, FORMAT_VERSION, WAL_DIR};

@@ -47,7 +47,7 @@ pub enum Durability {
 /// [`Database`](crate::Database), [`LaneLogs`](crate::LaneLogs)) builds one, hands it
 /// to the engine's single validation ([`Engine::append_with`](crate::Engine::append_with))
 /// and, when forwarded, sends it unchanged over the wire. Misuse (a key over
-/// [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES), a payload over
+/// [`IDEMPOTENCY_KEY_LEN_MAX`](crate::IDEMPOTENCY_KEY_LEN_MAX), a payload over
 /// [`Options::max_record_bytes`](crate::Options::max_record_bytes), a record that does
 /// not fit a segment once framed) is refused there with nothing written, never a poison.
 ///

@@ -226,7 +226,7 @@ fn log_truncation_keeps_what_a_follower_still_reads_and_frees_it_when_the_follow
         status
             .holding_back()
             .iter()
-            .any(|h| matches!(h, tidelog::checkpoint::Holder::Follower { .. })),
+            .any(|h| matches!(h, tidelog::checkpoint::LogClaim::Follower { .. })),
         "the follower is not named as what holds truncation back: {status:?}"
     );
     engine.truncate_log().unwrap();

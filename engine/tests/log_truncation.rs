@@ -6,7 +6,7 @@
 mod common;
 use common::{padded_payload, truncation_options};
 use tidelog::wal::SimDisk;
-use tidelog::{Engine, GlobalSeq, HlcPoint, Holder, LaneSeq, SubscriptionTarget};
+use tidelog::{Engine, GlobalSeq, HlcPoint, LaneSeq, LogClaim, SubscriptionTarget};
 
 fn fill(engine: &Engine<SimDisk>, from: u64, to: u64) -> HlcPoint {
     for i in from..=to {
@@ -25,7 +25,7 @@ fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below()
     let engine = Engine::open_with_storage(disk.clone(), dir.path(), truncation_options()).unwrap();
     let early = fill(&engine, 1, 20);
     let status = engine.truncation_status();
-    assert_eq!(status.holding_back(), vec![&Holder::NoCheckpoint]);
+    assert_eq!(status.holding_back(), vec![&LogClaim::NoCheckpoint]);
     assert_eq!(
         engine.truncate_log().unwrap().removed.removed.len(),
         0,
@@ -40,7 +40,7 @@ fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below()
     let status = engine.truncation_status();
     assert_eq!(status.floor, early.seq().next());
     assert!(
-        matches!(status.holding_back()[..], [Holder::Applier { ref name, .. }] if name == "projection")
+        matches!(status.holding_back()[..], [LogClaim::Applier { ref name, .. }] if name == "projection")
     );
     let report = engine.truncate_log().unwrap();
     assert!(engine.wal_first_readable() <= early.seq().next());
@@ -51,7 +51,7 @@ fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below()
     let status = engine.truncation_status();
     assert!(matches!(
         status.holding_back()[..],
-        [Holder::Subscriber { .. }]
+        [LogClaim::Subscriber { .. }]
     ));
     assert_eq!(status.floor, GlobalSeq(early.global_sequence + 40));
     drop(subscription);
@@ -59,7 +59,7 @@ fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below()
     let hold = engine.hold_log("follower-b", GlobalSeq(80));
     let status = engine.truncation_status();
     assert!(
-        matches!(status.holding_back()[..], [Holder::Hold { ref name }] if name == "follower-b")
+        matches!(status.holding_back()[..], [LogClaim::Hold { ref name }] if name == "follower-b")
     );
     let report = engine.truncate_log().unwrap();
     assert!(!report.removed.removed.is_empty());
@@ -79,7 +79,7 @@ fn truncation_stops_at_the_lowest_holder_names_it_and_removes_everything_below()
     assert!(status
         .holding_back()
         .iter()
-        .any(|h| matches!(h, Holder::Checkpoint { .. })));
+        .any(|h| matches!(h, LogClaim::Checkpoint { .. })));
     assert!(status.removable_segments > 0);
     let report = engine.truncate_log().unwrap();
     assert!(report.removed.first_seq <= point.seq().next());

@@ -6,7 +6,8 @@
 //! What could go wrong: a receipt sent while the appender is between checking the slot
 //! and parking is lost (the appender hangs); a writer that stops without answering leaves
 //! the appender parked forever. loom explores every interleaving and reports a hang as a
-//! deadlock. The request queue itself is crossbeam's and is not modelled here.
+//! deadlock. The request queue (the writer's inbox) has its own models in
+//! `tests/loom_writer_syncer.rs`.
 #![cfg(loom)]
 
 use loom::thread;

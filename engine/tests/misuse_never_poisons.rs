@@ -7,7 +7,7 @@
 
 use tidelog::{
     Append, AppendError, BatchEntry, Database, Engine, Follower, GlobalSeq, LaneLogs,
-    LaneLogsError, LaneSeq, Options, MAX_KEY_BYTES,
+    LaneLogsError, LaneSeq, Options, IDEMPOTENCY_KEY_LEN_MAX,
 };
 
 /// Every later append still works and the log holds exactly `expected` records.
@@ -39,12 +39,12 @@ fn a_too_long_key_on_the_engine_is_refused_and_the_engine_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), Options::default()).unwrap();
     engine.append_durable(1, b"first".to_vec()).unwrap();
-    for len in [MAX_KEY_BYTES + 1, 2048, 70 * 1024] {
+    for len in [IDEMPOTENCY_KEY_LEN_MAX + 1, 2048, 70 * 1024] {
         let err = engine
             .append_idempotent(1, vec![b'k'; len], b"p".to_vec())
             .unwrap_err();
         assert!(
-            matches!(err, AppendError::KeyTooLong { size, max } if size == len && max == MAX_KEY_BYTES),
+            matches!(err, AppendError::KeyTooLong { size, max } if size == len && max == IDEMPOTENCY_KEY_LEN_MAX),
             "{err}"
         );
     }
@@ -178,7 +178,7 @@ fn every_engine_append_method_refuses_a_record_that_does_not_fit_before_the_writ
     );
     // A key one byte over the limit on the one description is refused the same way.
     let err = engine
-        .append_with(Append::new(1, b"p".to_vec()).key(vec![b'k'; MAX_KEY_BYTES + 1]))
+        .append_with(Append::new(1, b"p".to_vec()).key(vec![b'k'; IDEMPOTENCY_KEY_LEN_MAX + 1]))
         .unwrap_err();
     assert!(matches!(err, AppendError::KeyTooLong { .. }), "{err}");
     still_appendable(&engine, 1);

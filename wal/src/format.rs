@@ -131,8 +131,9 @@ pub const FRAME_ALIGN: usize = 8;
 pub const SECTOR_LEN: usize = 512;
 /// Bytes a seal frame occupies: a bare header.
 pub const SEAL_FRAME_LEN: usize = FRAME_HEADER_LEN;
-/// Longest idempotency key a frame can carry.
-pub const MAX_KEY_LEN: usize = u16::MAX as usize;
+/// Longest key, in bytes, a frame's 16-bit key length can name. The engine keeps
+/// idempotency keys well below it (`tidelog::IDEMPOTENCY_KEY_LEN_MAX`).
+pub const FRAME_KEY_LEN_MAX: usize = u16::MAX as usize;
 /// Smallest segment size accepted: room for the header, one small frame and the seal.
 pub const MIN_SEGMENT_SIZE: u64 = 4096;
 /// Largest segment size: in-segment offsets are stored as `u32`.

@@ -18,8 +18,8 @@ use crate::extent::{self, Extent, ExtentWriter, SharedExtent};
 use crate::format::{
     align_up, encode_frame_header, encode_tenure_frame, frame_len_on_disk, sector_align_up,
     FrameHeader, SegmentHeader, FLAG_FIRST, FLAG_LAST, FLAG_SEAL, FORMAT_VERSION, FRAME_ALIGN,
-    FRAME_HEADER_LEN, MAX_KEY_LEN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEAL_FRAME_LEN, SECTOR_LEN,
-    TENURE_FRAME_LEN,
+    FRAME_HEADER_LEN, FRAME_KEY_LEN_MAX, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEAL_FRAME_LEN,
+    SECTOR_LEN, TENURE_FRAME_LEN,
 };
 use crate::ids::{FencingToken, SegmentIndex};
 use crate::io::sealed::SegmentOps;
@@ -854,11 +854,11 @@ impl<S: Storage> Wal<S> {
                     found: frame.global_seq,
                 });
             }
-            if frame.key.len() > MAX_KEY_LEN {
+            if frame.key.len() > FRAME_KEY_LEN_MAX {
                 return Err(AppendError::KeyTooLong {
                     global_seq: frame.global_seq,
                     len: frame.key.len(),
-                    max: MAX_KEY_LEN,
+                    max: FRAME_KEY_LEN_MAX,
                 });
             }
             let record = frame.key.len() as u64 + frame.payload.len() as u64;

@@ -61,7 +61,7 @@ fn misuse_is_refused_with_a_typed_error_and_nothing_is_written() {
 
 #[test]
 fn a_key_and_a_record_of_exactly_the_largest_size_are_accepted() {
-    use tidelog_wal::format::MAX_KEY_LEN;
+    use tidelog_wal::format::FRAME_KEY_LEN_MAX;
     use tidelog_wal::{SimDisk, WalOptions};
     let disk = SimDisk::new();
     let dir = std::path::Path::new("/db/wal");
@@ -71,7 +71,7 @@ fn a_key_and_a_record_of_exactly_the_largest_size_are_accepted() {
         ..opts(RecoveryMode::AbsoluteConsistency)
     };
     let (mut wal, _) = Wal::open_with(disk.clone(), dir, o.clone()).unwrap();
-    let key = vec![b'k'; MAX_KEY_LEN];
+    let key = vec![b'k'; FRAME_KEY_LEN_MAX];
     let at_max_key = NewFrame {
         key: &key,
         ..frame(1, b"p")
@@ -80,7 +80,7 @@ fn a_key_and_a_record_of_exactly_the_largest_size_are_accepted() {
     let record = vec![b'r'; 100_000];
     wal.append(&[frame(2, &record)]).unwrap();
     // One byte more of either is refused.
-    let longer_key = vec![b'k'; MAX_KEY_LEN + 1];
+    let longer_key = vec![b'k'; FRAME_KEY_LEN_MAX + 1];
     let err = wal
         .append(&[NewFrame {
             key: &longer_key,

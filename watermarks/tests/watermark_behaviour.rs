@@ -480,11 +480,11 @@ fn wait_errors_say_what_to_do() {
 #[test]
 fn stamps_never_go_back_when_the_clock_does() {
     let clock = ManualClock::new(5_000);
-    let mut s = WatermarkState::new(clock.clone());
+    let mut s = WatermarkState::new(Arc::new(clock.clone()));
     let first = s.stamp(GlobalSeq(1));
     clock.set_ms(1_000);
     let second = s.stamp(GlobalSeq(2));
-    clock.advance_ms(10_000);
+    clock.advance(std::time::Duration::from_millis(10_000));
     let third = s.stamp(GlobalSeq(3));
     assert_eq!(
         first,
@@ -513,7 +513,7 @@ fn stamps_never_go_back_when_the_clock_does() {
 #[test]
 fn bootstrap_stamps_continue_after_the_recovered_wall_time() {
     let clock = ManualClock::new(10);
-    let mut s = WatermarkState::for_bootstrap(p(50), clock);
+    let mut s = WatermarkState::for_bootstrap(p(50), Arc::new(clock));
     assert_eq!(s.stamp(GlobalSeq(51)).wall_ms, p(50).wall_ms);
 }
 

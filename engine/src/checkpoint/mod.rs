@@ -239,10 +239,11 @@ pub enum CheckpointError {
     Io(#[from] FileError),
 }
 
-/// What keeps the log from being truncated further.
+/// A claim on the log: something that still needs the records from a point on, and so
+/// keeps truncation from removing them (see [`TruncationStatus::holding_back`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Holder {
+pub enum LogClaim {
     /// No checkpoint exists: the log is the only copy of the state, nothing can go.
     NoCheckpoint,
     /// Recovery may start from this checkpoint; the log after it is kept.
@@ -277,19 +278,19 @@ pub enum Holder {
     },
 }
 
-impl fmt::Display for Holder {
+impl fmt::Display for LogClaim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Holder::NoCheckpoint => {
+            LogClaim::NoCheckpoint => {
                 f.write_str("no checkpoint yet (take one to let the log shrink)")
             }
-            Holder::Checkpoint { id, point } => write!(f, "{id} at {}", point.global_sequence),
-            Holder::Applier { name, point } => {
+            LogClaim::Checkpoint { id, point } => write!(f, "{id} at {}", point.global_sequence),
+            LogClaim::Applier { name, point } => {
                 write!(f, "applier \"{name}\" at {}", point.global_sequence)
             }
-            Holder::Subscriber { id } => write!(f, "subscriber #{id}"),
-            Holder::Hold { name } => write!(f, "log hold \"{name}\""),
-            Holder::Follower { id } => write!(f, "follower {id}"),
+            LogClaim::Subscriber { id } => write!(f, "subscriber #{id}"),
+            LogClaim::Hold { name } => write!(f, "log hold \"{name}\""),
+            LogClaim::Follower { id } => write!(f, "follower {id}"),
         }
     }
 }
@@ -301,9 +302,9 @@ pub struct TruncationStatus {
     pub log_starts_at: GlobalSeq,
     /// Truncation may remove segments wholly below this sequence.
     pub floor: GlobalSeq,
-    /// Every holder with the first sequence it needs, lowest first; those at `floor`
+    /// Every claim with the first sequence it needs, lowest first; those at `floor`
     /// are what holds truncation back.
-    pub holders: Vec<(Holder, GlobalSeq)>,
+    pub claims: Vec<(LogClaim, GlobalSeq)>,
     /// Segment files of the log (the last is being written).
     pub segments: usize,
     /// Segments a truncation now would remove.
@@ -313,13 +314,13 @@ pub struct TruncationStatus {
 }
 
 impl TruncationStatus {
-    /// The holders that set the floor: why the disk does not shrink further.
+    /// The claims that set the floor: why the disk does not shrink further.
     #[must_use]
-    pub fn holding_back(&self) -> Vec<&Holder> {
-        self.holders
+    pub fn holding_back(&self) -> Vec<&LogClaim> {
+        self.claims
             .iter()
             .filter(|(_, from)| *from == self.floor)
-            .map(|(holder, _)| holder)
+            .map(|(claim, _)| claim)
             .collect()
     }
 }
@@ -599,35 +600,35 @@ impl<S: Storage> Engine<S> {
     #[must_use]
     pub fn truncation_status(&self) -> TruncationStatus {
         let ckpt = self.checkpoint_state();
-        let mut holders = Vec::new();
-        match ckpt.store.log_holder() {
-            Some(info) => holders.push((
-                Holder::Checkpoint {
+        let mut claims = Vec::new();
+        match ckpt.store.claiming_checkpoint() {
+            Some(info) => claims.push((
+                LogClaim::Checkpoint {
                     id: info.id,
                     point: info.point,
                 },
                 GlobalSeq(info.point.global_sequence.saturating_add(1)),
             )),
-            None => holders.push((Holder::NoCheckpoint, GlobalSeq(1))),
+            None => claims.push((LogClaim::NoCheckpoint, GlobalSeq(1))),
         }
         for (name, point) in self.appliers() {
-            holders.push((
-                Holder::Applier { name, point },
+            claims.push((
+                LogClaim::Applier { name, point },
                 GlobalSeq(point.global_sequence.saturating_add(1)),
             ));
         }
         for (id, kind, from) in ckpt.holds.lock().list() {
-            let holder = match kind {
-                HoldKind::Named(name) => Holder::Hold { name },
-                HoldKind::Subscriber => Holder::Subscriber { id },
+            let claim = match kind {
+                HoldKind::Named(name) => LogClaim::Hold { name },
+                HoldKind::Subscriber => LogClaim::Subscriber { id },
             };
-            holders.push((holder, from));
+            claims.push((claim, from));
         }
         for (id, from) in crate::forward::live_cursors(self.dir()) {
-            holders.push((Holder::Follower { id }, from));
+            claims.push((LogClaim::Follower { id }, from));
         }
-        holders.sort_by_key(|(_, from)| *from);
-        let floor = holders.first().map_or(GlobalSeq(1), |(_, from)| *from);
+        claims.sort_by_key(|(_, from)| *from);
+        let floor = claims.first().map_or(GlobalSeq(1), |(_, from)| *from);
         let segments = ckpt.truncator.segments();
         let removable = segments
             .windows(2)
@@ -636,7 +637,7 @@ impl<S: Storage> Engine<S> {
         TruncationStatus {
             log_starts_at: self.wal_reader().first_seq(),
             floor,
-            holders,
+            claims,
             segments: segments.len(),
             removable_segments: removable,
             log_bytes: segments.len() as u64 * ckpt.truncator.segment_size(),

@@ -518,7 +518,7 @@ impl<S: Storage> Store<S> {
 
     /// The checkpoint the log must be kept for: the oldest of the newest
     /// `log_for_last` valid ones (recovery falls back to it if newer ones are damaged).
-    pub(crate) fn log_holder(&self) -> Option<CheckpointInfo> {
+    pub(crate) fn claiming_checkpoint(&self) -> Option<CheckpointInfo> {
         let state = self.state.lock();
         state
             .entries

@@ -191,7 +191,7 @@ impl Database {
     /// # Errors
     /// As [`Database::append_durable`]; [`AppendError::Conflict`] when the lane is
     /// elsewhere (nothing written); [`AppendError::KeyTooLong`] above
-    /// [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES).
+    /// [`IDEMPOTENCY_KEY_LEN_MAX`](crate::IDEMPOTENCY_KEY_LEN_MAX).
     pub fn append_idempotent_expecting(
         &self,
         lane: impl Into<LaneId>,

@@ -145,7 +145,7 @@ impl Follower {
     /// Forwards what `append` describes to the writer, unchanged (key, expectation and
     /// durability included), where the engine validates and appends it as
     /// [`Engine::append_with`](crate::Engine::append_with) does; returns the writer's
-    /// receipt. A key over [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES) or a request larger
+    /// receipt. A key over [`IDEMPOTENCY_KEY_LEN_MAX`](crate::IDEMPOTENCY_KEY_LEN_MAX) or a request larger
     /// than a forwarding frame is refused here, before anything is sent.
     ///
     /// # Errors

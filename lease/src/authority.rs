@@ -12,7 +12,7 @@ use std::time::Duration;
 use tidelog_watermarks::LaneId;
 
 use super::error::LeaseError;
-use super::manager::{LeaseManager, KEY_LEN_MAX};
+use super::manager::{LeaseManager, LEASE_KEY_LEN_MAX};
 use super::record::{WriterLease, BASE_TERM};
 
 /// Longest lane key suffix: `/lane/` and the ten digits of `u32::MAX`.
@@ -47,7 +47,7 @@ impl LaneAuthority {
         holder_id: &str,
         ttl: Duration,
     ) -> Result<Self, LeaseError> {
-        if database_key.len() > KEY_LEN_MAX - LANE_SUFFIX_LEN_MAX {
+        if database_key.len() > LEASE_KEY_LEN_MAX - LANE_SUFFIX_LEN_MAX {
             return Err(LeaseError::InvalidKey {
                 key: database_key.to_owned(),
                 reason: "a database key with lanes must be at most 64 bytes",

@@ -1,5 +1,9 @@
-//! The writer lease: one writer per database (or per lane), with a fencing token that
-//! orders every tenure after the ones before it.
+//! # tidelog-lease
+//!
+//! The writer lease of tidelog: one writer per database (or per lane), with a fencing
+//! token that orders every tenure after the ones before it. It needs nothing of the
+//! engine (`tidelog` uses it, re-exported as `tidelog::lease`); any program that wants one
+//! writer per key with fencing tokens can use it alone.
 //!
 //! A [`WriterLease`] record per key says who holds it (`holder_id`), under which fencing
 //! token ([`LeaseToken`]: `term`, then `generation`) and until when (`expires_at_ms`). A
@@ -24,6 +28,9 @@
 //! Invariants kept: at most one live holder per key at any instant of the backend's
 //! history; a new tenure's token is greater than every token published for the key
 //! before it; a record that cannot be decoded is never overwritten.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod authority;
 mod backend;
@@ -32,6 +39,7 @@ mod error;
 #[cfg(feature = "etcd")]
 mod etcd;
 mod file;
+#[cfg(feature = "testing")]
 pub mod fuzzing;
 mod manager;
 mod memory;
@@ -44,7 +52,7 @@ pub use error::{BackendError, LeaseError};
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdBackend;
 pub use file::FileBackend;
-pub use manager::{LeaseManager, HOLDER_ID_LEN_MAX, KEY_LEN_MAX, TTL_MAX, TTL_MIN};
+pub use manager::{LeaseManager, HOLDER_ID_LEN_MAX, LEASE_KEY_LEN_MAX, TTL_MAX, TTL_MIN};
 pub use memory::MemoryBackend;
 pub use record::{
     DecodeError, LeaseToken, WriterLease, BASE_TERM, FIRST_GENERATION, RECORD_FORMAT_VERSION,

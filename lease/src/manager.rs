@@ -32,9 +32,9 @@ use super::clock::{Clock, SystemClock};
 use super::error::LeaseError;
 use super::record::{DecodeError, WriterLease, BASE_TERM, FIRST_GENERATION};
 
-/// Longest database key, in bytes. Keys are printable ASCII without spaces, so they are
+/// Longest lease key (a database's or a lane's), in bytes. Keys are printable ASCII without spaces, so they are
 /// safe as file names (once encoded) and etcd keys alike.
-pub const KEY_LEN_MAX: usize = 80;
+pub const LEASE_KEY_LEN_MAX: usize = 80;
 
 /// Longest holder id, in bytes.
 pub const HOLDER_ID_LEN_MAX: usize = 256;
@@ -57,7 +57,7 @@ pub const TTL_MAX: Duration = Duration::from_secs(24 * 60 * 60);
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use tidelog::lease::{LeaseError, LeaseManager, ManualClock, MemoryBackend};
+/// use tidelog_lease::{LeaseError, LeaseManager, ManualClock, MemoryBackend};
 ///
 /// let backend = Arc::new(MemoryBackend::new());
 /// let clock = ManualClock::new(1_000);
@@ -88,7 +88,7 @@ pub const TTL_MAX: Duration = Duration::from_secs(24 * 60 * 60);
 ///
 /// ```compile_fail,E0277
 /// use std::sync::Arc;
-/// use tidelog::lease::LeaseManager;
+/// use tidelog_lease::LeaseManager;
 ///
 /// /// A store that can only overwrite: last writer wins.
 /// #[derive(Debug)]
@@ -447,7 +447,7 @@ fn check_key(key: &str) -> Result<(), LeaseError> {
     if key.is_empty() {
         return invalid("it is empty");
     }
-    if key.len() > KEY_LEN_MAX {
+    if key.len() > LEASE_KEY_LEN_MAX {
         return invalid("it is longer than 80 bytes");
     }
     if !key.bytes().all(|byte| byte.is_ascii_graphic()) {
@@ -497,8 +497,8 @@ mod tests {
         assert!(check_key("has space").is_err());
         assert!(check_key("tab\t").is_err());
         assert!(check_key("é").is_err());
-        assert!(check_key(&"k".repeat(KEY_LEN_MAX)).is_ok());
-        assert!(check_key(&"k".repeat(KEY_LEN_MAX + 1)).is_err());
+        assert!(check_key(&"k".repeat(LEASE_KEY_LEN_MAX)).is_ok());
+        assert!(check_key(&"k".repeat(LEASE_KEY_LEN_MAX + 1)).is_err());
     }
 
     #[test]
