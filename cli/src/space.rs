@@ -59,7 +59,7 @@ impl ReserveOutcome {
     /// [`CliError::Io`] if writing it failed for another reason than a full file system.
     pub fn settle(dir: &Path, segment_size: u64, released: u64) -> Result<Self, CliError> {
         let had = reserve::has_reserve(dir);
-        let headroom = if tidelog::wal::segment::has_spare(&dir.join(tidelog::WAL_DIR)) {
+        let headroom = if tidelog::wal::segment::has_spare(&dir.join(tidelog::layout::WAL_DIR)) {
             0
         } else {
             segment_size
