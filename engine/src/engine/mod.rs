@@ -21,7 +21,7 @@ use crate::holder::LeaseHolder;
 use crate::index::LaneIndex;
 use crate::marker;
 use crate::options::Options;
-use crate::record::Record;
+use crate::record::Receipt;
 use crate::writer::{Request, Requests, Shared, Start, Status, Writer};
 use parking_lot::Mutex;
 use std::collections::HashMap;
