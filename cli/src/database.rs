@@ -2,7 +2,7 @@
 //! read: the directory exists, holds a tidelog marker of a format this build reads.
 //!
 //! The layout is the engine's (`engine/src/marker.rs`): `<dir>/TIDELOG` (the marker, read
-//! with [`tidelog::read_format_version`], which defines its format), `<dir>/holders/`
+//! with [`tidelog::layout::read_format_version`], which defines its format), `<dir>/holders/`
 //! (liveness files of the writer), `<dir>/wal/` (the segments). Nothing here creates, locks or writes anything.
 
 use crate::error::CliError;
@@ -36,7 +36,7 @@ impl DatabaseDir {
                 })
             }
         }
-        let format_version = tidelog::read_format_version(dir).map_err(|e| match e {
+        let format_version = tidelog::layout::read_format_version(dir).map_err(|e| match e {
             tidelog::OpenError::NotADatabase { .. } => CliError::NotADatabase(dir.to_path_buf()),
             tidelog::OpenError::BadMarker { path, reason } => CliError::BadMarker { path, reason },
             tidelog::OpenError::NewerFormat {
@@ -61,7 +61,7 @@ impl DatabaseDir {
 
     /// The log's extent record, beside the log folder.
     pub fn extent_path(&self) -> PathBuf {
-        self.dir.join(tidelog::EXTENT_FILE)
+        self.dir.join(tidelog::layout::EXTENT_FILE)
     }
 
     /// The extent record, read before a read-only scan (`None` if there is none).
@@ -95,7 +95,7 @@ impl DatabaseDir {
 
 /// The log folder of a database directory.
 pub fn wal_dir(dir: &Path) -> PathBuf {
-    dir.join(tidelog::WAL_DIR)
+    dir.join(tidelog::layout::WAL_DIR)
 }
 
 /// The size of the segments of the log in `dir`, if it has any: every segment of a log
@@ -183,7 +183,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             DatabaseDir::existing(&db).unwrap().format_version,
-            tidelog::FORMAT_VERSION
+            tidelog::layout::FORMAT_VERSION
         );
         let marker = db.join("TIDELOG");
         for (text, bad) in [

@@ -44,7 +44,7 @@ pub fn clean_log(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Option<Verif
         &tidelog::wal::io::RealStorage,
         &wal_dir(dir),
         &WalOptions::default(),
-        &dir.join(tidelog::EXTENT_FILE),
+        &dir.join(tidelog::layout::EXTENT_FILE),
         progress,
     )
     .ok()?;
@@ -64,7 +64,7 @@ pub fn lane_head(dir: &Path, lane: LaneId) -> Option<LaneSeq> {
     // Only a log the extent record has nothing against: a log shorter than it was is
     // refused by the open, and after an accepted loss lanes continue above their last
     // record, which only the engine knows.
-    let extent = dir.join(tidelog::EXTENT_FILE);
+    let extent = dir.join(tidelog::layout::EXTENT_FILE);
     let recorded = tidelog::wal::extent::read(&tidelog::wal::io::RealStorage, &extent).ok()?;
     if recorded
         .as_ref()

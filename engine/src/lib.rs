@@ -153,7 +153,8 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
-//! use tidelog::{CheckpointOptions, Engine, LogClaim, Options};
+//! use tidelog::checkpoint::LogClaim;
+//! use tidelog::{CheckpointOptions, Engine, Options};
 //!
 //! let options = Options::default()
 //!     .segment_size(64 * 1024)
@@ -196,16 +197,29 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## Where things are
+//! ## What is where
 //!
-//! [`Engine`] (open, append, read, subscribe, close) in `engine.rs`; the writer
-//! thread in `writer.rs`; the appender-to-writer reply slot in `handoff.rs`; the writer's
-//! inbox (appenders' requests and the syncer thread's completions) in `inbox.rs`; the lane
-//! index in `index.rs`; the directory marker and lock in `marker.rs`; options and errors
-//! beside them; checkpoints and truncation in [`checkpoint`]; the writer lease in
-//! [`lease`]; followers in [`forward`]; the raw `pwrite` + `fdatasync` loop the
-//! benchmarks compare against in [`baseline`]. The log itself is [`tidelog_wal`], the
-//! watermarks [`tidelog_watermarks`]; both are re-exported.
+//! The crate's root holds what a program embedding the log uses: [`Engine`] and its
+//! [`Options`], the append value ([`Append`], [`BatchEntry`], [`Durability`]) and what
+//! comes back ([`Receipt`], [`Record`], [`AppendTicket`], [`AppendFuture`]), the errors
+//! of each operation, subscriptions and appliers, the checkpoint types the steps above
+//! use, [`Follower`], [`Database`] and [`LaneLogs`], and the watermark types callers wait
+//! with. The rest is in modules, each documented on its page:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`checkpoint`] | checkpoints, retention, truncation (what claims the log: [`checkpoint::LogClaim`]), holds, backups, listing checkpoints without opening |
+//! | [`forward`] | followers and hand-off: the socket protocol, the published watermarks, reading a live writer's log from another process |
+//! | [`layout`] | the database directory's marker and file names |
+//! | [`lease`] | the writer lease (crate `tidelog-lease`): records, manager, backends |
+//! | [`reserve`] | the space each database keeps back so that a full file system can be left from the shell |
+//! | [`baseline`] | the raw `pwrite` + `fdatasync` loop the benchmarks compare against |
+//! | [`wal`], [`watermarks`] | the two crates below (`tidelog-wal`, `tidelog-watermarks`), for the types this crate's errors and reports carry and for tools that read the log directly; their test seams (`wal::SimDisk`, `wal::fuzzing`, `lease::fuzzing`) only with the `testing` feature |
+//!
+//! In the source, `impl Engine` is one file per concern under `engine/` (opening and
+//! closing, appends, reads, checkpoints, backups); the writer thread is `writer.rs`,
+//! the appender-to-writer reply slot `handoff.rs`, the lane index `index.rs`, the
+//! directory marker and lock `marker.rs`, the lease the engine holds `holder.rs`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -228,7 +242,6 @@ pub mod inbox;
 #[cfg(not(loom))]
 mod inbox;
 mod index;
-pub use tidelog_lease as lease;
 mod marker;
 mod observe;
 mod options;
@@ -239,16 +252,15 @@ mod writer;
 
 pub use applier::Applier;
 pub use checkpoint::{
-    BackupError, BackupReport, Checkpoint, CheckpointError, CheckpointId, CheckpointInfo,
-    CheckpointKind, CheckpointOptions, ListedCheckpoint, LogClaim, LogHold, TruncationStatus,
+    Checkpoint, CheckpointError, CheckpointInfo, CheckpointKind, CheckpointOptions,
 };
 pub use engine::{AppendFuture, AppendTicket, Engine, IDEMPOTENCY_KEY_LEN_MAX, LOSS_LANE};
 pub use error::{AppendError, OpenError, ReadError, SyncError, WriterFailure, WriterInvariant};
-pub use forward::{Database, Follower, LaneLogs, LaneLogsError};
-pub use marker::{read_format_version, EXTENT_FILE, FORMAT_VERSION, WAL_DIR};
+pub use forward::{Database, Follower, LaneLogs};
 pub use options::{LeaseOptions, Options, SyncPolicy, Visibility};
 pub use record::{Append, BatchEntry, Durability, Receipt, Record};
 pub use subscription::{SubscribeError, Subscription, SubscriptionTarget};
+pub use tidelog_lease as lease;
 pub use tidelog_wal as wal;
 pub use tidelog_wal::{RecoveryMode, RecoveryReport};
 pub use tidelog_watermarks as watermarks;
@@ -256,3 +268,18 @@ pub use tidelog_watermarks::{
     GlobalSeq, HlcPoint, LaneId, LaneSeq, WaitError, WatermarkAdvanceHandle, WatermarkKind,
     WatermarkView, WatermarkWait,
 };
+
+/// The database directory's layout: the marker file that says a directory is a tidelog
+/// database and of which format, and the names of what lies beside it. For tools that
+/// inspect a database without opening it (the `tidelog` command's read-only commands).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// tidelog::Engine::open(dir.path(), tidelog::Options::default())?.close()?;
+/// assert_eq!(tidelog::layout::read_format_version(dir.path())?, tidelog::layout::FORMAT_VERSION);
+/// assert!(dir.path().join(tidelog::layout::WAL_DIR).is_dir());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub mod layout {
+    pub use crate::marker::{read_format_version, EXTENT_FILE, FORMAT_VERSION, WAL_DIR};
+}

@@ -15,8 +15,9 @@ use common::stalling::Stalling;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tidelog::forward::LaneLogsError;
 use tidelog::lease::{FileBackend, LeaseBackend, LeaseError, MemoryBackend};
-use tidelog::{GlobalSeq, LaneLogs, LaneLogsError, LeaseOptions, OpenError, Options};
+use tidelog::{GlobalSeq, LaneLogs, LeaseOptions, OpenError, Options};
 
 const SPACE: u32 = 7;
 

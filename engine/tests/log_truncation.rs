@@ -5,8 +5,9 @@
 //! opens silently.
 mod common;
 use common::{padded_payload, truncation_options};
+use tidelog::checkpoint::LogClaim;
 use tidelog::wal::SimDisk;
-use tidelog::{Engine, GlobalSeq, HlcPoint, LaneSeq, LogClaim, SubscriptionTarget};
+use tidelog::{Engine, GlobalSeq, HlcPoint, LaneSeq, SubscriptionTarget};
 
 fn fill(engine: &Engine<SimDisk>, from: u64, to: u64) -> HlcPoint {
     for i in from..=to {

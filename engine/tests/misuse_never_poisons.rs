@@ -5,9 +5,10 @@
 //! a record under `max_record_bytes` that still does not fit a segment poisoning the
 //! writer; a forwarded refusal that leaves the connection or the writer unusable.
 
+use tidelog::forward::LaneLogsError;
 use tidelog::{
-    Append, AppendError, BatchEntry, Database, Engine, Follower, GlobalSeq, LaneLogs,
-    LaneLogsError, LaneSeq, Options, IDEMPOTENCY_KEY_LEN_MAX, LOSS_LANE,
+    Append, AppendError, BatchEntry, Database, Engine, Follower, GlobalSeq, LaneLogs, LaneSeq,
+    Options, IDEMPOTENCY_KEY_LEN_MAX, LOSS_LANE,
 };
 
 /// Every later append still works and the log holds exactly `expected` records.

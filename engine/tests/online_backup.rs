@@ -85,7 +85,10 @@ fn a_backup_taken_during_concurrent_appends_opens_and_holds_exactly_the_prefix_u
     // A destination that is already a database is refused.
     let err = engine.backup_to(backups.path().join("copy-0")).unwrap_err();
     assert!(
-        matches!(err, tidelog::BackupError::DestinationExists { .. }),
+        matches!(
+            err,
+            tidelog::checkpoint::BackupError::DestinationExists { .. }
+        ),
         "{err}"
     );
 }

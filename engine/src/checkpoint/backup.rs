@@ -16,16 +16,13 @@
 //! The copy is a normal database directory: `Engine::open` on it recovers from its newest
 //! checkpoint and the log after it, ending exactly at `P`.
 
-use super::holds::HoldKind;
-use super::store::parse_name;
-use super::{format, CheckpointError, LogHold};
-use crate::engine::Engine;
+use super::{format, CheckpointError};
 use crate::error::OpenError;
 use crate::marker;
 use std::path::{Path, PathBuf};
 use tidelog_wal::files::{self, FileError};
 use tidelog_wal::io::Storage;
-use tidelog_watermarks::{GlobalSeq, WatermarkKind};
+use tidelog_watermarks::GlobalSeq;
 
 /// Name of the file that marks a complete backup.
 pub const BACKUP_MARKER: &str = "BACKUP";
@@ -75,7 +72,7 @@ pub enum BackupError {
     Scan(#[from] tidelog_wal::ScanError),
 }
 
-/// What [`Engine::backup_to`] copied.
+/// What [`Engine::backup_to`](crate::Engine::backup_to) copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupReport {
     /// The copy holds every record up to this point and nothing after it.
@@ -90,116 +87,13 @@ pub struct BackupReport {
     pub bytes: u64,
 }
 
-impl<S: Storage> Engine<S> {
-    /// Copies the database, consistent at the current durable point, into `dest` (a new
-    /// or empty directory) while appends continue; see the `checkpoint::backup` module
-    /// docs. The copy opens as a normal database.
-    ///
-    /// # Errors
-    /// [`BackupError`]; on error the destination lacks its `BACKUP` marker.
-    pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<BackupReport, BackupError> {
-        self.backup_to_reporting(dest, |_, _| {})
-    }
-
-    /// [`Engine::backup_to`], telling `progress` after each log segment copied the bytes
-    /// of log copied so far and the most it will copy (for a progress bar); the last
-    /// report has both equal.
-    ///
-    /// # Errors
-    /// As [`Engine::backup_to`].
-    pub fn backup_to_reporting(
-        &self,
-        dest: impl AsRef<Path>,
-        mut progress: impl FnMut(u64, u64),
-    ) -> Result<BackupReport, BackupError> {
-        let dest = dest.as_ref();
-        let ckpt = self.ckpt()?;
-        let destination = |source| BackupError::Destination {
-            path: dest.to_path_buf(),
-            source: Box::new(source),
-        };
-        if marker::inspect(dest).map_err(destination)? {
-            return Err(BackupError::DestinationExists {
-                path: dest.to_path_buf(),
-            });
-        }
-        marker::create(dest).map_err(destination)?;
-        let _hold = LogHold::register(&ckpt.holds, HoldKind::Named("backup".into()), GlobalSeq(1));
-        let _serial = ckpt.serial.lock();
-        let point = self
-            .watermark_handle()
-            .lock()
-            .current(WatermarkKind::Durable, None)
-            .seq();
-        let storage = ckpt.store.storage();
-        let mut report = BackupReport {
-            point,
-            log_starts_at: GlobalSeq::ZERO,
-            checkpoints: 0,
-            segments: 0,
-            bytes: 0,
-        };
-        let ckpt_dest = dest.join(super::CHECKPOINT_DIR);
-        files::create_dir_all(storage, &ckpt_dest)?;
-        for info in ckpt.store.list() {
-            if info.point.global_sequence > point.0 {
-                continue;
-            }
-            let bytes = files::read(storage, &info.path)?;
-            if let Err(issue) = format::decode(&bytes) {
-                return Err(CheckpointError::Corrupt {
-                    path: info.path,
-                    issue,
-                }
-                .into());
-            }
-            let Some(name) = info.path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if parse_name(name).is_none() {
-                continue;
-            }
-            files::write_atomic(storage, &ckpt_dest, &format!("{name}.tmp"), name, &bytes)?;
-            if info.pinned {
-                let pin = format!("{name}.pin");
-                files::write_atomic(storage, &ckpt_dest, &format!("{pin}.tmp"), &pin, &[])?;
-            }
-            report.checkpoints += 1;
-            report.bytes += bytes.len() as u64;
-        }
-        let copied = self.wal_reader().copy_prefix_reporting(
-            storage,
-            &dest.join(marker::WAL_DIR),
-            point,
-            ckpt.truncator.segment_size(),
-            &mut progress,
-        )?;
-        report.log_starts_at = copied.first_seq;
-        report.segments = copied.segments.len();
-        report.bytes += copied.bytes;
-        copy_lease(storage, self.dir(), dest)?;
-        let text = format!(
-            "tidelog backup\npoint = {}\nlog_starts_at = {}\ncheckpoints = {}\nsegments = {}\n",
-            point.0, copied.first_seq.0, report.checkpoints, report.segments
-        );
-        files::write_atomic(
-            storage,
-            dest,
-            &format!("{BACKUP_MARKER}.tmp"),
-            BACKUP_MARKER,
-            text.as_bytes(),
-        )?;
-        Ok(report)
-    }
-}
-
 /// Copies the database in `dir` into `dest` (a new or empty directory) while another
 /// process is its writer and appends: the backup a process that is not the writer takes,
 /// reading files only, with no lock and nothing written to `dir` but a follower's read
 /// cursor (`followers/`, which keeps the writer from truncating the log under the copy;
 /// gone when this returns).
 ///
-/// Consistent the same way as [`Engine::backup_to`]: the copy holds every record up to
+/// Consistent the same way as [`Engine::backup_to`](crate::Engine::backup_to): the copy holds every record up to
 /// the durable point `P` the writer last published (read first) and nothing after it.
 /// Every byte up to `P` is durable and never written again; checkpoints covering at most
 /// `P` are copied (verified); sealed segments are copied whole and the segment holding
@@ -356,7 +250,11 @@ pub fn backup_from_files_reporting(
 /// writer's. The copy's first opener finds the record's holder not running there (no
 /// liveness file in the copy) and takes over with the next generation. A database on
 /// another lease backend has no `lease/` folder: nothing to copy.
-fn copy_lease<S: Storage>(storage: &S, dir: &Path, dest: &Path) -> Result<(), FileError> {
+pub(crate) fn copy_lease<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    dest: &Path,
+) -> Result<(), FileError> {
     let source = dir.join(crate::holder::LEASE_DIR);
     let names = match files::list(storage, &source) {
         Ok(names) => names,
