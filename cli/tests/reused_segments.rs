@@ -34,7 +34,11 @@ fn records_appended_into_reused_segments_are_dumped_alone_and_verify_is_clean() 
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let starts = report["log_starts_at"].as_u64().unwrap() as usize;
-    assert_eq!(count_with_suffix(&db, ".seg.spare"), 2, "two freed segments kept");
+    assert_eq!(
+        count_with_suffix(&db, ".seg.spare"),
+        2,
+        "two freed segments kept"
+    );
 
     // Two processes append after the checkpoint: their rotations take the spares.
     for range in [3001..=4000, 4001..=5000] {
