@@ -5,9 +5,9 @@
 //! to be durable.
 //! What could go wrong: an off-by-one in the engine's one validation (`check_key`,
 //! `check_unit`, the batch bounds) that refuses what the documentation promises to take,
-//! or takes one byte more than it promises; a plain append that waits for a sync (found by the mutation run of
-//! `docs/mutants.md`: `>` turned into `>=` and `Append::is_durable` always
-//! `true` went unnoticed before this file).
+//! or takes one byte more than it promises; a plain append that waits for a sync. Found
+//! by the mutation run of `docs/mutants.md`: `>` turned into `>=` and
+//! `Append::is_durable` always `true` went unnoticed before this file.
 
 use tidelog::{
     Append, AppendError, BatchEntry, Engine, GlobalSeq, Options, IDEMPOTENCY_KEY_LEN_MAX,
