@@ -257,9 +257,10 @@ impl CliError {
 fn wal_open_is_corruption(e: &tidelog::wal::OpenError) -> bool {
     use tidelog::wal::OpenError as W;
     match e {
-        W::BadSegmentHeader { issue, .. } => {
-            !matches!(issue, HeaderIssue::UnsupportedVersion { .. })
-        }
+        W::BadSegmentHeader { issue, .. } => !matches!(
+            issue,
+            HeaderIssue::UnsupportedVersion { .. } | HeaderIssue::UnknownFlags { .. }
+        ),
         W::ForeignFile { .. }
         | W::SegmentGap { .. }
         | W::SequenceMismatch { .. }

@@ -52,17 +52,23 @@ pub struct ReserveOutcome {
 
 impl ReserveOutcome {
     /// Puts the reserve of the database in `dir` back if it is missing and there is room.
+    /// The room for one more segment is left free only when the log keeps no freed
+    /// segment for reuse (the next segment is made from that one, taking no space).
     ///
     /// # Errors
     /// [`CliError::Io`] if writing it failed for another reason than a full file system.
     pub fn settle(dir: &Path, segment_size: u64, released: u64) -> Result<Self, CliError> {
         let had = reserve::has_reserve(dir);
-        let in_place =
-            reserve::restore_reserve(dir, segment_size).map_err(|source| CliError::Io {
-                what: "putting the database's reserve back",
-                path: dir.join(RESERVE_FILE),
-                source,
-            })?;
+        let headroom = if tidelog::wal::segment::has_spare(&dir.join(tidelog::layout::WAL_DIR)) {
+            0
+        } else {
+            segment_size
+        };
+        let in_place = reserve::restore_reserve(dir, headroom).map_err(|source| CliError::Io {
+            what: "putting the database's reserve back",
+            path: dir.join(RESERVE_FILE),
+            source,
+        })?;
         Ok(ReserveOutcome {
             released,
             in_place,

@@ -175,6 +175,13 @@ pub enum OpenError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppendError {
+    /// The record names the lane the engine keeps for its own records
+    /// ([`LOSS_LANE`](crate::LOSS_LANE): the accepted losses). Nothing was written.
+    #[error("lane {lane} is reserved for the engine's own records of accepted losses (tidelog::LOSS_LANE); nothing was written: append to another lane")]
+    ReservedLane {
+        /// The lane asked for.
+        lane: LaneId,
+    },
     /// The payload is larger than `Options::max_record_bytes`. Nothing was written.
     #[error("record of {size} bytes is larger than the maximum of {max} bytes (Options::max_record_bytes); nothing was written")]
     RecordTooLarge {

@@ -8,7 +8,7 @@
 use tidelog::forward::LaneLogsError;
 use tidelog::{
     Append, AppendError, BatchEntry, Database, Engine, Follower, GlobalSeq, LaneLogs, LaneSeq,
-    Options, IDEMPOTENCY_KEY_LEN_MAX,
+    Options, IDEMPOTENCY_KEY_LEN_MAX, LOSS_LANE,
 };
 
 /// Every later append still works and the log holds exactly `expected` records.
@@ -231,4 +231,42 @@ fn a_record_that_does_not_fit_a_segment_is_refused_on_every_cross_process_path_a
         2
     );
     lanes.close().unwrap();
+}
+
+#[test]
+fn the_loss_lane_is_refused_on_every_path_so_only_the_engine_writes_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    db.append_durable(1, b"first".to_vec()).unwrap();
+    let engine = db.engine().unwrap();
+    let refusals = [
+        engine.append(LOSS_LANE, b"a".to_vec()).unwrap_err(),
+        engine.append_durable(LOSS_LANE, b"a".to_vec()).unwrap_err(),
+        engine
+            .append_idempotent(LOSS_LANE, b"key".to_vec(), b"a".to_vec())
+            .unwrap_err(),
+        engine
+            .append_with(Append::new(LOSS_LANE, b"a".to_vec()).expecting(LaneSeq(0)))
+            .unwrap_err(),
+        engine
+            .append_batch_durable(vec![
+                BatchEntry::new(2, b"a".to_vec()),
+                BatchEntry::new(LOSS_LANE, b"b".to_vec()),
+            ])
+            .unwrap_err(),
+    ];
+    for err in &refusals {
+        assert!(
+            matches!(err, AppendError::ReservedLane { lane } if *lane == LOSS_LANE),
+            "{err}"
+        );
+    }
+    // Forwarded from another process's follower: the writer refuses it the same way.
+    let follower = Follower::connect(dir.path()).unwrap();
+    let err = follower.append(LOSS_LANE, b"a".to_vec()).unwrap_err();
+    assert!(
+        matches!(&err, AppendError::WriterRefused { .. }) && err.to_string().contains("reserved"),
+        "{err}"
+    );
+    still_appendable(&engine, 1);
 }

@@ -21,7 +21,7 @@
 //!     32     8  fencing_term        token of the writer that created the segment
 //!     40     8  fencing_generation
 //!     48     8  segment_size        total file length in bytes
-//!     56     4  reserved            zero
+//!     56     4  flags               version 3: HEADER_FLAG_REUSED; versions 1 and 2: zero
 //!     60     4  header_crc          masked CRC-32 of bytes [0, 60)
 //! ```
 //!
@@ -77,9 +77,24 @@ use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
 
 /// Identifies a tidelog segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"TDLGWAL\0";
-/// The format version this code writes. See `docs/format.md` for the rule. Version 2 adds
-/// the tenure frame ([`FLAG_TENURE`]), which lets a new writer continue a segment.
+/// The format version this code writes for a segment made from a fresh, zero-filled file.
+/// See `docs/format.md` for the rule. Version 2 adds the tenure frame ([`FLAG_TENURE`]),
+/// which lets a new writer continue a segment.
 pub const FORMAT_VERSION: u32 = 2;
+/// The format version written for a segment made from a file reused after truncation
+/// ([`SegmentHeader::encode_reused`]): version 3 gives the header's bytes 56..60 a meaning,
+/// [`HEADER_FLAG_REUSED`]. A segment written as version 2 is the same as before, so a
+/// build that reads only versions 1 and 2 still reads a log that never reused a file.
+pub const REUSED_FORMAT_VERSION: u32 = 3;
+/// The newest format version this code reads.
+pub const NEWEST_READ_VERSION: u32 = REUSED_FORMAT_VERSION;
+/// Header flag (version 3): the segment's file held an earlier segment (freed by
+/// truncation) and was not zero-filled, so bytes past the end of this segment's frames may
+/// be that earlier life's. None of them verifies here (the frame CRC covers the segment
+/// index); recovery and the scans end the log at them instead of calling them a torn tail,
+/// and the writer stores zeros up to the next sector boundary after every store.
+pub const HEADER_FLAG_REUSED: u32 = 1;
+const KNOWN_HEADER_FLAGS: u32 = HEADER_FLAG_REUSED;
 /// The oldest format version this code reads. A version-1 segment never holds a tenure
 /// frame, and a writer never continues one (it seals it and starts a version-2 segment).
 pub const OLDEST_READ_VERSION: u32 = 1;
@@ -92,8 +107,8 @@ const FIRST_SEQ_AT: usize = INDEX_AT + 8;
 const TERM_AT: usize = FIRST_SEQ_AT + 8;
 const GENERATION_AT: usize = TERM_AT + 8;
 const SEGMENT_SIZE_AT: usize = GENERATION_AT + 8;
-const RESERVED_AT: usize = SEGMENT_SIZE_AT + 8;
-const HEADER_CRC_AT: usize = RESERVED_AT + 4;
+const HEADER_FLAGS_AT: usize = SEGMENT_SIZE_AT + 8;
+const HEADER_CRC_AT: usize = HEADER_FLAGS_AT + 4;
 /// Length of the segment header in bytes.
 pub const SEGMENT_HEADER_LEN: usize = HEADER_CRC_AT + 4;
 
@@ -219,6 +234,11 @@ pub enum HeaderIssue {
         /// Length found.
         found: u32,
     },
+    /// Header flags this code does not know (version 3).
+    UnknownFlags {
+        /// The flags found.
+        flags: u32,
+    },
     /// The header checksum does not match.
     Checksum {
         /// Stored (masked) checksum.
@@ -250,8 +270,9 @@ impl fmt::Display for HeaderIssue {
             HeaderIssue::BadMagic => write!(f, "bad magic: not a tidelog segment"),
             HeaderIssue::UnsupportedVersion { found } => write!(
                 f,
-                "format version {found} is not supported (this build reads version {FORMAT_VERSION}); use a tidelog build that supports it"
+                "format version {found} is not supported (this build reads versions {OLDEST_READ_VERSION} to {NEWEST_READ_VERSION}); use a tidelog build that supports it"
             ),
+            HeaderIssue::UnknownFlags { flags } => write!(f, "header flags {flags:#x} are not known to this build; use a tidelog build that supports them"),
             HeaderIssue::BadHeaderLen { found } => write!(f, "header length {found} does not match version {FORMAT_VERSION}"),
             HeaderIssue::Checksum { stored, computed } => {
                 write!(f, "header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")
@@ -291,12 +312,23 @@ fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
 }
 
 impl SegmentHeader {
-    /// Encodes the header with its checksum.
+    /// Encodes the header with its checksum (version [`FORMAT_VERSION`], no flags).
     #[must_use]
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
+        self.encode_as(FORMAT_VERSION, 0)
+    }
+
+    /// Encodes the header of a segment whose file is reused (version
+    /// [`REUSED_FORMAT_VERSION`], flag [`HEADER_FLAG_REUSED`]).
+    #[must_use]
+    pub fn encode_reused(&self) -> [u8; SEGMENT_HEADER_LEN] {
+        self.encode_as(REUSED_FORMAT_VERSION, HEADER_FLAG_REUSED)
+    }
+
+    fn encode_as(&self, version: u32, flags: u32) -> [u8; SEGMENT_HEADER_LEN] {
         let mut buf = [0u8; SEGMENT_HEADER_LEN];
         put(&mut buf, MAGIC_AT, &SEGMENT_MAGIC);
-        put(&mut buf, VERSION_AT, &FORMAT_VERSION.to_le_bytes());
+        put(&mut buf, VERSION_AT, &version.to_le_bytes());
         put(
             &mut buf,
             HEADER_LEN_AT,
@@ -311,6 +343,7 @@ impl SegmentHeader {
             &self.fencing.generation.to_le_bytes(),
         );
         put(&mut buf, SEGMENT_SIZE_AT, &self.segment_size.to_le_bytes());
+        put(&mut buf, HEADER_FLAGS_AT, &flags.to_le_bytes());
         let crc = mask_crc(crc32fast::hash(buf.get(..HEADER_CRC_AT).unwrap_or(&[])));
         put(&mut buf, HEADER_CRC_AT, &crc.to_le_bytes());
         buf
@@ -360,7 +393,7 @@ impl SegmentHeader {
             return Err(HeaderIssue::BadMagic);
         }
         let version = get_u32(head, VERSION_AT).ok_or(too_short)?;
-        if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
+        if !(OLDEST_READ_VERSION..=NEWEST_READ_VERSION).contains(&version) {
             return Err(HeaderIssue::UnsupportedVersion { found: version });
         }
         let stored = get_u32(head, HEADER_CRC_AT).ok_or(too_short)?;
@@ -371,6 +404,10 @@ impl SegmentHeader {
         let header_len = get_u32(head, HEADER_LEN_AT).ok_or(too_short)?;
         if header_len as usize != SEGMENT_HEADER_LEN {
             return Err(HeaderIssue::BadHeaderLen { found: header_len });
+        }
+        let flags = header_flags(head);
+        if flags & !KNOWN_HEADER_FLAGS != 0 {
+            return Err(HeaderIssue::UnknownFlags { flags });
         }
         let index = SegmentIndex(get_u64(head, INDEX_AT).ok_or(too_short)?);
         if index != expected {
@@ -403,6 +440,54 @@ impl SegmentHeader {
 #[must_use]
 pub fn header_version(head: &[u8]) -> Option<u32> {
     get_u32(head, VERSION_AT)
+}
+
+/// The flags of a segment header (bytes 56..60, from version 3 on; 0 for older versions,
+/// whose bytes there are reserved).
+#[must_use]
+pub fn header_flags(head: &[u8]) -> u32 {
+    match header_version(head) {
+        Some(v) if v >= REUSED_FORMAT_VERSION => get_u32(head, HEADER_FLAGS_AT).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Whether a segment header that [`SegmentHeader::decode`] accepted carries
+/// [`HEADER_FLAG_REUSED`].
+#[must_use]
+pub fn header_is_reused(head: &[u8]) -> bool {
+    header_flags(head) & HEADER_FLAG_REUSED != 0
+}
+
+/// Length of the mark a reused file carries at offset [`SECTOR_LEN`] while it is a
+/// prepared, never used segment (see [`encode_reuse_mark`]).
+pub const REUSE_MARK_LEN: usize = 24;
+const REUSE_MARK_MAGIC: [u8; 8] = *b"TDLGREU\0";
+
+/// The mark stored at offset [`SECTOR_LEN`] (the first frame's place) of a file prepared
+/// for reuse as segment `index`, its header sector zeroed: 4 zero bytes (a frame length
+/// of 0, so it never reads as a frame), the magic `TDLGREU\0`, the index, and a masked
+/// CRC-32 of bytes 0..20. With the header zero (or torn by a crash while the rotation
+/// wrote it), the mark says the segment is prepared and unused although its body is not
+/// zero. The writer's first frame overwrites it, after the header is synced.
+#[must_use]
+pub fn encode_reuse_mark(index: SegmentIndex) -> [u8; REUSE_MARK_LEN] {
+    let mut buf = [0u8; REUSE_MARK_LEN];
+    put(&mut buf, 4, &REUSE_MARK_MAGIC);
+    put(&mut buf, 12, &index.0.to_le_bytes());
+    let crc = mask_crc(crc32fast::hash(buf.get(..20).unwrap_or(&[])));
+    put(&mut buf, 20, &crc.to_le_bytes());
+    buf
+}
+
+/// Whether `segment_bytes` (a whole segment file, or at least its first
+/// `SECTOR_LEN + REUSE_MARK_LEN` bytes) carries the reuse mark of segment `index` at
+/// offset [`SECTOR_LEN`]. Never panics.
+#[must_use]
+pub fn has_reuse_mark(segment_bytes: &[u8], index: SegmentIndex) -> bool {
+    segment_bytes
+        .get(SECTOR_LEN..SECTOR_LEN + REUSE_MARK_LEN)
+        .is_some_and(|mark| mark == encode_reuse_mark(index))
 }
 
 /// The fixed fields of a frame header (everything but length and checksum).
@@ -914,10 +999,10 @@ mod tests {
             segment_size: 64,
         };
         let mut file = h.encode().to_vec();
-        file[VERSION_AT..VERSION_AT + 4].copy_from_slice(&3u32.to_le_bytes());
+        file[VERSION_AT..VERSION_AT + 4].copy_from_slice(&4u32.to_le_bytes());
         assert_eq!(
             SegmentHeader::decode(&file, SegmentIndex(1)),
-            Err(HeaderIssue::UnsupportedVersion { found: 3 })
+            Err(HeaderIssue::UnsupportedVersion { found: 4 })
         );
     }
 

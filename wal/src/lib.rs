@@ -54,6 +54,7 @@ pub mod ids;
 pub mod io;
 pub mod reader;
 pub mod recovery;
+mod reuse;
 pub mod scan;
 pub mod segment;
 pub mod takeover;

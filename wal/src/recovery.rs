@@ -27,8 +27,8 @@ use crate::io::{IoOp, RealStorage, Storage};
 use crate::reader::MISSING;
 use crate::segment::{classify, segment_path, EntryKind};
 use crate::walker::{
-    gap_skipped, may_be_unused, nonzero_end, proof_of, proving_successor, segment_start, After,
-    MappedSegment, SegmentStart, SegmentWalker, Step, Stop,
+    gap_skipped, may_be_unused, proof_of, proving_successor, segment_start, After, MappedSegment,
+    SegmentStart, SegmentWalker, Step, Stop,
 };
 use crate::WalOptions;
 use std::fmt;
@@ -565,6 +565,8 @@ fn scan_full<S: Storage>(
         let path = dir.join(&name);
         match classify(&name) {
             Some(EntryKind::Segment(index)) => indexes.push(index),
+            // A freed segment kept for reuse: not part of the log.
+            Some(EntryKind::Spare(_)) => {}
             Some(EntryKind::Temp(_)) => {
                 out.findings.push(Finding {
                     path: path.clone(),
@@ -758,8 +760,9 @@ fn trailing_unused<G: SegmentOps>(
             break;
         };
         let bytes = seg.segment.region().all();
-        // Frames start at the second sector; the first holds only the header.
-        let body_zero = nonzero_end(bytes.get(SECTOR_LEN..).unwrap_or(&[])) == 0;
+        // Frames start at the second sector; the first holds only the header. A reused
+        // file's body is marked instead of zero (`reuse.rs`).
+        let body_zero = crate::reuse::is_prepared_unused(bytes, seg.index);
         let is_last = pos + 1 == segments.len();
         let unused = match header {
             Err(HeaderIssue::Unused) => body_zero,
@@ -771,10 +774,13 @@ fn trailing_unused<G: SegmentOps>(
                     reason: RemovalReason::TornUnusedHeader,
                 });
                 if !verify {
+                    // The whole sector: a torn store may have left garbage past the
+                    // header's 64 bytes too, where the walk would later read it as a
+                    // torn tail in front of the frames the next writer stores.
                     actions.push(Action::Zero {
                         segment: pos,
                         from: 0,
-                        to: SEGMENT_HEADER_LEN,
+                        to: SECTOR_LEN,
                     });
                 }
                 true
@@ -915,9 +921,9 @@ fn only_fenced_from<G: SegmentOps>(
         return false;
     };
     let zero_body = |p: usize| {
-        out.segments.get(p).is_some_and(|s| {
-            nonzero_end(s.segment.region().all().get(SECTOR_LEN..).unwrap_or(&[])) == 0
-        })
+        out.segments
+            .get(p)
+            .is_some_and(|s| crate::reuse::is_prepared_unused(s.segment.region().all(), s.index))
     };
     zero_body(pos)
         && (pos + 1..used_end).all(|p| match headers.get(p) {
@@ -1083,7 +1089,18 @@ fn walk_segment<G: SegmentOps>(
         return Ok(None);
     };
     let bytes = region.all();
-    let source = MappedSegment::new(bytes);
+    // A reused file holds an earlier life's bytes after this one's: in the newest
+    // segment, where the log may end, they read as zeros (`reuse.rs`). An older one ends
+    // with its seal, and anything else there is damage a later segment proves, as in a
+    // fresh file.
+    let source = match crate::format::header_is_reused(bytes) {
+        true if later(w, out).is_none() => MappedSegment::zeros_from(
+            bytes,
+            crate::reuse::life_end(bytes, header.index, header.first_seq),
+        ),
+        true => MappedSegment::zeros_from(bytes, bytes.len()),
+        false => MappedSegment::new(bytes),
+    };
     let zero_from = source.zero_from();
     let mut accepted = AcceptedSegment {
         header,

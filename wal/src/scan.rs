@@ -130,9 +130,10 @@ impl ScanError {
     pub fn is_corruption(&self) -> bool {
         match self {
             ScanError::Io { .. } => false,
-            ScanError::BadSegmentHeader { issue, .. } => {
-                !matches!(issue, HeaderIssue::UnsupportedVersion { .. })
-            }
+            ScanError::BadSegmentHeader { issue, .. } => !matches!(
+                issue,
+                HeaderIssue::UnsupportedVersion { .. } | HeaderIssue::UnknownFlags { .. }
+            ),
             ScanError::ForeignFile { .. }
             | ScanError::SegmentGap { .. }
             | ScanError::SequenceMismatch { .. }
@@ -367,7 +368,7 @@ impl LogSnapshot {
             match classify(&name) {
                 Some(EntryKind::Segment(index)) => indexes.push(index),
                 // A segment being prepared, or the leftover of an interrupted preparation.
-                Some(EntryKind::Temp(_)) => {}
+                Some(EntryKind::Temp(_) | EntryKind::Spare(_)) => {}
                 None => {
                     return Err(ScanError::ForeignFile {
                         path: dir.join(name),
@@ -564,8 +565,7 @@ fn used_end(
         let unused = match header {
             Ok(_) => false,
             Err(issue) => {
-                (may_be_unused(issue, pos + 1 == count)
-                    && file.is_zero(SECTOR_LEN as u64, file.len)?)
+                (may_be_unused(issue, pos + 1 == count) && file.is_prepared_unused(*index)?)
                     || file.header(*index)?.is_ok()
             }
         };
@@ -626,6 +626,17 @@ impl SegmentFile {
     /// Forgets what was read, so the next access reads the file again.
     fn invalidate(&mut self) {
         self.buf.clear();
+    }
+
+    /// Whether the file, its header all zeros or torn, is a prepared segment never used:
+    /// a zero body, or a reused file's mark (as recovery decides, `reuse.rs`).
+    fn is_prepared_unused(&mut self, index: SegmentIndex) -> Result<bool, ScanError> {
+        let head = self.bytes(0, SECTOR_LEN + crate::format::REUSE_MARK_LEN)?;
+        if crate::format::has_reuse_mark(head, index) {
+            return Ok(true);
+        }
+        let len = self.len;
+        self.is_zero(SECTOR_LEN as u64, len)
     }
 }
 
@@ -719,6 +730,9 @@ struct Cursor {
     reread_at: Option<u64>,
     /// The next segment that holds data, if any (proof that this one was synced).
     next_path: Option<PathBuf>,
+    /// The segment's header says its file is reused: bytes after its last unit may be an
+    /// earlier life's.
+    reused: bool,
 }
 
 impl Cursor {
@@ -953,9 +967,12 @@ impl LogRecords<'_> {
                 continue;
             }
             self.check_start(info, &header)?;
+            let mut file = SegmentFile::open(info.path.clone())?;
+            let reused = crate::format::header_is_reused(file.bytes(0, SEGMENT_HEADER_LEN)?);
             self.cursor = Some(Cursor {
+                reused,
                 walker: SegmentWalker::new(
-                    SegmentFile::open(info.path.clone())?,
+                    file,
                     info.index,
                     SEGMENT_HEADER_LEN as u64,
                     header.first_seq,
@@ -1056,8 +1073,15 @@ impl LogRecords<'_> {
         let proof = match proof_of(&path, Some(&after), later) {
             Some(proof) => proof,
             None => {
-                // Nothing proves the bytes were durable: the end of the log.
-                self.end = Some(if after.nonzero {
+                // Nothing proves the bytes were durable: the end of the log. In a reused
+                // file, bytes that start on a sector boundary between units with no frame
+                // of this life after them are the earlier life's: a clean end, as
+                // recovery decides (`reuse::life_end`).
+                let earlier_life = cursor.reused
+                    && stop.bad_at == stop.unit_start
+                    && stop.unit_start % SECTOR_LEN as u64 == 0
+                    && after.max_seen.is_none();
+                self.end = Some(if after.nonzero && !earlier_life {
                     LogEnd::Tail {
                         path,
                         offset: SegmentOffset(stop.unit_start),

@@ -57,7 +57,8 @@ pub(crate) fn fence_off<S: Storage>(storage: &S, dir: &Path) -> Result<FenceRepo
     for name in storage.list(dir).map_err(io_err(IoOp::List, dir))? {
         match classify(&name) {
             Some(EntryKind::Segment(index)) => segments.push(index),
-            Some(EntryKind::Temp(_)) => report.removed.push(dir.join(&name)),
+            // A spare too: the old writer may be turning it into a segment right now.
+            Some(EntryKind::Temp(_) | EntryKind::Spare(_)) => report.removed.push(dir.join(&name)),
             // Recovery reports foreign files; they are no writer's.
             None => {}
         }

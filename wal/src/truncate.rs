@@ -11,6 +11,11 @@
 //!   (refused, stale-fenced ones) are removed the same way, for the same reason.
 //! - A reader holding a frame of a removed segment keeps its mapping alive; the file's
 //!   blocks are freed when the last mapping goes.
+//! - Up to [`MAX_SPARE_SEGMENTS`] freed segments are kept for reuse instead of deleted:
+//!   renamed (one atomic rename(2), so the file never has two names) to
+//!   `<index>.seg.spare`, which is no part of the log, for the next segment preparation
+//!   (see [`crate::segment`]). Only a segment no reader of this process holds a frame
+//!   of is kept (its bytes are rewritten once it is reused); the others are deleted.
 //!
 //! Recovery accepts a log whose first segment starts above sequence 1; the caller must
 //! know (from a checkpoint) that nothing before it is needed.
@@ -24,7 +29,9 @@ use crate::format::{align_up, FRAME_HEADER_LEN};
 use crate::ids::SegmentIndex;
 use crate::io::{IoOp, Storage};
 use crate::reader::{Shared, WalReader};
-use crate::segment::{classify, segment_file_name, segment_path, EntryKind};
+use crate::segment::{
+    classify, segment_file_name, segment_path, spare_path, EntryKind, MAX_SPARE_SEGMENTS,
+};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,8 +51,10 @@ pub struct LiveSegment {
 /// What [`Truncator::remove_segments_below`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TruncateReport {
-    /// Segment files deleted, oldest first.
+    /// Segment files taken out of the log (deleted, or kept for reuse), oldest first.
     pub removed: Vec<PathBuf>,
+    /// Of those, the ones kept for reuse: their new names (`<index>.seg.spare`).
+    pub kept_for_reuse: Vec<PathBuf>,
     /// First global sequence the log holds now.
     pub first_seq: GlobalSeq,
 }
@@ -156,7 +165,12 @@ impl<S: Storage> Truncator<S> {
         };
         let mut report = TruncateReport::default();
         if let Some(keep_from) = keep_from {
-            let mut doomed: Vec<SegmentIndex> = files::list(&self.storage, &self.dir)?
+            let names = files::list(&self.storage, &self.dir)?;
+            let mut spares = names
+                .iter()
+                .filter(|name| matches!(classify(name), Some(EntryKind::Spare(_))))
+                .count();
+            let mut doomed: Vec<SegmentIndex> = names
                 .iter()
                 .filter_map(|name| match classify(name) {
                     Some(EntryKind::Segment(index)) if index < keep_from => Some(index),
@@ -174,14 +188,47 @@ impl<S: Storage> Truncator<S> {
             }
             for index in doomed {
                 let path = segment_path(&self.dir, index);
-                files::remove(&self.storage, &path)?;
-                self.shared.segments.write().retain(|s| s.index != index);
+                let spare = spares < MAX_SPARE_SEGMENTS && self.take_unread(index);
+                if spare {
+                    let kept = spare_path(&self.dir, index);
+                    self.storage
+                        .replace(&path, &kept)
+                        .map_err(|source| FileError {
+                            op: IoOp::Rename,
+                            path: path.clone(),
+                            source,
+                        })?;
+                    spares += 1;
+                    report.kept_for_reuse.push(kept);
+                } else {
+                    files::remove(&self.storage, &path)?;
+                    self.shared.segments.write().retain(|s| s.index != index);
+                }
                 files::sync_dir(&self.storage, &self.dir)?;
                 report.removed.push(path);
             }
         }
         report.first_seq = self.first_seq();
         Ok(report)
+    }
+
+    /// Takes segment `index` out of the readers' list if nothing but the list refers to
+    /// it (no frame, snapshot or copy of it is held): then its file may be reused. A
+    /// segment not in the list (a leftover below the log) is never reused.
+    fn take_unread(&self, index: SegmentIndex) -> bool {
+        let mut segments = self.shared.segments.write();
+        let Some(pos) = segments.iter().position(|s| s.index == index) else {
+            return false;
+        };
+        // Readers reach a segment's bytes only through its entry (a frame, an iterator, a
+        // copy in progress each hold one), so the list's own reference alone means none.
+        let unread = segments
+            .get(pos)
+            .is_some_and(|entry| Arc::strong_count(entry) == 1);
+        if unread {
+            segments.remove(pos);
+        }
+        unread
     }
 
     /// The first global sequence the log holds (the next one to be written if it holds

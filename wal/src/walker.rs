@@ -81,7 +81,17 @@ impl<'a> MappedSegment<'a> {
         }
     }
 
-    /// Index one past the last non-zero byte of the segment (0 if it is all zeros).
+    /// A segment whose bytes from `zero_from` on are read as zeros: a reused file's
+    /// earlier life after this one's (`reuse.rs`).
+    pub(crate) fn zeros_from(bytes: &'a [u8], zero_from: usize) -> Self {
+        MappedSegment {
+            bytes,
+            zero_from: zero_from.min(bytes.len()),
+        }
+    }
+
+    /// Index one past the last non-zero byte of the segment (0 if it is all zeros), or
+    /// where it is read as zeros from.
     pub(crate) fn zero_from(&self) -> usize {
         self.zero_from
     }

@@ -26,7 +26,7 @@ use crate::io::sealed::SegmentOps;
 use crate::io::{IoOp, RealStorage, Storage};
 use crate::reader::{SegmentEntry, Shared, WalReader};
 use crate::recovery::{self, RecoveryMode, RecoveryReport, ScanMode, SegmentState};
-use crate::segment::{segment_path, write_header, NextSegment};
+use crate::segment::{segment_path, write_header, NextSegment, Prepared};
 use parking_lot::RwLock;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -176,6 +176,11 @@ struct Active<S: Storage> {
     /// The segment was created under another writer's token: a tenure frame carrying
     /// ours goes before our first unit in it.
     tenure_pending: bool,
+    /// The segment's file is a reused one (header flag
+    /// [`HEADER_FLAG_REUSED`](crate::format::HEADER_FLAG_REUSED)): its bytes after the
+    /// frames are not zeros, so every store carries its own zeros up to the next sector
+    /// boundary (the padding readers skip between units).
+    reused: bool,
 }
 
 /// The write-ahead log. See the crate docs for an example.
@@ -480,8 +485,9 @@ impl<S: Storage> Wal<S> {
                         append_at: acc.append_at,
                         sealed: acc.sealed,
                         tenure: acc.tenure,
-                        continuable: acc.version == FORMAT_VERSION,
+                        continuable: acc.version >= FORMAT_VERSION,
                         count: acc.slots.len() as u64,
+                        reused: crate::format::header_is_reused(seg.segment.region().all()),
                     });
                     last_used = Some(seg.index);
                 }
@@ -516,13 +522,14 @@ impl<S: Storage> Wal<S> {
                 tenure,
                 continuable,
                 count,
+                reused,
             }) if !refused_after && !jump && (tenure == opts.fencing || continuable) => {
-                Some((pos, at, count, tenure != opts.fencing))
+                Some((pos, at, count, tenure != opts.fencing, reused))
             }
             _ => None,
         };
         let wall = scan.last_wall_ms;
-        let active = if let Some((pos, at, count, tenure_pending)) = continue_in {
+        let active = if let Some((pos, at, count, tenure_pending, reused)) = continue_in {
             let (index, path) = meta
                 .get(pos)
                 .cloned()
@@ -544,6 +551,7 @@ impl<S: Storage> Wal<S> {
                 synced_to: sector_align_up(at).unwrap_or(at),
                 count,
                 tenure_pending,
+                reused,
             }
         } else {
             // Seal the segment we leave if it is still open, so recovery knows it complete.
@@ -572,7 +580,7 @@ impl<S: Storage> Wal<S> {
                 .find(|p| meta.get(*p).is_some_and(|(i, _)| *i == index));
             let path = segment_path(dir, index);
             let segment = match reuse.and_then(|p| take_at(&mut owned, p)) {
-                Some(seg) => seg,
+                Some(seg) => prepared_at_open(seg, index),
                 None => match crate::segment::prepare(&storage, dir, index, opts.segment_size) {
                     // A predecessor that may still run renamed a segment it had been
                     // preparing into place after the log was fenced off: it is no one's
@@ -600,7 +608,7 @@ impl<S: Storage> Wal<S> {
             .find(|p| meta.get(*p).is_some_and(|(i, _)| *i == next_index))
             .and_then(|p| take_at(&mut owned, p))
         {
-            Some(seg) => NextSegment::Ready(next_index, seg),
+            Some(seg) => NextSegment::Ready(next_index, prepared_at_open(seg, next_index)),
             None => NextSegment::Empty,
         };
         let next_started = matches!(next, NextSegment::Ready(..));
@@ -796,6 +804,15 @@ impl<S: Storage> Wal<S> {
         {
             return Err(self.stop(LogInvariant::WriteWithinFrames));
         }
+        if self.current.reused {
+            // The bytes after the frames are an earlier life's, not zeros: store the
+            // padding a reader skips up to the next sector boundary with the frames, so
+            // a sync (which continues on that boundary) leaves nothing else between units.
+            // The next store starts at the write offset and overwrites it (unsynced).
+            let end = sector_align_up(self.current.write_at).unwrap_or(self.current.write_at);
+            let pad = end.saturating_sub(self.current.write_at);
+            self.buffer.bytes.resize(self.buffer.bytes.len() + pad, 0);
+        }
         if let Err(e) = self
             .current
             .segment
@@ -956,11 +973,11 @@ impl<S: Storage> Wal<S> {
             })?;
         #[cfg(feature = "tracing")]
         let _span = tracing::info_span!("tidelog.rotation", segment = index.get()).entered();
-        let segment = match self
+        let prepared = match self
             .next
             .take(&self.storage, &self.dir, index, self.opts.segment_size)
         {
-            Ok(seg) => seg,
+            Ok(prepared) => prepared,
             // Nothing was stored and the current segment is untouched (not even sealed):
             // refuse this unit, not the log. The next rotation prepares the segment again.
             Err(f) if is_no_space(&f.source) => {
@@ -987,7 +1004,7 @@ impl<S: Storage> Wal<S> {
         let path = segment_path(&self.dir, index);
         match start_segment(
             &self.shared,
-            segment,
+            prepared,
             index,
             path,
             self.last_written.next(),
@@ -1143,6 +1160,8 @@ struct Resume {
     /// Its format is the current one, so a tenure frame may go into it.
     continuable: bool,
     count: u64,
+    /// Its header says its file is reused.
+    reused: bool,
 }
 
 fn take_at<T>(items: &mut [Option<T>], pos: usize) -> Option<T> {
@@ -1204,22 +1223,29 @@ fn seal<G: SegmentOps>(
         .map_err(|e| IoFailure::new(IoOp::Sync, path, e).into())
 }
 
-/// Writes and syncs the header of a fresh segment and makes it the active one.
+/// A prepared, unused segment recovery found: reused if its file carries the reuse mark.
+fn prepared_at_open<G: SegmentOps>(segment: G, index: SegmentIndex) -> Prepared<G> {
+    let reused = crate::format::has_reuse_mark(segment.region().all(), index);
+    Prepared { segment, reused }
+}
+
+/// Writes and syncs the header of a prepared segment and makes it the active one.
 fn start_segment<S: Storage>(
     shared: &Shared,
-    segment: S::Segment,
+    prepared: Prepared<S::Segment>,
     index: SegmentIndex,
     path: PathBuf,
     first_seq: GlobalSeq,
     opts: &WalOptions,
 ) -> Result<Active<S>, IoFailure> {
+    let Prepared { segment, reused } = prepared;
     let header = SegmentHeader {
         index,
         first_seq,
         fencing: opts.fencing,
         segment_size: opts.segment_size,
     };
-    write_header(&segment, &header, &path)?;
+    write_header(&segment, &header, reused, &path)?;
     let entry = Arc::new(SegmentEntry::new(
         index,
         first_seq,
@@ -1235,6 +1261,7 @@ fn start_segment<S: Storage>(
         synced_to: SECTOR_LEN,
         count: 0,
         tenure_pending: false,
+        reused,
     })
 }
 

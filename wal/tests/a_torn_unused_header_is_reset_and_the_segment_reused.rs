@@ -57,6 +57,34 @@ fn a_torn_header_over_an_empty_body_is_reset_and_appends_continue_across_reopens
 }
 
 #[test]
+fn a_header_sector_torn_into_garbage_past_the_header_is_reset_whole_and_later_appends_survive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let last = log(dir.path());
+    // A torn sector store leaves garbage in the whole sector, not only in the header's
+    // 64 bytes; resetting only those left the rest to be cut later as a torn tail in
+    // front of the next writer's synced records.
+    let garbage: Vec<u8> = (0..512u32).map(|i| (i * 37 + 11) as u8).collect();
+    patch(&last, 0, &garbage);
+    let (mut wal, rec) =
+        Wal::open(dir.path(), opts(RecoveryMode::AbsoluteConsistency)).expect("open");
+    assert!(
+        rec.report
+            .removed_files
+            .iter()
+            .any(|r| r.path == last && r.reason == RemovalReason::TornUnusedHeader),
+        "{:?}",
+        rec.report
+    );
+    fill(&mut wal, 30, 1);
+    let after = wal.last_durable().0;
+    drop(wal);
+    let (wal, rec) = Wal::open(dir.path(), opts(RecoveryMode::AbsoluteConsistency))
+        .unwrap_or_else(|e| panic!("the reset segment does not reopen: {e}"));
+    assert!(rec.report.is_clean(), "{:?}", rec.report);
+    assert_eq!(read_all(&wal.reader()), (1..=after).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_damaged_header_of_a_last_segment_with_frames_is_refused_not_reset() {
     let dir = tempfile::tempdir().expect("tempdir");
     let prepared = log(dir.path());

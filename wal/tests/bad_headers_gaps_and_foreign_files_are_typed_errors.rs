@@ -47,13 +47,13 @@ fn a_segment_with_wrong_magic_is_refused_naming_the_file() {
 fn a_segment_of_a_newer_format_version_is_refused_with_the_version() {
     let dir = log_with_three_segments();
     let seg = segment_files(dir.path())[0].clone();
-    patch(&seg, 8, &3u32.to_le_bytes());
+    patch(&seg, 8, &4u32.to_le_bytes());
     let err = open_err(dir.path());
     assert!(
-        matches!(&err, OpenError::BadSegmentHeader { path, issue: HeaderIssue::UnsupportedVersion { found: 3 } } if *path == seg),
+        matches!(&err, OpenError::BadSegmentHeader { path, issue: HeaderIssue::UnsupportedVersion { found: 4 } } if *path == seg),
         "{err}"
     );
-    assert!(err.to_string().contains("version 3"));
+    assert!(err.to_string().contains("version 4"));
 }
 
 #[test]

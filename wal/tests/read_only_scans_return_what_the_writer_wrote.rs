@@ -296,7 +296,7 @@ fn a_newer_format_version_is_an_unsupported_header_not_corruption() {
     let dir = tempfile::tempdir().unwrap();
     synced_log(dir.path(), 2, 0);
     let path = segment_path(dir.path(), SegmentIndex(1));
-    patch(&path, 8, &3u32.to_le_bytes());
+    patch(&path, 8, &4u32.to_le_bytes());
     let err = LogSnapshot::take(dir.path()).unwrap_err();
     assert!(matches!(err, ScanError::BadSegmentHeader { .. }), "{err:?}");
     assert!(!err.is_corruption(), "{err}");

@@ -24,13 +24,26 @@ fn preparing(dir: &Path) -> Result<bool, BenchError> {
         .any(|e| e.file_name().to_string_lossy().ends_with(".seg.tmp")))
 }
 
+/// The segment size to create logs with: `TIDELOG_BENCH_SEGMENT_MIB` MiB if set (small
+/// segments put segment preparations inside the timed loops), else the default 64 MiB.
+fn options() -> Options {
+    let options = Options::default();
+    match std::env::var("TIDELOG_BENCH_SEGMENT_MIB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(mib) if mib > 0 => options.segment_size(mib << 20),
+        _ => options,
+    }
+}
+
 /// Opens (or recovers) a tidelog engine in `dir`.
 ///
 /// # Errors
 /// The engine's open error.
 pub fn open(dir: &Path) -> Result<Box<dyn Peer>, BenchError> {
-    let engine = Engine::open(dir, Options::default())
-        .map_err(|e| BenchError::system(NAME, "opening", e))?;
+    let engine =
+        Engine::open(dir, options()).map_err(|e| BenchError::system(NAME, "opening", e))?;
     Ok(Box::new(Tidelog { engine }))
 }
 

@@ -1,7 +1,7 @@
 //! The appends: every method comes down to one [`Append`] value, validated once
 //! ([`Engine::check_unit`]) before it is queued for the writer.
 
-use super::Engine;
+use super::{Engine, LOSS_LANE};
 use crate::error::AppendError;
 use crate::handoff::{oneshot, Pending};
 use crate::inbox::TrySendError;
@@ -245,7 +245,7 @@ impl<S: Storage> Engine<S> {
                 max_bytes: options.max_batch_bytes,
             });
         }
-        self.check_unit(entries.iter().map(|e| (&[][..], &e.payload[..])))?;
+        self.check_unit(entries.iter().map(|e| (e.lane, &[][..], &e.payload[..])))?;
         let (reply, pending) = oneshot();
         self.send(
             Request::Batch {
@@ -259,17 +259,21 @@ impl<S: Storage> Engine<S> {
     }
 
     /// The one validation of an atomic unit (one record, or a batch's records) before it
-    /// reaches the writer, whatever door it came through: every key within
+    /// reaches the writer, whatever door it came through: no record on [`LOSS_LANE`]
+    /// (the engine's own), every key within
     /// [`IDEMPOTENCY_KEY_LEN_MAX`], every payload within `Options::max_record_bytes`, and the unit
     /// fits a segment of this log once framed (the log's own rule,
     /// [`WalOptions::unit_fits`]). What passes here the log accepts; a refusal writes
     /// nothing and poisons nothing.
     pub(crate) fn check_unit<'a>(
         &self,
-        records: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        records: impl Iterator<Item = (LaneId, &'a [u8], &'a [u8])> + Clone,
     ) -> Result<(), AppendError> {
         let max = self.inner.options.max_record_bytes;
-        for (key, payload) in records.clone() {
+        for (lane, key, payload) in records.clone() {
+            if lane == LOSS_LANE {
+                return Err(AppendError::ReservedLane { lane });
+            }
             check_key(key)?;
             if payload.len() > max as usize {
                 return Err(AppendError::RecordTooLarge {
@@ -280,7 +284,7 @@ impl<S: Storage> Engine<S> {
         }
         self.inner
             .log
-            .unit_fits(records.map(|(key, payload)| (key.len(), payload.len())))
+            .unit_fits(records.map(|(_, key, payload)| (key.len(), payload.len())))
             .map(|_| ())
             .map_err(|e| AppendError::UnitTooLarge {
                 bytes: e.bytes,
@@ -295,7 +299,21 @@ impl<S: Storage> Engine<S> {
         append: Append,
         block: bool,
     ) -> Result<Pending<Result<Receipt, AppendError>>, AppendError> {
-        self.check_unit(std::iter::once((&append.key[..], &append.payload[..])))?;
+        self.check_unit(std::iter::once((
+            append.lane,
+            &append.key[..],
+            &append.payload[..],
+        )))?;
+        self.enqueue(append, block)
+    }
+
+    /// Queues `append` for the writer, unchecked: [`Engine::queue`] after validation, or
+    /// the engine's own record of an accepted loss.
+    pub(crate) fn enqueue(
+        &self,
+        append: Append,
+        block: bool,
+    ) -> Result<Pending<Result<Receipt, AppendError>>, AppendError> {
         let (reply, pending) = oneshot();
         self.send(Request::Append { append, reply }, block)?;
         Ok(pending)

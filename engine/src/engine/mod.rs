@@ -21,7 +21,7 @@ use crate::holder::LeaseHolder;
 use crate::index::LaneIndex;
 use crate::marker;
 use crate::options::Options;
-use crate::record::Record;
+use crate::record::{Append, Record};
 use crate::writer::{Request, Requests, Shared, Start, Status, Writer};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -305,8 +305,11 @@ impl<S: Storage> Engine<S> {
                 "tidelog: global sequences {first} to {last} were lost and the loss was accepted ({:?}); lane sequences continue above what they may have held",
                 engine.inner.options.recovery_mode
             );
+            // The loss lane is refused to callers (`check_unit`); the engine's own note is
+            // the one record that goes there.
             engine
-                .append_durable(LOSS_LANE, note.into_bytes())
+                .enqueue(Append::new(LOSS_LANE, note.into_bytes()).durable(), true)
+                .and_then(|pending| engine.receive(pending))
                 .map_err(|err| OpenError::Io {
                     op: "recording the accepted loss in",
                     path: engine.inner.dir.clone(),
