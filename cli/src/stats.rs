@@ -104,6 +104,18 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         snapshot.segments(),
         GlobalSeq(last_seq.unwrap_or(0)),
     )?;
+    // Freed segments kept for reuse: disk the log holds that no record is in.
+    let spares: Vec<(String, u64)> = tidelog::wal::segment::spare_files(&db.wal_dir())
+        .iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (name, std::fs::metadata(path).map_or(0, |m| m.len()))
+        })
+        .collect();
+    let spare_bytes: u64 = spares.iter().map(|(_, len)| len).sum();
     let checkpoints = tidelog::checkpoint::list_checkpoints(&db.dir)?;
     let damaged = checkpoints.iter().filter(|c| c.is_damaged()).count();
     // A lane whose records all went with truncation still stands where the checkpoint
@@ -210,6 +222,8 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             "lanes": lanes,
             "segments": segments,
             "segment_count": snapshot.segments().len(),
+            "spare_segments": spares.len(),
+            "spare_bytes": spare_bytes,
             "bytes": bytes,
             "checkpoint_count": checkpoints.len(),
             "damaged_checkpoints": damaged,
@@ -331,6 +345,15 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
                 ""
             }
         );
+    }
+    if !spares.is_empty() {
+        println!(
+            "spares      {} files, {spare_bytes} bytes (freed segments kept for reuse by the next rotations)",
+            spares.len()
+        );
+        for (name, len) in &spares {
+            println!("  {name}  {len:>11} bytes");
+        }
     }
     match damaged {
         0 => println!("checkpoints {}", checkpoints.len()),

@@ -39,6 +39,14 @@ fn records_appended_into_reused_segments_are_dumped_alone_and_verify_is_clean() 
         2,
         "two freed segments kept"
     );
+    let stats = text(&tidelog(&["stats", s(&db)], b"").stdout);
+    assert!(
+        stats.contains(&format!(
+            "spares      2 files, {} bytes (freed segments kept for reuse",
+            2 * SEGMENT
+        )),
+        "{stats}"
+    );
 
     // Two processes append after the checkpoint: their rotations take the spares.
     for range in [3001..=4000, 4001..=5000] {

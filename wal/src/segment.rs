@@ -126,6 +126,16 @@ pub fn has_spare(dir: &Path) -> bool {
     !spares(&crate::RealStorage, dir).is_empty()
 }
 
+/// The paths of the freed segments the log directory `dir` (on the real file system)
+/// keeps for reuse, oldest index first (an unreadable directory has none).
+#[must_use]
+pub fn spare_files(dir: &Path) -> Vec<PathBuf> {
+    spares(&crate::RealStorage, dir)
+        .into_iter()
+        .map(|index| spare_path(dir, index))
+        .collect()
+}
+
 /// The spare files in `dir`, oldest index first (an unreadable directory has none).
 pub(crate) fn spares<S: Storage>(storage: &S, dir: &Path) -> Vec<SegmentIndex> {
     let mut found: Vec<SegmentIndex> = storage
