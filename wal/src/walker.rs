@@ -729,6 +729,48 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_that_opens_a_unit_inside_an_open_one_breaks_the_unit() {
+        let mut img = Image::new(4096);
+        let next = img.frame(START as usize, 1, 0, FLAG_FIRST, b"a");
+        img.frame(next, 2, 0, FLAG_FIRST | FLAG_LAST, b"b");
+        let s = steps(&img);
+        assert!(matches!(&s[0], Step::Stop(stop)
+            if stop.issue == FrameIssue::BrokenUnit && stop.unit_start == START));
+    }
+
+    #[test]
+    fn a_stop_whose_only_bytes_are_its_own_still_counts_as_bytes_after_the_end() {
+        let mut img = Image::new(4096);
+        let next = img.record(START as usize, 1);
+        img.0[next..next + 8].copy_from_slice(&[0xab; 8]);
+        let mut walker = img.walker();
+        let _ = walker.next_unit(|_, _| ());
+        let Ok(Step::Stop(stop)) = walker.next_unit(|_, _| ()) else {
+            panic!("no stop")
+        };
+        let Ok(after) = walker.look_past(&stop);
+        assert!(after.nonzero);
+        assert_eq!((after.proof, after.resync), (None, None));
+    }
+
+    #[test]
+    fn a_unit_on_a_block_boundary_after_a_stop_is_found() {
+        let mut img = Image::new(3 * 4096);
+        let next = img.record(START as usize, 1);
+        img.record(next, 2);
+        img.0[next + 20] ^= 1;
+        img.frame(4096, 3, 2, FLAG_FIRST | FLAG_LAST, b"c");
+        let mut walker = img.walker();
+        let _ = walker.next_unit(|_, _| ());
+        let Ok(Step::Stop(stop)) = walker.next_unit(|_, _| ()) else {
+            panic!("no stop")
+        };
+        let Ok(after) = walker.look_past(&stop);
+        assert_eq!(after.resync, Some((4096, GlobalSeq(3))));
+        assert_eq!(after.proof, Some((4096, GlobalSeq(3), GlobalSeq(2))));
+    }
+
+    #[test]
     fn a_tenure_frame_carrying_the_current_token_is_passed_over() {
         let token = FencingToken {
             term: 3,
