@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 
 #[test]
 fn append_prints_one_receipt_per_line_and_continues_sequences() {
@@ -118,23 +119,17 @@ fn entries(dir: &std::path::Path) -> Vec<(std::path::PathBuf, std::time::SystemT
     out
 }
 
-#[test]
-fn a_stale_expectation_on_a_lane_without_records_changes_no_byte_and_no_modification_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    assert!(tidelog(&["append", s(&db), "--lane", "1"], b"a\n")
-        .status
-        .success());
-    let before = entries(&db);
-    // Lane 7 has no record in a log never truncated: it is at 0, so expecting 3 is stale.
-    let out = tidelog(&["append", s(&db), "--lane", "7", "--expect", "3"], b"b\n");
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("conflict on lane 7"),
-        "{}",
-        text(&out.stderr)
+/// `append --lane LANE --expect EXPECT` exits 5 naming `message`, and no file of the
+/// database changed (bytes, modification time) and none appeared or went.
+fn refused_as_stale_changing_nothing(db: &Path, lane: &str, expect: &str, message: &str) {
+    let before = entries(db);
+    let out = tidelog(
+        &["append", s(db), "--lane", lane, "--expect", expect],
+        b"stale\n",
     );
-    let after = entries(&db);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(message), "{}", text(&out.stderr));
+    let after = entries(db);
     let changed: Vec<_> = after
         .iter()
         .filter(|entry| !before.contains(entry))
@@ -144,6 +139,17 @@ fn a_stale_expectation_on_a_lane_without_records_changes_no_byte_and_no_modifica
         changed.is_empty() && before.len() == after.len(),
         "changed: {changed:?}"
     );
+}
+
+#[test]
+fn a_stale_expectation_on_a_lane_without_records_changes_no_byte_and_no_modification_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    assert!(tidelog(&["append", s(&db), "--lane", "1"], b"a\n")
+        .status
+        .success());
+    // Lane 7 has no record in a log never truncated: it is at 0, so expecting 3 is stale.
+    refused_as_stale_changing_nothing(&db, "7", "3", "conflict on lane 7");
     // Expecting 0 on that lane is right: it appends.
     let out = tidelog(&["append", s(&db), "--lane", "7", "--expect", "0"], b"c\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -180,23 +186,11 @@ fn a_stale_expectation_on_a_lane_whose_records_were_all_truncated_changes_no_byt
         stats.contains("lane 1: no record left in the log, last lane sequence 3"),
         "{stats}"
     );
-    let before = entries(&db);
-    let out = tidelog(&["append", s(&db), "--lane", "1", "--expect", "0"], b"d\n");
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("expected it at lane sequence 0 but it is at 3"),
-        "{}",
-        text(&out.stderr)
-    );
-    let after = entries(&db);
-    let changed: Vec<_> = after
-        .iter()
-        .filter(|entry| !before.contains(entry))
-        .map(|(path, _, _)| path)
-        .collect();
-    assert!(
-        changed.is_empty() && before.len() == after.len(),
-        "changed: {changed:?}"
+    refused_as_stale_changing_nothing(
+        &db,
+        "1",
+        "0",
+        "expected it at lane sequence 0 but it is at 3",
     );
     // The right expectation appends after the truncated records.
     let out = tidelog(&["append", s(&db), "--lane", "1", "--expect", "3"], b"d\n");

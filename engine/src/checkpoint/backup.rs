@@ -228,10 +228,25 @@ pub fn backup_from_files_reporting(
         }
     }
     files::sync_dir(storage, &wal_dest)?;
+    finish(storage, dir, dest, &report)?;
+    drop(follower);
+    Ok(report)
+}
+
+/// Completes a copy whose checkpoints and segments are in place: the lease records
+/// ([`copy_lease`]), then the marker that says the copy is whole ([`BACKUP_MARKER`], the
+/// one place its text is defined), written last and atomically, so a copy without it was
+/// interrupted.
+pub(crate) fn finish<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    dest: &Path,
+    report: &BackupReport,
+) -> Result<(), FileError> {
     copy_lease(storage, dir, dest)?;
     let text = format!(
         "tidelog backup\npoint = {}\nlog_starts_at = {}\ncheckpoints = {}\nsegments = {}\n",
-        point.0, report.log_starts_at.0, report.checkpoints, report.segments
+        report.point.0, report.log_starts_at.0, report.checkpoints, report.segments
     );
     files::write_atomic(
         storage,
@@ -239,9 +254,7 @@ pub fn backup_from_files_reporting(
         &format!("{BACKUP_MARKER}.tmp"),
         BACKUP_MARKER,
         text.as_bytes(),
-    )?;
-    drop(follower);
-    Ok(report)
+    )
 }
 
 /// Copies the file lease's records (`lease/*.lease`) into the copy: its segments carry the

@@ -99,18 +99,7 @@ impl<S: Storage> Engine<S> {
         report.log_starts_at = copied.first_seq;
         report.segments = copied.segments.len();
         report.bytes += copied.bytes;
-        copy_lease(storage, self.dir(), dest)?;
-        let text = format!(
-            "tidelog backup\npoint = {}\nlog_starts_at = {}\ncheckpoints = {}\nsegments = {}\n",
-            point.0, copied.first_seq.0, report.checkpoints, report.segments
-        );
-        files::write_atomic(
-            storage,
-            dest,
-            &format!("{BACKUP_MARKER}.tmp"),
-            BACKUP_MARKER,
-            text.as_bytes(),
-        )?;
+        finish(storage, self.dir(), dest, &report)?;
         Ok(report)
     }
 }
