@@ -1293,6 +1293,7 @@ mod tests {
     //! naming the invariant, with nothing of the unit stored.
 
     use super::*;
+    use crate::format::FRAME_ALIGN;
 
     fn frame(seq: u64) -> NewFrame<'static> {
         NewFrame {
