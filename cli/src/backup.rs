@@ -7,7 +7,7 @@
 
 use crate::database::{self, DatabaseDir};
 use crate::error::{CliError, Exit};
-use crate::output::Progress;
+use crate::output::{say, Progress};
 use crate::units::{format_duration, format_rate, format_size};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -78,13 +78,18 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     };
     progress.finish();
     let elapsed = started.elapsed();
-    print(args, &report, online, elapsed);
+    print(args, &report, online, elapsed)?;
     Ok(Exit::Ok)
 }
 
-fn print(args: &Args, report: &BackupReport, online: bool, elapsed: std::time::Duration) {
+fn print(
+    args: &Args,
+    report: &BackupReport,
+    online: bool,
+    elapsed: std::time::Duration,
+) -> Result<(), CliError> {
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::json!({
                 "dest": args.dest.display().to_string(),
@@ -96,10 +101,10 @@ fn print(args: &Args, report: &BackupReport, online: bool, elapsed: std::time::D
                 "beside_a_writer": online,
                 "seconds": elapsed.as_secs_f64(),
             })
-        );
-        return;
+        )?;
+        return Ok(());
     }
-    println!(
+    say!(
         "backup of {} in {}: every record up to global sequence {}{}",
         args.dir.display(),
         args.dest.display(),
@@ -109,8 +114,8 @@ fn print(args: &Args, report: &BackupReport, online: bool, elapsed: std::time::D
         } else {
             ""
         }
-    );
-    println!(
+    )?;
+    say!(
         "  {} segments (log from global sequence {}), {} checkpoints, {} in {} ({})",
         report.segments,
         report.log_starts_at,
@@ -118,5 +123,6 @@ fn print(args: &Args, report: &BackupReport, online: bool, elapsed: std::time::D
         format_size(report.bytes),
         format_duration(elapsed),
         format_rate(report.bytes, elapsed)
-    );
+    )?;
+    Ok(())
 }

@@ -5,7 +5,7 @@
 
 use crate::database;
 use crate::error::{CliError, Exit};
-use crate::output::Progress;
+use crate::output::{say, Progress};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -147,14 +147,14 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
                 "durable_per_s": durable,
             },
         });
-        println!("{value}");
+        say!("{value}")?;
     } else {
-        println!(
+        say!(
             "tidelog bench in {} ({} s per workload)",
             base.display(),
             args.seconds
-        );
-        println!(
+        )?;
+        say!(
             "  1 writer, {LATENCY_BYTES} B, durable each: p50 {:.0} us, p99 {:.0} us ({} records) vs pwrite+fdatasync p50 {:.0} us, p99 {:.0} us: p50 ratio {:.2}",
             ours.p50_us,
             ours.p99_us,
@@ -162,14 +162,14 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             raw.p50_us,
             raw.p99_us,
             ours.p50_us / raw.p50_us.max(f64::MIN_POSITIVE)
-        );
-        println!(
+        )?;
+        say!(
             "  {} writers, {} B, durable: {rate:.0} records/s, {per_sync:.1} records per fdatasync (raw: {raw_syncs_per_s:.0} fdatasyncs/s of {} B)",
             args.writers, args.size, args.size
-        );
-        println!(
+        )?;
+        say!(
             "  pipelined {PIPELINED_BYTES} B submits from one thread: {accepted:.0} records/s accepted, {durable:.0} records/s durable"
-        );
+        )?;
     }
     Ok(Exit::Ok)
 }

@@ -5,6 +5,7 @@
 
 use crate::database::{self, DatabaseDir};
 use crate::error::{CliError, Exit};
+use crate::output::say;
 use crate::units::format_size;
 use std::path::PathBuf;
 use tidelog::{Engine, GlobalSeq, Options};
@@ -92,33 +93,33 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             json["held_by"] = t.held_by.clone().into();
         }
         json["reserve"] = reserve.json();
-        println!("{json}");
+        say!("{json}")?;
         return Ok(Exit::Ok);
     }
-    println!(
+    say!(
         "checkpoint at global sequence {} ({} of state) in {}",
         report.point,
         format_size(state.len() as u64),
         report.path.display()
-    );
+    )?;
     match &report.truncation {
         Some(t) => {
-            println!(
+            say!(
                 "removed {} segments, freed {}; the log now starts at global sequence {}",
                 t.removed_segments,
                 format_size(t.freed_bytes),
                 t.log_starts_at
-            );
+            )?;
             if !t.held_by.is_empty() {
-                println!("what remains is held by: {}", t.held_by.join(", "));
+                say!("what remains is held by: {}", t.held_by.join(", "))?;
             }
         }
-        None => println!(
+        None => say!(
             "the log was kept (--keep-log): `tidelog truncate` frees the segments below the point"
-        ),
+        )?,
     }
     if let Some(line) = reserve.sentence(&db.dir) {
-        println!("{line}");
+        say!("{line}")?;
     }
     Ok(Exit::Ok)
 }

@@ -2,6 +2,7 @@
 //! wait for durability while a monitor prints the watermarks as they move.
 
 use crate::error::{CliError, Exit};
+use crate::output::say;
 use crate::units::{format_duration, format_rate, format_size};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +49,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     let lanes = args.lanes.max(1);
     // An existing database (--dir) keeps its segment size.
     let options = crate::database::engine_options_for(&dir, Options::default().segment_size)?;
-    println!(
+    say!(
         "tidelog demo: {} threads append {} durable records of {} each across {} lanes in {} ({} segments)",
         args.threads,
         args.records,
@@ -56,17 +57,18 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         lanes,
         dir.display(),
         format_size(options.segment_size)
-    );
-    println!("{LEGEND}");
+    )?;
+    say!("{LEGEND}")?;
     let engine = Engine::open(&dir, options).map_err(|e| CliError::opening(&dir, e))?;
     let done = Arc::new(AtomicBool::new(false));
     let monitor = {
         let (engine, done) = (engine.clone(), done.clone());
-        thread::spawn(move || {
+        thread::spawn(move || -> Result<(), CliError> {
             while !done.load(Ordering::Acquire) {
-                print_watermarks(&engine);
+                print_watermarks(&engine)?;
                 thread::sleep(Duration::from_millis(250)); // display cadence, not synchronization
             }
+            Ok(())
         })
     };
     let started = Instant::now();
@@ -98,8 +100,8 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     done.store(true, Ordering::Release);
     monitor
         .join()
-        .map_err(|_| CliError::ThreadPanicked("monitor"))?;
-    print_watermarks(&engine);
+        .map_err(|_| CliError::ThreadPanicked("monitor"))??;
+    print_watermarks(&engine)?;
     let (syncs, groups) = engine.io_counters();
     let total = latencies.len();
     let readback = engine
@@ -114,30 +116,30 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             .copied()
             .unwrap_or_default()
     };
-    println!("\nsummary");
-    println!("  records        {total} durable, {readback} read back");
-    println!(
+    say!("\nsummary")?;
+    say!("  records        {total} durable, {readback} read back")?;
+    say!(
         "  time           {} for {} of payload",
         format_duration(elapsed),
         format_size((total * args.size) as u64)
-    );
-    println!(
+    )?;
+    say!(
         "  throughput     {:.0} records/s, {}",
         total as f64 / elapsed.as_secs_f64(),
         format_rate((total * args.size) as u64, elapsed)
-    );
-    println!(
+    )?;
+    say!(
         "  latency        p50 {}  p99 {}  max {} (from the append to its durable receipt)",
         format_duration(pct(0.5)),
         format_duration(pct(0.99)),
         format_duration(pct(1.0))
-    );
-    println!(
+    )?;
+    say!(
         "  fsyncs         {syncs} for {groups} group commits: {:.1} records per fsync",
         total as f64 / syncs.max(1) as f64
-    );
+    )?;
     if args.dir.is_some() {
-        println!("  database kept in {}", dir.display());
+        say!("  database kept in {}", dir.display())?;
     }
     Ok(Exit::Ok)
 }
@@ -151,7 +153,7 @@ stays at 0) and emitted (handed to subscribers, which with none is as far as vis
 `per lane, durable L:G` says that
 lane L's records are durable up to global sequence G (its durable watermark).";
 
-fn print_watermarks(engine: &Engine) {
+fn print_watermarks(engine: &Engine) -> Result<(), CliError> {
     let view = engine.watermarks();
     let g = view.global;
     let lanes: Vec<String> = view
@@ -159,7 +161,7 @@ fn print_watermarks(engine: &Engine) {
         .iter()
         .map(|l| format!("{}:{}", l.lane, l.watermarks.durable_hlc.global_sequence))
         .collect();
-    println!(
+    say!(
         "  accepted {:>6}  written {:>6}  durable {:>6}  visible {:>6}  applied {:>6}  emitted {:>6}  | per lane, durable {}",
         g.accepted_hlc.global_sequence,
         g.written_hlc.global_sequence,
@@ -168,5 +170,5 @@ fn print_watermarks(engine: &Engine) {
         g.applied_hlc.global_sequence,
         g.emitted_hlc.global_sequence,
         lanes.join(" ")
-    );
+    )
 }

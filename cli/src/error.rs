@@ -187,6 +187,11 @@ pub enum CliError {
     /// Writing standard output failed.
     #[error("writing standard output failed: {0}")]
     Stdout(#[source] std::io::Error),
+    /// Standard output's reader went away (a closed pipe, as in `tidelog stats DIR | head
+    /// -1`). The command stops printing and exits quietly, as a command whose output was
+    /// cut short by its reader does; what it changed before printing stays changed.
+    #[error("standard output was closed by its reader")]
+    OutputClosed,
     /// A file operation of the command itself failed.
     #[error("{what} {} failed: {source}", path.display())]
     Io {

@@ -122,17 +122,18 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "tidelog",
-                &mut std::io::stdout(),
-            );
-            Ok(Exit::Ok)
+            // Generated into memory, then written: a closed pipe ends the command quietly
+            // instead of panicking inside the generator.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tidelog", &mut script);
+            output::write_all(&script).map(|()| Exit::Ok)
         }
     };
     match result {
         Ok(exit) => exit.into(),
+        // The reader of standard output went away (`tidelog stats DIR | head -1`): it has
+        // what it wanted; the command ends quietly, as one whose output was cut short does.
+        Err(CliError::OutputClosed) => Exit::Ok.into(),
         Err(e) => {
             eprintln!("tidelog: {e}");
             e.exit().into()

@@ -1,9 +1,10 @@
 //! Shared output helpers: payload escaping for plain lines, UTF-8-or-base64 for JSON, UTC
 //! times, and progress bars that only a terminal sees.
 
+use crate::error::CliError;
 use base64::Engine as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 /// Bytes as one line of text: printable UTF-8 as is; backslash, tab, CR, LF and other
@@ -148,6 +149,42 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.0.finish_and_clear();
+    }
+}
+
+/// Prints one line on standard output, like `println!`, but returns a failure instead of
+/// panicking: [`CliError::OutputClosed`] when the reader went away (`tidelog stats DIR |
+/// head -1`), [`CliError::Stdout`] for any other write error.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*))
+    };
+}
+pub(crate) use say;
+
+/// The function behind [`say!`]: writes `args` and a line break to standard output.
+pub fn line(args: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .map_err(stdout_error)
+}
+
+/// Writes `bytes` to standard output as they are; fails as [`say!`] does.
+pub fn write_all(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
+}
+
+/// A closed pipe is [`CliError::OutputClosed`]; any other write error is
+/// [`CliError::Stdout`].
+fn stdout_error(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        CliError::OutputClosed
+    } else {
+        CliError::Stdout(e)
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::database::{self, DatabaseDir};
 use crate::error::{CliError, Exit};
-use crate::output::Progress;
+use crate::output::{say, Progress};
 use serde_json::json;
 use std::path::PathBuf;
 use tidelog::wal::RemovalReason;
@@ -93,9 +93,9 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             ..RecoveryReport::default()
         };
         if args.json {
-            println!("{}", to_json(&report, clean.last_seq.get()));
+            say!("{}", to_json(&report, clean.last_seq.get()))?;
         } else {
-            print_text(&report, clean.last_seq.get());
+            print_text(&report, clean.last_seq.get())?;
         }
         return Ok(Exit::Ok);
     }
@@ -108,9 +108,9 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     engine.close()?;
     progress.finish();
     if args.json {
-        println!("{}", to_json(&report, last));
+        say!("{}", to_json(&report, last))?;
     } else {
-        print_text(&report, last);
+        print_text(&report, last)?;
     }
     Ok(Exit::Ok)
 }
@@ -163,8 +163,8 @@ fn to_json(report: &RecoveryReport, last: u64) -> serde_json::Value {
     })
 }
 
-fn print_text(report: &RecoveryReport, last: u64) {
-    println!(
+fn print_text(report: &RecoveryReport, last: u64) -> Result<(), CliError> {
+    say!(
         "{}: {} segments, {} records, last global sequence {last}",
         if report.is_clean() {
             "clean"
@@ -173,18 +173,18 @@ fn print_text(report: &RecoveryReport, last: u64) {
         },
         report.segments,
         report.frames
-    );
+    )?;
     if let Some(t) = &report.torn_tail {
-        println!(
+        say!(
             "  truncated a torn tail in {} at offset {}: {} bytes dropped that were never durable ({})",
             t.path.display(),
             t.offset,
             t.bytes_dropped,
             t.issue
-        );
+        )?;
     }
     for s in &report.skipped {
-        println!(
+        say!(
             "  skipped damaged durable data in {} at offset {}: {} bytes lost from global sequence {}{} ({}; durable: {})",
             s.path.display(),
             s.offset,
@@ -194,30 +194,31 @@ fn print_text(report: &RecoveryReport, last: u64) {
                 .map_or_else(String::new, |r| format!(", the log resumes at {r}")),
             s.issue,
             s.proof
-        );
+        )?;
     }
     for r in &report.refused_segments {
-        println!(
+        say!(
             "  refused {}: written by a fenced writer ({}, fenced by {})",
             r.path.display(),
             r.token,
             r.fenced_by
-        );
+        )?;
     }
     for f in &report.removed_files {
         if f.reason == RemovalReason::CutShort {
-            println!(
+            say!(
                 "  {} was cut short: the log was cut there and the file given its full length back",
                 f.path.display()
-            );
+            )?;
         } else {
-            println!("  removed {} ({})", f.path.display(), removal(f.reason));
+            say!("  removed {} ({})", f.path.display(), removal(f.reason))?;
         }
     }
     if let Some((first, last)) = report.accepted_loss {
-        println!(
+        say!(
             "  accepted the loss of global sequences {first} to {last}: recorded in the log (lane {}); sequences continue above {last}",
             tidelog::LOSS_LANE
-        );
+        )?;
     }
+    Ok(())
 }

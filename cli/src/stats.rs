@@ -3,7 +3,7 @@
 
 use crate::database::DatabaseDir;
 use crate::error::{CliError, Exit};
-use crate::output::{utc, Progress};
+use crate::output::{say, utc, Progress};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -234,24 +234,24 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             "loss": loss_json,
             "contradiction": contradiction,
         });
-        println!("{value}");
+        say!("{value}")?;
         return Ok(if lost { Exit::Corrupt } else { Exit::Ok });
     }
-    println!(
+    say!(
         "database    {} (format version {})",
         db.dir.display(),
         db.format_version
-    );
+    )?;
     match (first, last_seq, last_wall_ms) {
-        (Some(first), Some(last), Some(wall)) => println!(
+        (Some(first), Some(last), Some(wall)) => say!(
             "records     {total}, global sequences {first} to {last}; last written {} (wall_ms {wall})",
             utc(wall)
         ),
-        _ => println!("records     0"),
-    }
-    println!("log end     {end_text}");
+        _ => say!("records     0"),
+    }?;
+    say!("log end     {end_text}")?;
     match &lease {
-        Some((lease, now_ms)) => println!(
+        Some((lease, now_ms)) => say!(
             "lease       {} by {}, fencing token (term {}, generation {}), {}",
             if lease.released {
                 "released"
@@ -269,20 +269,20 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
                 format!("expired at {}", utc(lease.expires_at_ms))
             }
         ),
-        None => println!("lease       never taken"),
-    }
+        None => say!("lease       never taken"),
+    }?;
     if let Some(p) = published {
-        println!(
+        say!(
             "watermarks  published by generation {}: written {}, durable {}, visible {}, applied {}",
             p.token.generation,
             p.global.written_hlc.global_sequence,
             p.global.durable_hlc.global_sequence,
             p.global.visible_hlc.global_sequence,
             p.global.applied_hlc.global_sequence
-        );
+        )?;
     }
     if let Some(e) = &extent {
-        println!(
+        say!(
             "extent      durable global {}, segments {} to {}{}{}",
             e.durable_seq,
             e.first_index,
@@ -304,16 +304,16 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
                         .join(", ")
                 )
             }
-        );
+        )?;
     }
     if let Some(loss) = &loss {
-        println!("LOSS        acknowledged records are missing: {loss}");
+        say!("LOSS        acknowledged records are missing: {loss}")?;
         eprintln!(
             "tidelog: acknowledged records are missing from the log: {loss}; restore the missing segments from a backup, or `tidelog recover --mode accept-loss`"
         );
     }
     if let Some(contradiction) = &contradiction {
-        println!("LOSS        {contradiction}");
+        say!("LOSS        {contradiction}")?;
         eprintln!("tidelog: {contradiction}: acknowledged records are missing from the log");
     }
     let with_data = snapshot
@@ -321,17 +321,17 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         .iter()
         .filter(|s| matches!(s.role, SegmentRole::Final | SegmentRole::Newest))
         .count();
-    println!(
+    say!(
         "segments    {} files, {bytes} bytes ({with_data} holding data)",
         snapshot.segments().len()
-    );
+    )?;
     for info in snapshot.segments() {
         let summary = summaries.get(&info.index.get());
         let range = match summary.and_then(|s| s.first_seq.zip(s.last_seq)) {
             Some((a, b)) => format!("global {a} to {b}"),
             None => "no records".to_owned(),
         };
-        println!(
+        say!(
             "  {}  {:<8} {:>11} bytes  {range}{}",
             info.path
                 .file_name()
@@ -344,21 +344,21 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             } else {
                 ""
             }
-        );
+        )?;
     }
     if !spares.is_empty() {
-        println!(
+        say!(
             "spares      {} files, {spare_bytes} bytes (freed segments kept for reuse by the next rotations)",
             spares.len()
-        );
+        )?;
         for (name, len) in &spares {
-            println!("  {name}  {len:>11} bytes");
+            say!("  {name}  {len:>11} bytes")?;
         }
     }
     match damaged {
-        0 => println!("checkpoints {}", checkpoints.len()),
-        n => println!("checkpoints {} ({n} damaged)", checkpoints.len()),
-    }
+        0 => say!("checkpoints {}", checkpoints.len()),
+        n => say!("checkpoints {} ({n} damaged)", checkpoints.len()),
+    }?;
     for c in &checkpoints {
         let mut notes = Vec::new();
         if c.info.pinned {
@@ -370,7 +370,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         if let Some(issue) = c.damage {
             notes.push(format!("DAMAGED ({issue}): recovery skips it"));
         }
-        println!(
+        say!(
             "  checkpoint {}: point global {}, {} bytes{}",
             c.info.id.0,
             c.info.point.global_sequence,
@@ -380,30 +380,33 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             } else {
                 format!(", {}", notes.join(", "))
             }
-        );
+        )?;
     }
-    println!("lanes       {}", lanes.len());
+    say!("lanes       {}", lanes.len())?;
     for (lane, s) in &lanes {
         if s.only_in_checkpoint {
-            println!(
+            say!(
                 "  lane {lane}: no record left in the log, last lane sequence {} (global {}, \
                  kept by the checkpoint)",
-                s.last_lane_seq, s.last_global_seq
-            );
+                s.last_lane_seq,
+                s.last_global_seq
+            )?;
         } else {
-            println!(
+            say!(
                 "  lane {lane}: {} records, last lane sequence {} (global {})",
-                s.records, s.last_lane_seq, s.last_global_seq
-            );
+                s.records,
+                s.last_lane_seq,
+                s.last_global_seq
+            )?;
         }
     }
     for refused in records.refused() {
-        println!(
+        say!(
             "refused     {} (written by fenced writer {}, fenced by {})",
             refused.path.display(),
             refused.token,
             refused.fenced_by
-        );
+        )?;
     }
     Ok(if lost { Exit::Corrupt } else { Exit::Ok })
 }

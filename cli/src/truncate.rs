@@ -4,6 +4,7 @@
 
 use crate::database::{self, DatabaseDir};
 use crate::error::{CliError, Exit};
+use crate::output::say;
 use crate::units::format_size;
 use std::path::PathBuf;
 use tidelog::Options;
@@ -51,7 +52,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         .map(ToString::to_string)
         .collect();
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::json!({
                 "removed_segments": report.removed.removed.len(),
@@ -63,28 +64,28 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
                 "held_by": holding,
                 "reserve": reserve.json(),
             })
-        );
+        )?;
         return Ok(Exit::Ok);
     }
-    println!(
+    say!(
         "removed {} segments, freed {}; the log now starts at global sequence {} ({} segments, {})",
         report.removed.removed.len(),
         format_size(freed),
         report.removed.first_seq,
         after.segments,
         format_size(after.log_bytes)
-    );
+    )?;
     if holding.is_empty() {
-        println!("nothing holds the log back beyond the segment being written");
+        say!("nothing holds the log back beyond the segment being written")?;
     } else {
-        println!(
+        say!(
             "what remains is held from global sequence {} by: {}",
             after.floor,
             holding.join(", ")
-        );
+        )?;
     }
     if let Some(line) = reserve.sentence(&db.dir) {
-        println!("{line}");
+        say!("{line}")?;
     }
     Ok(Exit::Ok)
 }

@@ -3,10 +3,10 @@
 
 use crate::database::DatabaseDir;
 use crate::error::{CliError, Exit};
-use crate::output::Progress;
+use crate::output::{say, Progress};
 use std::path::PathBuf;
 use tidelog::wal::io::RealStorage;
-use tidelog::wal::{verify_with_extent_reporting, FindingKind, Verdict, WalOptions};
+use tidelog::wal::{verify_with_extent_reporting, FindingKind, Verdict, VerifyReport, WalOptions};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -50,6 +50,21 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
     )
     .map_err(CliError::Verify)?;
     progress.finish();
+    let exit = match report.verdict {
+        Verdict::Clean => Exit::Ok,
+        Verdict::TornTailOnly => Exit::TornTail,
+        Verdict::Corrupt => Exit::Corrupt,
+    };
+    // The exit status is the verdict, whether or not the reader of the text stayed to the end
+    // (`tidelog verify DIR | head -1`).
+    match print_report(args, &report) {
+        Ok(()) | Err(CliError::OutputClosed) => Ok(exit),
+        Err(e) => Err(e),
+    }
+}
+
+/// Prints the verdict and the findings, as text or as one JSON object.
+fn print_report(args: &Args, report: &VerifyReport) -> Result<(), CliError> {
     let verdict = match report.verdict {
         Verdict::Clean => "clean",
         Verdict::TornTailOnly => "torn-tail",
@@ -75,26 +90,24 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             "last_global_seq": report.last_seq.get(),
             "findings": findings,
         });
-        println!("{value}");
+        say!("{value}")?;
     } else {
-        println!(
+        say!(
             "{verdict}: {} segments, {} records, last global sequence {}",
-            report.segments, report.frames, report.last_seq
-        );
+            report.segments,
+            report.frames,
+            report.last_seq
+        )?;
         for f in &report.findings {
-            println!(
+            say!(
                 "  {} at offset {}: {}",
                 f.path.display(),
                 f.offset,
                 describe(&f.kind)
-            );
+            )?;
         }
     }
-    Ok(match report.verdict {
-        Verdict::Clean => Exit::Ok,
-        Verdict::TornTailOnly => Exit::TornTail,
-        Verdict::Corrupt => Exit::Corrupt,
-    })
+    Ok(())
 }
 
 fn kind_name(kind: &FindingKind) -> &'static str {

@@ -16,7 +16,8 @@
 //! The copy is a normal database directory: `Engine::open` on it recovers from its newest
 //! checkpoint and the log after it, ending exactly at `P`.
 
-use super::{format, CheckpointError};
+use super::store::parse_name;
+use super::{format, CheckpointError, CheckpointInfo};
 use crate::error::OpenError;
 use crate::marker;
 use std::path::{Path, PathBuf};
@@ -122,15 +123,7 @@ pub fn backup_from_files_reporting(
     use tidelog_wal::{LogSnapshot, ScanOptions, SegmentRole};
     let (dir, dest) = (dir.as_ref(), dest.as_ref());
     let storage = &tidelog_wal::io::RealStorage;
-    let destination = |source| BackupError::Destination {
-        path: dest.to_path_buf(),
-        source: Box::new(source),
-    };
-    if marker::inspect(dest).map_err(destination)? {
-        return Err(BackupError::DestinationExists {
-            path: dest.to_path_buf(),
-        });
-    }
+    refuse_database(dest)?;
     // A cursor at the start keeps the writer's truncation off every segment while the
     // copy reads them (no writer answering: nobody truncates).
     let follower = crate::forward::Follower::connect(dir).ok();
@@ -141,45 +134,13 @@ pub fn backup_from_files_reporting(
         .global
         .durable_hlc
         .seq();
-    marker::create(dest).map_err(destination)?;
-    let mut report = BackupReport {
-        point,
-        log_starts_at: GlobalSeq::ZERO,
-        checkpoints: 0,
-        segments: 0,
-        bytes: 0,
-    };
-    let ckpt_dest = dest.join(super::CHECKPOINT_DIR);
-    files::create_dir_all(storage, &ckpt_dest)?;
-    for listed in super::list_checkpoints(dir)? {
-        let info = listed.info;
-        if listed.damage.is_some() || info.point.global_sequence > point.0 {
-            continue;
-        }
-        let bytes = match files::read(storage, &info.path) {
-            Ok(bytes) => bytes,
-            // Pruned by the writer since the listing: an older or newer one serves.
-            Err(err) if err.source.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(err) => return Err(err.into()),
-        };
-        if let Err(issue) = format::decode(&bytes) {
-            return Err(CheckpointError::Corrupt {
-                path: info.path,
-                issue,
-            }
-            .into());
-        }
-        let Some(name) = info.path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        files::write_atomic(storage, &ckpt_dest, &format!("{name}.tmp"), name, &bytes)?;
-        if info.pinned {
-            let pin = format!("{name}.pin");
-            files::write_atomic(storage, &ckpt_dest, &format!("{pin}.tmp"), &pin, &[])?;
-        }
-        report.checkpoints += 1;
-        report.bytes += bytes.len() as u64;
-    }
+    create_database(dest)?;
+    let mut report = BackupReport::empty(point);
+    let listed = super::list_checkpoints(dir)?
+        .into_iter()
+        .filter(|listed| !listed.is_damaged())
+        .map(|listed| listed.info);
+    copy_checkpoints(storage, listed, Listing::Live, dest, &mut report)?;
     let wal = dir.join(marker::WAL_DIR);
     let wal_dest = dest.join(marker::WAL_DIR);
     let snapshot = LogSnapshot::take(&wal)?;
@@ -231,6 +192,108 @@ pub fn backup_from_files_reporting(
     finish(storage, dir, dest, &report)?;
     drop(follower);
     Ok(report)
+}
+
+impl BackupReport {
+    /// The report of a copy at `point` before anything is copied.
+    pub(crate) fn empty(point: GlobalSeq) -> Self {
+        Self {
+            point,
+            log_starts_at: GlobalSeq::ZERO,
+            checkpoints: 0,
+            segments: 0,
+            bytes: 0,
+        }
+    }
+}
+
+/// Refuses a destination that already holds a database (or anything not ours to touch).
+pub(crate) fn refuse_database(dest: &Path) -> Result<(), BackupError> {
+    if marker::inspect(dest).map_err(destination_error(dest))? {
+        return Err(BackupError::DestinationExists {
+            path: dest.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// Makes the destination a database (its marker and log folder), so the copy opens as
+/// one once its `BACKUP` marker is in place.
+pub(crate) fn create_database(dest: &Path) -> Result<(), BackupError> {
+    marker::create(dest).map_err(destination_error(dest))
+}
+
+fn destination_error(dest: &Path) -> impl Fn(OpenError) -> BackupError + '_ {
+    |source| BackupError::Destination {
+        path: dest.to_path_buf(),
+        source: Box::new(source),
+    }
+}
+
+/// Whether the checkpoints listed for a copy are held still while it copies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listing {
+    /// The copy holds the checkpoint lock (the online backup): a listed file that is
+    /// gone is an error.
+    Held,
+    /// Another process's writer may prune a listed checkpoint before it is read (the
+    /// backup from files): one that is gone is skipped, an older or newer one serves.
+    Live,
+}
+
+/// Copies into `dest`'s checkpoint folder every checkpoint of `listed` that covers at
+/// most the report's point: each read, verified, then written atomically, its pin with
+/// it; counts them and their bytes in `report`. The one checkpoint-copy loop of the online
+/// backup and the backup from files.
+///
+/// # Errors
+/// [`BackupError::Checkpoint`] if a checkpoint does not verify (nothing of it written),
+/// [`BackupError::Io`] if a file cannot be read or written.
+pub(crate) fn copy_checkpoints<S: Storage>(
+    storage: &S,
+    listed: impl IntoIterator<Item = CheckpointInfo>,
+    listing: Listing,
+    dest: &Path,
+    report: &mut BackupReport,
+) -> Result<(), BackupError> {
+    let ckpt_dest = dest.join(super::CHECKPOINT_DIR);
+    files::create_dir_all(storage, &ckpt_dest)?;
+    for info in listed {
+        if info.point.global_sequence > report.point.0 {
+            continue;
+        }
+        let bytes = match files::read(storage, &info.path) {
+            Ok(bytes) => bytes,
+            Err(err)
+                if listing == Listing::Live
+                    && err.source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue
+            }
+            Err(err) => return Err(err.into()),
+        };
+        if let Err(issue) = format::decode(&bytes) {
+            return Err(CheckpointError::Corrupt {
+                path: info.path,
+                issue,
+            }
+            .into());
+        }
+        let Some(name) = info.path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if parse_name(name).is_none() {
+            continue;
+        }
+        files::write_atomic(storage, &ckpt_dest, &format!("{name}.tmp"), name, &bytes)?;
+        if info.pinned {
+            let pin = format!("{name}.pin");
+            files::write_atomic(storage, &ckpt_dest, &format!("{pin}.tmp"), &pin, &[])?;
+        }
+        report.checkpoints += 1;
+        report.bytes += bytes.len() as u64;
+    }
+    Ok(())
 }
 
 /// Completes a copy whose checkpoints and segments are in place: the lease records

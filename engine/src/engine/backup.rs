@@ -1,14 +1,14 @@
 //! Online backups: a consistent copy of the database while appends go on (the copying
 //! itself is in [`crate::checkpoint::backup`]).
 
-use crate::checkpoint::backup::*;
+use crate::checkpoint::backup::{
+    copy_checkpoints, create_database, finish, refuse_database, BackupError, BackupReport, Listing,
+};
 use crate::checkpoint::holds::HoldKind;
-use crate::checkpoint::store::parse_name;
-use crate::checkpoint::{format, CheckpointError, LogHold};
+use crate::checkpoint::LogHold;
 use crate::engine::Engine;
 use crate::marker;
 use std::path::Path;
-use tidelog_wal::files::{self};
 use tidelog_wal::io::Storage;
 use tidelog_watermarks::{GlobalSeq, WatermarkKind};
 
@@ -36,16 +36,8 @@ impl<S: Storage> Engine<S> {
     ) -> Result<BackupReport, BackupError> {
         let dest = dest.as_ref();
         let ckpt = self.ckpt()?;
-        let destination = |source| BackupError::Destination {
-            path: dest.to_path_buf(),
-            source: Box::new(source),
-        };
-        if marker::inspect(dest).map_err(destination)? {
-            return Err(BackupError::DestinationExists {
-                path: dest.to_path_buf(),
-            });
-        }
-        marker::create(dest).map_err(destination)?;
+        refuse_database(dest)?;
+        create_database(dest)?;
         let _hold = LogHold::register(&ckpt.holds, HoldKind::Named("backup".into()), GlobalSeq(1));
         let _serial = ckpt.serial.lock();
         let point = self
@@ -54,41 +46,8 @@ impl<S: Storage> Engine<S> {
             .current(WatermarkKind::Durable, None)
             .seq();
         let storage = ckpt.store.storage();
-        let mut report = BackupReport {
-            point,
-            log_starts_at: GlobalSeq::ZERO,
-            checkpoints: 0,
-            segments: 0,
-            bytes: 0,
-        };
-        let ckpt_dest = dest.join(crate::checkpoint::CHECKPOINT_DIR);
-        files::create_dir_all(storage, &ckpt_dest)?;
-        for info in ckpt.store.list() {
-            if info.point.global_sequence > point.0 {
-                continue;
-            }
-            let bytes = files::read(storage, &info.path)?;
-            if let Err(issue) = format::decode(&bytes) {
-                return Err(CheckpointError::Corrupt {
-                    path: info.path,
-                    issue,
-                }
-                .into());
-            }
-            let Some(name) = info.path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if parse_name(name).is_none() {
-                continue;
-            }
-            files::write_atomic(storage, &ckpt_dest, &format!("{name}.tmp"), name, &bytes)?;
-            if info.pinned {
-                let pin = format!("{name}.pin");
-                files::write_atomic(storage, &ckpt_dest, &format!("{pin}.tmp"), &pin, &[])?;
-            }
-            report.checkpoints += 1;
-            report.bytes += bytes.len() as u64;
-        }
+        let mut report = BackupReport::empty(point);
+        copy_checkpoints(storage, ckpt.store.list(), Listing::Held, dest, &mut report)?;
         let copied = self.wal_reader().copy_prefix_reporting(
             storage,
             &dest.join(marker::WAL_DIR),
