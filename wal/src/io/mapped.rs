@@ -1,7 +1,7 @@
 //! The crate's only `unsafe` code: a shared memory mapping readers on other threads
-//! borrow bytes from, and the raw `fallocate` and `sync_file_range` calls. A segment file is mapped read-only:
-//! the writer stores with `pwrite` (see `real.rs` for why) and readers see the stores
-//! through the mapping. Only the simulated disk's anonymous memory is stored into here.
+//! borrow bytes from, and the raw `fallocate` and `sync_file_range` calls. A segment file
+//! is mapped read-only: the writer stores with `pwrite` (see `real.rs` for why) and
+//! readers see the stores through the mapping. Only the simulated disk's anonymous memory is stored into here.
 //!
 //! The invariant that makes the borrows sound, kept by the rest of the crate:
 //! **bytes are stored only where no borrow exists.** The writer stores only past the
