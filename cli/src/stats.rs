@@ -116,6 +116,11 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
         })
         .collect();
     let spare_bytes: u64 = spares.iter().map(|(_, len)| len).sum();
+    // The room kept for freeing space on a full file system (None: there is none).
+    let reserve_bytes = std::fs::metadata(db.dir.join(tidelog::reserve::RESERVE_FILE))
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len());
     let checkpoints = tidelog::checkpoint::list_checkpoints(&db.dir)?;
     let damaged = checkpoints.iter().filter(|c| c.is_damaged()).count();
     // A lane whose records all went with truncation still stands where the checkpoint
@@ -224,6 +229,7 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             "segment_count": snapshot.segments().len(),
             "spare_segments": spares.len(),
             "spare_bytes": spare_bytes,
+            "reserve_bytes": reserve_bytes,
             "bytes": bytes,
             "checkpoint_count": checkpoints.len(),
             "damaged_checkpoints": damaged,
@@ -355,6 +361,16 @@ pub fn run(args: &Args) -> Result<Exit, CliError> {
             say!("  {name}  {len:>11} bytes")?;
         }
     }
+    match reserve_bytes {
+        Some(len) => say!(
+            "reserve     {len} bytes ({}: room kept for `tidelog checkpoint` and `truncate` on a full file system)",
+            tidelog::reserve::RESERVE_FILE
+        ),
+        None => say!(
+            "reserve     none ({} is missing or in use: `tidelog checkpoint` or `truncate` puts it back once there is room; until then a full file system cannot be recovered from without freeing space by hand)",
+            tidelog::reserve::RESERVE_FILE
+        ),
+    }?;
     match damaged {
         0 => say!("checkpoints {}", checkpoints.len()),
         n => say!("checkpoints {} ({n} damaged)", checkpoints.len()),

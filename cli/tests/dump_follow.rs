@@ -97,6 +97,12 @@ fn since_keeps_records_from_a_time_on_and_limit_caps_a_plain_dump() {
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
     let out = tidelog(&["dump", s(&db), "--limit", "2"], b"");
     assert_eq!(payloads(&out.stdout), [line(1), line(2)]);
+    // Stopping at the limit is not a log that ends there: no loss reported, exit 0.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let out = tidelog(&["dump", s(&db), "--from", "3", "--limit", "1"], b"");
+    assert_eq!(payloads(&out.stdout), [line(3)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = tidelog(&["dump", s(&db), "--since", "yesterday"], b"");
     assert_eq!(out.status.code(), Some(64));
 }

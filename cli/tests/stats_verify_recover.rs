@@ -108,3 +108,27 @@ fn recover_on_a_healthy_database_reports_clean_and_keeps_every_record() {
         (1..=300).map(line).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_deleted_reserve_is_shown_by_stats_and_put_back_by_the_next_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 300);
+    let reserve_bytes = |db: &std::path::Path| {
+        let out = tidelog(&["stats", s(db), "--json"], b"");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        stats["reserve_bytes"].as_u64()
+    };
+    assert_eq!(reserve_bytes(&db), Some(256 * 1024));
+    std::fs::remove_file(db.join("RESERVE")).unwrap();
+    assert_eq!(reserve_bytes(&db), None);
+    let out = tidelog(&["stats", s(&db)], b"");
+    assert!(
+        text(&out.stdout).contains("reserve     none (RESERVE is missing"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = tidelog(&["checkpoint", s(&db), "--at", "100"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(reserve_bytes(&db), Some(256 * 1024));
+}

@@ -29,6 +29,26 @@ impl Lane {
     fn is_hole(&self, lane_seq: u64) -> bool {
         self.holes.binary_search(&lane_seq).is_ok()
     }
+
+    /// Adds the record `lane_seq` at global sequence `seq`: ignored at or below the head,
+    /// after a gap the missing lane sequences become holes.
+    fn push(&mut self, lane_seq: LaneSeq, seq: GlobalSeq) {
+        let mut next = self.first + self.seqs.len() as u64;
+        if lane_seq.get() < next {
+            return;
+        }
+        while next < lane_seq.get() {
+            let filler = self
+                .seqs
+                .last()
+                .copied()
+                .unwrap_or(GlobalSeq(self.base.global_sequence));
+            self.holes.push(next);
+            self.seqs.push(filler);
+            next += 1;
+        }
+        self.seqs.push(seq);
+    }
 }
 
 /// Lane → global sequences of its records.
@@ -44,28 +64,19 @@ impl LaneIndex {
     /// never handed out twice. A record at or below a lane's head is ignored.
     pub(crate) fn extend(&self, records: impl IntoIterator<Item = (LaneId, LaneSeq, GlobalSeq)>) {
         let mut lanes = self.lanes.write();
-        for (lane, lane_seq, seq) in records {
+        let mut records = records.into_iter().peekable();
+        while let Some((lane, lane_seq, seq)) = records.next() {
+            // A run of records on one lane (a batch's, usually) finds its lane once.
             let entries = lanes.entry(lane).or_insert_with(|| Lane {
                 first: lane_seq.get(),
                 base: HlcPoint::ORIGIN,
                 seqs: Vec::new(),
                 holes: Vec::new(),
             });
-            let mut next = entries.first + entries.seqs.len() as u64;
-            if lane_seq.get() < next {
-                continue;
+            entries.push(lane_seq, seq);
+            while let Some((_, lane_seq, seq)) = records.next_if(|(next, _, _)| *next == lane) {
+                entries.push(lane_seq, seq);
             }
-            while next < lane_seq.get() {
-                let filler = entries
-                    .seqs
-                    .last()
-                    .copied()
-                    .unwrap_or(GlobalSeq(entries.base.global_sequence));
-                entries.holes.push(next);
-                entries.seqs.push(filler);
-                next += 1;
-            }
-            entries.seqs.push(seq);
         }
     }
 

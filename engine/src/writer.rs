@@ -116,6 +116,9 @@ pub(crate) struct Writer<S: Storage> {
     pub(crate) validity: Arc<Validity>,
     /// Where followers in other processes read the watermarks.
     pub(crate) publisher: Option<Publisher>,
+    /// Batches stored in the log, kept until the appenders waiting are answered: freeing
+    /// a batch's payloads (one allocation per record) then is off their path.
+    pub(crate) spent: Vec<Vec<BatchEntry>>,
 }
 
 /// Where the writer starts: the log's state as recovery left it.
@@ -175,6 +178,7 @@ impl<S: Storage> Writer<S> {
             closing: None,
             validity,
             publisher,
+            spent: Vec::new(),
         }
     }
 }
@@ -250,6 +254,7 @@ impl<S: Storage> Writer<S> {
                 }
                 return;
             }
+            self.spent.clear();
             match inbox.wait(self.closing.is_none(), self.sync_deadline()) {
                 Event::Completion((job, result)) => self.complete_sync(job, result),
                 // The syncer only stops once this loop is over; gone now, it panicked.
@@ -317,6 +322,7 @@ impl<S: Storage> Writer<S> {
                     reply,
                 } => {
                     let result = self.append_batch(&entries, wall_ms, &mut out.written);
+                    self.spent.push(entries);
                     match result {
                         Ok(_) if durable => out.durable_batches.push((reply, result)),
                         _ => out.batches.push((reply, result)),
@@ -467,7 +473,7 @@ impl<S: Storage> Writer<S> {
         };
         let frame = frame_of(&receipt, &record.key, &record.payload);
         self.write_unit(&[frame])?;
-        self.accept(&receipt, written)?;
+        self.accept(std::slice::from_ref(&receipt), written)?;
         if !record.key.is_empty() {
             self.key_order
                 .push_back((receipt.point.seq(), record.key.clone()));
@@ -485,31 +491,35 @@ impl<S: Storage> Writer<S> {
         if let Some(err) = self.poisoned() {
             return Err(err);
         }
-        // Validate and number the whole batch before writing any of it.
+        // Validate and number the whole batch before writing any of it. A run of entries
+        // on one lane (a whole batch, usually) looks its lane's head up once.
         let mut heads: HashMap<LaneId, LaneSeq> = HashMap::new();
         let mut seq = self.next_seq;
         let mut receipts = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let actual = *heads
-                .entry(entry.lane)
-                .or_insert_with(|| self.head(entry.lane));
-            if let Some(expected) = entry.expected_lane_seq {
-                if expected != actual {
-                    return Err(AppendError::Conflict {
-                        lane: entry.lane,
-                        expected,
-                        actual,
-                    });
+        for run in entries.chunk_by(|a, b| a.lane == b.lane) {
+            let Some(lane) = run.first().map(|e| e.lane) else {
+                continue;
+            };
+            let mut actual = heads.get(&lane).copied().unwrap_or_else(|| self.head(lane));
+            for entry in run {
+                if let Some(expected) = entry.expected_lane_seq {
+                    if expected != actual {
+                        return Err(AppendError::Conflict {
+                            lane,
+                            expected,
+                            actual,
+                        });
+                    }
                 }
+                seq = seq.next();
+                actual = actual.next();
+                receipts.push(Receipt {
+                    lane,
+                    lane_seq: actual,
+                    point: HlcPoint::new(wall_ms, seq),
+                });
             }
-            seq = seq.next();
-            let lane_seq = actual.next();
-            heads.insert(entry.lane, lane_seq);
-            receipts.push(Receipt {
-                lane: entry.lane,
-                lane_seq,
-                point: HlcPoint::new(wall_ms, seq),
-            });
+            heads.insert(lane, actual);
         }
         let frames: Vec<NewFrame<'_>> = receipts
             .iter()
@@ -517,9 +527,7 @@ impl<S: Storage> Writer<S> {
             .map(|(receipt, entry)| frame_of(receipt, &[], &entry.payload))
             .collect();
         self.write_unit(&frames)?;
-        for receipt in &receipts {
-            self.accept(receipt, written)?;
-        }
+        self.accept(&receipts, written)?;
         Ok(receipts)
     }
 
@@ -549,20 +557,33 @@ impl<S: Storage> Writer<S> {
         }
     }
 
-    /// Takes a written record's receipt as the new last one. Used here, produced where
-    /// the unit was numbered: it follows the last global and lane sequences.
-    fn accept(&mut self, receipt: &Receipt, written: &mut Vec<Receipt>) -> Result<(), AppendError> {
-        if receipt.point.seq() != self.next_seq.next()
-            || receipt.lane_seq != self.head(receipt.lane).next()
-        {
-            return Err(self.violated(WriterInvariant::SequencesContiguous, None));
+    /// Takes a written unit's receipts as the new last ones. Used here, produced where
+    /// the unit was numbered: they follow the last global sequence and, lane by lane,
+    /// the last lane sequences. A run of receipts on one lane reads and stores its
+    /// lane's head once.
+    fn accept(
+        &mut self,
+        receipts: &[Receipt],
+        written: &mut Vec<Receipt>,
+    ) -> Result<(), AppendError> {
+        for run in receipts.chunk_by(|a, b| a.lane == b.lane) {
+            let Some(last) = run.last() else {
+                continue;
+            };
+            let (mut seq, mut head) = (self.next_seq, self.head(last.lane));
+            for receipt in run {
+                if receipt.point.seq() != seq.next() || receipt.lane_seq != head.next() {
+                    return Err(self.violated(WriterInvariant::SequencesContiguous, None));
+                }
+                (seq, head) = (receipt.point.seq(), receipt.lane_seq);
+            }
+            self.next_seq = seq;
+            self.heads.insert(last.lane, head);
+            self.last_written = last.point;
+            self.unsynced_records += run.len() as u64;
+            self.oldest_unsynced.get_or_insert_with(Instant::now);
+            written.extend_from_slice(run);
         }
-        self.next_seq = receipt.point.seq();
-        self.heads.insert(receipt.lane, receipt.lane_seq);
-        self.last_written = receipt.point;
-        self.unsynced_records += 1;
-        self.oldest_unsynced.get_or_insert_with(Instant::now);
-        written.push(*receipt);
         Ok(())
     }
 
@@ -575,9 +596,14 @@ impl<S: Storage> Writer<S> {
         self.index
             .extend(written.iter().map(|r| (r.lane, r.lane_seq, r.point.seq())));
         let mut marks = self.marks.lock();
-        for receipt in written {
-            marks.advance_accepted_on_lane(receipt.lane, receipt.point);
-            marks.advance_written_on_lane(receipt.lane, receipt.point);
+        // A run of records on one lane moves the lane's frontiers once, to its last point,
+        // which covers the others. Exact: a sync (the durable point) never ends inside a
+        // group, so no lane's durable frontier could have stopped inside the run.
+        for run in written.chunk_by(|a, b| a.lane == b.lane) {
+            if let Some(last) = run.last() {
+                marks.advance_accepted_on_lane(last.lane, last.point);
+                marks.advance_written_on_lane(last.lane, last.point);
+            }
         }
         if self.options.visibility == Visibility::Written {
             self.publish(marks, Some(self.last_written));

@@ -8,6 +8,7 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 use tidelog::{AppendError, BatchEntry, Engine, GlobalSeq, LaneId, LaneSeq, Options};
 
 #[test]
@@ -117,6 +118,67 @@ fn a_batch_gets_consecutive_sequences_across_its_lanes() {
         .map(|r| (r.lane.get(), r.lane_seq.get(), r.global_seq().get()))
         .collect();
     assert_eq!(seen, vec![(1, 1, 1), (2, 1, 2), (1, 2, 3)]);
+}
+
+#[test]
+fn a_batch_of_lane_runs_numbers_indexes_and_makes_durable_every_record_of_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    engine.append(1, b"before".to_vec()).unwrap();
+    // Runs of one lane (1,1,1 then 2,2 then 1,1): each looks its lane up once in the
+    // writer, the index and the watermarks, and must still number every record.
+    let lanes = [1u32, 1, 1, 2, 2, 1, 1];
+    let mut entries: Vec<BatchEntry> = lanes
+        .iter()
+        .enumerate()
+        .map(|(i, lane)| BatchEntry::new(*lane, format!("r{i}")))
+        .collect();
+    // Expectations inside runs: the second record of lane 2's run follows its first.
+    entries[4].expected_lane_seq = Some(LaneSeq(1));
+    entries[5].expected_lane_seq = Some(LaneSeq(4));
+    let receipts = engine.append_batch_durable(entries).unwrap();
+    let seen: Vec<_> = receipts
+        .iter()
+        .map(|r| (r.lane.get(), r.lane_seq.get(), r.global_seq().get()))
+        .collect();
+    let expected = [
+        (1, 2, 2),
+        (1, 3, 3),
+        (1, 4, 4),
+        (2, 1, 5),
+        (2, 2, 6),
+        (1, 5, 7),
+        (1, 6, 8),
+    ];
+    assert_eq!(seen, expected);
+    for (i, receipt) in receipts.iter().enumerate() {
+        let record = engine
+            .read(receipt.lane, receipt.lane_seq)
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.payload(), format!("r{i}").as_bytes(), "{receipt:?}");
+        let handle = engine.watermark_handle();
+        let durable = handle.wait_for_durable_on_lane(receipt.lane, receipt.point, Duration::ZERO);
+        assert!(durable.is_ok(), "{receipt:?}: {durable:?}");
+    }
+    let marks = engine.watermarks();
+    let lane_durable = |lane: u32| {
+        let view = marks.lanes.iter().find(|l| l.lane == LaneId(lane)).unwrap();
+        view.watermarks.durable_hlc.seq().get()
+    };
+    assert_eq!((lane_durable(1), lane_durable(2)), (8, 6));
+    // A stale expectation in the middle of a run still refuses the whole batch.
+    let mut stale = vec![
+        BatchEntry::new(2, b"x".to_vec()),
+        BatchEntry::new(2, b"y".to_vec()),
+    ];
+    stale[1].expected_lane_seq = Some(LaneSeq(2));
+    let err = engine.append_batch(stale).unwrap_err();
+    assert!(matches!(err, AppendError::Conflict { .. }), "{err}");
+    assert_eq!(
+        engine.append(2, b"z".to_vec()).unwrap().lane_seq,
+        LaneSeq(3)
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The crate's only `unsafe` code: a shared memory mapping readers on other threads
-//! borrow bytes from, and the raw `fallocate` call. A segment file is mapped read-only:
-//! the writer stores with `pwrite` (see `real.rs` for why) and readers see the stores
-//! through the mapping. Only the simulated disk's anonymous memory is stored into here.
+//! borrow bytes from, and the raw `fallocate` and `sync_file_range` calls. A segment file
+//! is mapped read-only: the writer stores with `pwrite` (see `real.rs` for why) and
+//! readers see the stores through the mapping. Only the simulated disk's anonymous memory is stored into here.
 //!
 //! The invariant that makes the borrows sound, kept by the rest of the crate:
 //! **bytes are stored only where no borrow exists.** The writer stores only past the
@@ -126,6 +126,40 @@ pub(crate) fn allocate(file: &File, len: u64) -> io::Result<()> {
     } else {
         Err(io::Error::from_raw_os_error(rc))
     }
+}
+
+/// Starts writing back `len` bytes of `file` from `offset` and waits until they are
+/// written (`sync_file_range` with `WAIT_BEFORE | WRITE | WAIT_AFTER`): the pages reach
+/// the device, with no cache flush and no journal commit, so this makes nothing durable
+/// (a later `fsync` does). Used to keep a large zero-fill from piling up dirty pages that
+/// a concurrent `fdatasync` would queue behind (see `real.rs`). A no-op where the call
+/// does not exist.
+pub(crate) fn write_back(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (
+            libc::off64_t::try_from(offset),
+            libc::off64_t::try_from(len),
+        ) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "range too large",
+            ));
+        };
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // SAFETY: `sync_file_range` only reads its integer arguments; the descriptor is
+        // valid for the duration of the call because `file` is borrowed.
+        let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+    Ok(())
 }
 
 #[cfg(test)]
