@@ -13,9 +13,9 @@
 
 use super::database::Database;
 use super::follower::FollowError;
+use crate::appender::Appender;
 use crate::error::{AppendError, OpenError};
 use crate::options::Options;
-use crate::appender::Appender;
 use crate::record::{Append, Durability, Receipt};
 use parking_lot::Mutex;
 use std::collections::HashMap;
