@@ -180,11 +180,14 @@
 //! over `<dir>/writer.sock` (one total order for every process) and reads records straight
 //! from the log files up to the writer's visible watermark. [`Database::open`] is the
 //! writer when it can be, a follower otherwise, and takes over when the writer goes.
+//! Their append methods, like the engine's, are those of the [`Appender`] trait: each
+//! handle takes one [`Append`], and the shorthands build it the same way for all of
+//! them (durable, on these handles whose receipt crosses a process).
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
 //! use std::time::Duration;
-//! use tidelog::{Engine, Follower, GlobalSeq, Options};
+//! use tidelog::{Appender, Engine, Follower, GlobalSeq, Options};
 //!
 //! let writer = Engine::open(dir.path(), Options::default())?; // serves followers
 //! let follower = Follower::connect(dir.path())?; // usually in another process
@@ -200,7 +203,8 @@
 //! ## What is where
 //!
 //! The crate's root holds what a program embedding the log uses: [`Engine`] and its
-//! [`Options`], the append value ([`Append`], [`BatchEntry`], [`Durability`]) and what
+//! [`Options`], the append value ([`Append`], [`BatchEntry`], [`Durability`]) and the
+//! append methods every handle shares ([`Appender`]), what
 //! comes back ([`Receipt`], [`Record`], [`AppendTicket`], [`AppendFuture`]), the errors
 //! of each operation, subscriptions and appliers, the checkpoint types the steps above
 //! use, [`Follower`], [`Database`] and [`LaneLogs`], and the watermark types callers wait
@@ -214,7 +218,7 @@
 //! | [`lease`] | the writer lease (crate `tidelog-lease`): records, manager, backends |
 //! | [`reserve`] | the space each database keeps back so that a full file system can be left from the shell |
 //! | [`baseline`] | the raw `pwrite` + `fdatasync` loop the benchmarks compare against |
-//! | [`wal`], [`watermarks`] | the two crates below (`tidelog-wal`, `tidelog-watermarks`), for the types this crate's errors and reports carry and for tools that read the log directly; their test seams (`wal::SimDisk`, `wal::fuzzing`, `lease::fuzzing`) only with the `testing` feature |
+//! | [`wal`], [`watermarks`] | the two crates below (`tidelog-wal`, `tidelog-watermarks`), whole and on purpose: this crate's errors wrap the log's (`wal::AppendError`, `wal::SyncError`, `wal::OpenError`, `wal::FileError`, `wal::ScanError`), its reports are the log's ([`RecoveryReport`], `wal::TruncateReport`), a follower reads `wal::ScannedRecord`s, the engine runs on a `wal::io::Storage`, and tools read the log below the engine (verify, scans, the format); a curated list would copy `wal`'s modules name by name (the README's layout has the audit). Their test seams (`wal::SimDisk`, `wal::fuzzing`, `lease::fuzzing`) only with the `testing` feature |
 //!
 //! In the source, `impl Engine` is one file per concern under `engine/` (opening and
 //! closing, appends, reads, checkpoints, backups); the writer thread is `writer.rs`,
@@ -224,6 +228,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod appender;
 mod applier;
 pub mod baseline;
 pub mod checkpoint;
@@ -250,6 +255,7 @@ pub mod reserve;
 mod subscription;
 mod writer;
 
+pub use appender::Appender;
 pub use applier::Applier;
 pub use checkpoint::{
     Checkpoint, CheckpointError, CheckpointInfo, CheckpointKind, CheckpointOptions,

@@ -162,6 +162,50 @@ pub(crate) fn write_back(file: &File, offset: u64, len: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Pages of the first `len` bytes of `file` in the page cache that are dirty or under
+/// write-back (the `cachestat` system call, Linux 6.5 and later); `None` where the call
+/// does not exist. For tests of [`write_back`].
+#[cfg(all(
+    test,
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub(crate) fn unwritten_pages(file: &File, len: u64) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    /// `cachestat` in the generic and the x86-64 system call tables.
+    const SYS_CACHESTAT: libc::c_long = 451;
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        cache: u64,
+        dirty: u64,
+        writeback: u64,
+        evicted: u64,
+        recently_evicted: u64,
+    }
+    let range = Range { off: 0, len };
+    let mut stat = Stat::default();
+    // SAFETY: `cachestat(fd, range, stat, flags)` reads `range` and writes one `Stat`
+    // (the kernel's `struct cachestat_range` and `struct cachestat`, five u64s), both
+    // live, properly laid out (`repr(C)`) and exclusively borrowed for the call; the
+    // descriptor is valid because `file` is borrowed.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &range as *const Range,
+            &mut stat as *mut Stat,
+            0u32,
+        )
+    };
+    (rc == 0).then_some(stat.dirty + stat.writeback)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

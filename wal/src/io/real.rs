@@ -225,6 +225,45 @@ mod tests {
         assert_eq!(file.metadata().unwrap().len(), len);
     }
 
+    /// Pages of a zero-fill left dirty or under write-back before its final sync: what an
+    /// appender's `fdatasync` would queue behind. `None` where that cannot be told here:
+    /// no `cachestat`, or a file system that keeps pages dirty whatever is written back
+    /// (tmpfs), which a fill without write-back shows by leaving none dirty either.
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    fn left_unwritten(
+        write_back: impl FnMut(&File, u64, u64) -> io::Result<()>,
+        control: &mut File,
+        file: &mut File,
+        len: u64,
+    ) -> Option<u64> {
+        use super::super::mapped::unwritten_pages;
+        zero_fill(control, len, |_, _, _| Ok(())).unwrap();
+        let without_write_back = unwritten_pages(control, len)?;
+        zero_fill(file, len, write_back).unwrap();
+        let left = unwritten_pages(file, len)?;
+        file.sync_all().unwrap();
+        let after_sync = unwritten_pages(file, len)?;
+        (without_write_back > 0 && after_sync == 0).then_some(left)
+    }
+
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    #[test]
+    fn a_zero_fill_leaves_no_dirty_page_for_a_later_sync_to_wait_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut control = File::create(dir.path().join("control")).unwrap();
+        let mut file = File::create(dir.path().join("filled")).unwrap();
+        let len = 4 * ZERO_CHUNK as u64;
+        if let Some(left) = left_unwritten(write_back, &mut control, &mut file, len) {
+            assert_eq!(left, 0, "pages of the zero-fill left for the final sync");
+        }
+    }
+
     #[test]
     fn a_created_segment_file_reads_as_zeros_over_its_whole_length() {
         let dir = tempfile::tempdir().unwrap();
