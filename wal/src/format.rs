@@ -587,11 +587,24 @@ pub fn encode_frame_header(
     key: &[u8],
     payload: &[u8],
 ) -> Option<[u8; FRAME_HEADER_LEN]> {
-    let key_len = u16::try_from(key.len()).ok()?;
+    let mut buf = header_fields(header, key.len(), payload.len())?;
+    let crc = frame_crc(segment, buf.get(SEQ_AT..).unwrap_or(&[]), key, payload);
+    put(&mut buf, FRAME_CRC_AT, &crc.to_le_bytes());
+    Some(buf)
+}
+
+/// A frame header's fields, checksum left zero. `None` if the key or the frame is too
+/// long to encode.
+fn header_fields(
+    header: &FrameHeader,
+    key_len: usize,
+    payload_len: usize,
+) -> Option<[u8; FRAME_HEADER_LEN]> {
+    let key_len_field = u16::try_from(key_len).ok()?;
     let frame_len = u32::try_from(
         FRAME_HEADER_LEN
-            .checked_add(key.len())?
-            .checked_add(payload.len())?,
+            .checked_add(key_len)?
+            .checked_add(payload_len)?,
     )
     .ok()?;
     let mut buf = [0u8; FRAME_HEADER_LEN];
@@ -602,19 +615,60 @@ pub fn encode_frame_header(
     put(&mut buf, HINT_AT, &header.durable_hint.0.to_le_bytes());
     put(&mut buf, LANE_AT, &header.lane.0.to_le_bytes());
     put(&mut buf, FLAGS_AT, &header.flags.to_le_bytes());
-    put(&mut buf, KEY_LEN_AT, &key_len.to_le_bytes());
-    let crc = frame_crc(segment, buf.get(SEQ_AT..).unwrap_or(&[]), key, payload);
-    put(&mut buf, FRAME_CRC_AT, &crc.to_le_bytes());
+    put(&mut buf, KEY_LEN_AT, &key_len_field.to_le_bytes());
     Some(buf)
 }
 
 fn frame_crc(segment: SegmentIndex, fixed: &[u8], key: &[u8], payload: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&segment.0.to_le_bytes());
+    let mut hasher = FrameCrcSeed::new(segment).0;
     hasher.update(fixed);
     hasher.update(key);
     hasher.update(payload);
     mask_crc(hasher.finalize())
+}
+
+/// A frame checksum's state after the segment index, which every frame of a segment's
+/// checksum starts with: made once per unit, continued over each frame's bytes by
+/// [`encode_frame_into`].
+#[derive(Clone)]
+pub(crate) struct FrameCrcSeed(crc32fast::Hasher);
+
+impl FrameCrcSeed {
+    pub(crate) fn new(segment: SegmentIndex) -> Self {
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&segment.0.to_le_bytes());
+        FrameCrcSeed(hasher)
+    }
+}
+
+/// Appends to `out` the whole frame carrying `key` and `payload` in the segment `seed`
+/// was made for: header, key, payload and zero padding to [`FRAME_ALIGN`], the same bytes
+/// as [`encode_frame_header`] followed by key, payload and padding. The writer's encoder:
+/// the record is copied once, straight into the write buffer, and the checksum is one
+/// pass over the bytes just written (header fields, key and payload lie contiguous there).
+/// Returns the bytes appended, or `None` with nothing appended if the key or the frame is
+/// too long to encode.
+pub(crate) fn encode_frame_into(
+    out: &mut Vec<u8>,
+    seed: &FrameCrcSeed,
+    header: &FrameHeader,
+    key: &[u8],
+    payload: &[u8],
+) -> Option<usize> {
+    let fields = header_fields(header, key.len(), payload.len())?;
+    let len = frame_len_on_disk(key.len(), payload.len())?;
+    let start = out.len();
+    let covered = start.checked_add(FRAME_HEADER_LEN + key.len() + payload.len())?;
+    out.reserve(len);
+    out.extend_from_slice(&fields);
+    out.extend_from_slice(key);
+    out.extend_from_slice(payload);
+    out.resize(start + len, 0);
+    let mut hasher = seed.0.clone();
+    hasher.update(out.get(start + SEQ_AT..covered).unwrap_or(&[]));
+    let crc = mask_crc(hasher.finalize());
+    put(out.get_mut(start..)?, FRAME_CRC_AT, &crc.to_le_bytes());
+    Some(len)
 }
 
 /// Which global sequence the decoder accepts.
@@ -866,6 +920,32 @@ mod tests {
         assert_eq!(f.key, b"key");
         assert_eq!(f.payload, b"hello");
         assert_eq!(f.len_on_disk, 56);
+    }
+
+    #[test]
+    fn the_writers_one_pass_encoder_writes_the_same_bytes_as_header_then_key_payload_and_padding() {
+        let mut out = vec![0xAB; 5];
+        let mut expected = out.clone();
+        for (i, (key, payload)) in [(0, 0), (0, 170), (3, 5), (7, 1), (0, 1_000), (130, 4_096)]
+            .into_iter()
+            .enumerate()
+        {
+            let (key, payload) = (vec![0x4B; key], vec![i as u8; payload]);
+            let header = record(40 + i as u64, FLAG_FIRST);
+            let seed = FrameCrcSeed::new(SegmentIndex(6));
+            let len = encode_frame_into(&mut out, &seed, &header, &key, &payload).unwrap();
+            let frame = frame_bytes(6, &header, &key, &payload);
+            assert_eq!(len, frame.len());
+            expected.extend_from_slice(&frame);
+            assert_eq!(out, expected, "key {} payload {}", key.len(), payload.len());
+        }
+        let too_long = vec![0u8; FRAME_KEY_LEN_MAX + 1];
+        let seed = FrameCrcSeed::new(SegmentIndex(6));
+        assert_eq!(
+            encode_frame_into(&mut out, &seed, &record(1, 0), &too_long, b""),
+            None
+        );
+        assert_eq!(out, expected, "nothing appended for a key too long");
     }
 
     #[test]

@@ -819,6 +819,24 @@ mod tests {
     }
 
     #[test]
+    fn a_raised_sequence_is_what_the_next_unit_must_carry_and_is_never_lowered() {
+        let mut img = Image::new(4096);
+        let next = img.record(START as usize, 5);
+        img.record(next, 6);
+        let mut walker = img.walker();
+        walker.raise_seq(GlobalSeq(5));
+        walker.raise_seq(GlobalSeq(2));
+        assert_eq!(walker.seq(), GlobalSeq(5));
+        let Ok(Step::Unit(f)) = walker.next_unit(|_, f| f.header.global_seq) else {
+            panic!("the unit carrying the raised sequence was not read")
+        };
+        assert_eq!(f, vec![GlobalSeq(5)]);
+        // Raised past what the segment holds: the next unit's sequence no longer fits.
+        walker.raise_seq(GlobalSeq(9));
+        assert!(matches!(walker.next_unit(|_, _| ()), Ok(Step::Stop(_))));
+    }
+
+    #[test]
     fn nothing_after_a_torn_unit_is_no_proof_and_no_resume_point() {
         let mut img = Image::new(4096);
         let next = img.record(START as usize, 1);

@@ -16,10 +16,10 @@ use crate::error::{
 };
 use crate::extent::{self, Extent, ExtentWriter, SharedExtent};
 use crate::format::{
-    align_up, encode_frame_header, encode_tenure_frame, frame_len_on_disk, sector_align_up, Frame,
-    FrameHeader, SegmentHeader, FLAG_FIRST, FLAG_LAST, FLAG_SEAL, FORMAT_VERSION, FRAME_ALIGN,
-    FRAME_HEADER_LEN, FRAME_KEY_LEN_MAX, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEAL_FRAME_LEN,
-    SECTOR_LEN, TENURE_FRAME_LEN,
+    align_up, encode_frame_header, encode_frame_into, encode_tenure_frame, frame_len_on_disk,
+    sector_align_up, Frame, FrameCrcSeed, FrameHeader, SegmentHeader, FLAG_FIRST, FLAG_LAST,
+    FLAG_SEAL, FORMAT_VERSION, FRAME_HEADER_LEN, FRAME_KEY_LEN_MAX, MAX_SEGMENT_SIZE,
+    MIN_SEGMENT_SIZE, SEAL_FRAME_LEN, SECTOR_LEN, TENURE_FRAME_LEN,
 };
 use crate::ids::{FencingToken, SegmentIndex};
 use crate::io::sealed::SegmentOps;
@@ -260,8 +260,6 @@ impl<S: Storage> std::fmt::Debug for SyncJob<S> {
             .finish()
     }
 }
-
-const PADDING: [u8; FRAME_ALIGN] = [0; FRAME_ALIGN];
 
 impl Wal<RealStorage> {
     /// Opens (creating if needed) the log in `dir` on the real file system, recovering it
@@ -730,6 +728,10 @@ impl<S: Storage> Wal<S> {
         }
         let count = unit.len();
         let mut at = self.current.write_at;
+        let seed = FrameCrcSeed::new(self.current.index);
+        self.buffer
+            .bytes
+            .reserve(usize::try_from(bytes).unwrap_or(0));
         for (i, frame) in unit.iter().enumerate() {
             let mut flags = 0;
             if i == 0 {
@@ -746,19 +748,17 @@ impl<S: Storage> Wal<S> {
                 durable_hint: self.last_durable,
                 flags,
             };
-            // `check_unit` bounded key and payload, so the length and the header exist.
-            let len = frame_len_on_disk(frame.key.len(), frame.payload.len());
-            let head = encode_frame_header(self.current.index, &header, frame.key, frame.payload);
-            let (Some(len), Some(head)) = (len, head) else {
+            // `check_unit` bounded key and payload, so the frame encodes.
+            let encoded = encode_frame_into(
+                &mut self.buffer.bytes,
+                &seed,
+                &header,
+                frame.key,
+                frame.payload,
+            );
+            let Some(len) = encoded else {
                 return Err(self.stop(LogInvariant::FrameLengthRepresentable));
             };
-            let used = head.len() + frame.key.len() + frame.payload.len();
-            let Some(pad) = len.checked_sub(used).and_then(|n| PADDING.get(..n)) else {
-                return Err(self.stop(LogInvariant::FrameLengthRepresentable));
-            };
-            for part in [&head[..], frame.key, frame.payload, pad] {
-                self.buffer.bytes.extend_from_slice(part);
-            }
             let slot = self.current.count + self.buffer.frames + i as u64;
             // Offsets fit in u32: segments are at most MAX_SEGMENT_SIZE bytes. Readers
             // look only below the published count, so recording early is safe.
@@ -1293,6 +1293,7 @@ mod tests {
     //! naming the invariant, with nothing of the unit stored.
 
     use super::*;
+    use crate::format::FRAME_ALIGN;
 
     fn frame(seq: u64) -> NewFrame<'static> {
         NewFrame {

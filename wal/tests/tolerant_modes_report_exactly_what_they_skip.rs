@@ -63,3 +63,35 @@ fn skip_corrupted_keeps_every_unit_after_the_damage_and_reports_the_hole() {
     assert_eq!(seqs, expected);
     assert!(wal.reader().get(GlobalSeq(5)).is_none());
 }
+
+#[test]
+fn skip_corrupted_never_hands_out_again_a_sequence_seen_past_damage_it_cannot_resume_after() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut wal, _) = Wal::open(dir.path(), opts(RecoveryMode::AbsoluteConsistency)).unwrap();
+        // Units [1], [2], [3, 4, 5], each synced: 4 and 5 were written when 2 was durable.
+        for size in [1, 1, 3] {
+            append_unit(&mut wal, size).unwrap();
+            wal.sync().unwrap();
+        }
+    }
+    // Record 2 damaged, and the first frame of the unit after it: 4 and 5 prove 2 was
+    // durable, but no unit starts after the damage to resume at.
+    for (path, offset) in offsets_of(dir.path(), &[2, 3]) {
+        patch(&path, offset + 30, &[0x01, 0x02]);
+    }
+    let (mut wal, rec) = Wal::open(dir.path(), opts(RecoveryMode::SkipCorrupted)).unwrap();
+    assert_eq!(
+        rec.last_seq,
+        GlobalSeq(5),
+        "the log continues above 5, seen past the damage: {:?}",
+        rec.report
+    );
+    assert_eq!(read_all(&wal.reader()), vec![1]);
+    append_unit(&mut wal, 1).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let (wal, rec) = Wal::open(dir.path(), opts(RecoveryMode::SkipCorrupted)).unwrap();
+    assert_eq!(rec.last_seq, GlobalSeq(6));
+    assert_eq!(read_all(&wal.reader()), vec![1, 6]);
+}
