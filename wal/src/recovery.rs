@@ -501,10 +501,14 @@ pub(crate) struct AcceptedSegment {
     pub(crate) version: u32,
 }
 
+/// One segment file of the log directory, as the scan read it.
 pub(crate) struct ScannedSegment<G> {
     pub(crate) index: SegmentIndex,
     pub(crate) path: PathBuf,
     pub(crate) segment: G,
+    /// Its header, or what is wrong with it (a cut-short newest file's header is taken as
+    /// valid, see [`read_cut_short`]).
+    pub(crate) header: Result<SegmentHeader, HeaderIssue>,
     pub(crate) state: SegmentState,
 }
 
@@ -635,44 +639,33 @@ fn scan_full<S: Storage>(
         let segment = storage
             .open_segment(&path, !verify)
             .map_err(|e| io_err(IoOp::Open, &path, e))?;
+        let header = SegmentHeader::decode(segment.region().all(), index);
         out.segments.push(ScannedSegment {
             index,
             path,
             segment,
+            header,
             state: SegmentState::Unused,
         });
     }
-    let headers: Vec<Result<SegmentHeader, HeaderIssue>> = out
-        .segments
-        .iter()
-        .map(|s| SegmentHeader::decode(s.segment.region().all(), s.index))
-        .collect();
-    let (used_end, removed, actions) = trailing_unused(&out.segments, &headers, verify);
-    out.report.removed_files.extend(removed);
-    out.actions.extend(actions);
-    let mut headers = headers;
-    let cut_short_at = read_cut_short(&mut out, &mut headers, used_end);
+    let used_end = trailing_unused(&mut out, verify);
+    let cut_short_at = read_cut_short(&mut out, used_end);
     if !verify {
-        if let Some((pos, found)) = headers
+        if let Some((path, found)) = out
+            .segments
             .iter()
             .take(used_end)
-            .enumerate()
-            .filter_map(|(i, h)| h.as_ref().ok().map(|h| (i, h.fencing)))
+            .filter_map(|s| s.header.as_ref().ok().map(|h| (&s.path, h.fencing)))
             .find(|(_, t)| *t > opts.fencing)
         {
-            let path = out
-                .segments
-                .get(pos)
-                .map(|s| s.path.clone())
-                .unwrap_or_default();
             return Err(OpenError::Fenced {
-                path,
+                path: path.clone(),
                 found,
                 ours: opts.fencing,
             });
         }
     }
-    let walked = walk(&mut out, &headers, used_end, mode, progress, visit)?;
+    let walked = walk(&mut out, used_end, mode, progress, visit)?;
     if let (Some(found), Some(path), false) = (walked.max_token, &walked.tenure_raised_in, verify) {
         if found > opts.fencing {
             // A later writer's tenure frame: this opener is fenced (nothing changed yet).
@@ -707,21 +700,15 @@ fn scan_full<S: Storage>(
 /// its file was cut short ([`SegmentHeader::decode_cut_short`]), so the walk reads it up
 /// to the cut; returns its position. Only the newest: a cut-short segment followed by a
 /// later one lost data the later one proves durable, and stays a bad header.
-fn read_cut_short<G: SegmentOps>(
-    out: &mut Scan<G>,
-    headers: &mut [Result<SegmentHeader, HeaderIssue>],
-    used_end: usize,
-) -> Option<usize> {
+fn read_cut_short<G: SegmentOps>(out: &mut Scan<G>, used_end: usize) -> Option<usize> {
     let pos = used_end.checked_sub(1)?;
-    let (Some(seg), Some(header)) = (out.segments.get(pos), headers.get_mut(pos)) else {
-        return None;
-    };
-    if !matches!(header, Err(HeaderIssue::WrongSize { .. })) {
+    let seg = out.segments.get_mut(pos)?;
+    if !matches!(seg.header, Err(HeaderIssue::WrongSize { .. })) {
         return None;
     }
     let bytes = seg.segment.region().all();
     let found = SegmentHeader::decode_cut_short(bytes, bytes.len() as u64, seg.index)?;
-    *header = Ok(found);
+    seg.header = Ok(found);
     out.cut_short = Some(CutShort {
         path: seg.path.clone(),
         file_len: bytes.len() as u64,
@@ -768,17 +755,13 @@ fn note_cut_short<G>(out: &mut Scan<G>, pos: usize, verify: bool) {
     }
 }
 
-/// Marks the trailing unused segments and returns how many segments are in use.
-fn trailing_unused<G: SegmentOps>(
-    segments: &[ScannedSegment<G>],
-    headers: &[Result<SegmentHeader, HeaderIssue>],
-    verify: bool,
-) -> (usize, Vec<RemovedFile>, Vec<Action>) {
-    let mut removed = Vec::new();
-    let mut actions = Vec::new();
+/// Finds the trailing unused segments (planning the reset of a torn unused header) and
+/// returns how many segments are in use.
+fn trailing_unused<G: SegmentOps>(out: &mut Scan<G>, verify: bool) -> usize {
+    let segments = &out.segments;
     let mut used_end = segments.len();
     while let Some(pos) = used_end.checked_sub(1) {
-        let (Some(seg), Some(header)) = (segments.get(pos), headers.get(pos)) else {
+        let Some(seg) = segments.get(pos) else {
             break;
         };
         let bytes = seg.segment.region().all();
@@ -786,12 +769,12 @@ fn trailing_unused<G: SegmentOps>(
         // file's body is marked instead of zero (`reuse.rs`).
         let body_zero = crate::reuse::is_prepared_unused(bytes, seg.index);
         let is_last = pos + 1 == segments.len();
-        let unused = match header {
+        let unused = match &seg.header {
             Err(HeaderIssue::Unused) => body_zero,
             Err(issue) if may_be_unused(issue, is_last) && body_zero => {
                 // The header store of a rotation torn by a crash: nothing was written
                 // after it (frames follow a synced header), so the segment is unused.
-                removed.push(RemovedFile {
+                out.report.removed_files.push(RemovedFile {
                     path: seg.path.clone(),
                     reason: RemovalReason::TornUnusedHeader,
                 });
@@ -799,7 +782,7 @@ fn trailing_unused<G: SegmentOps>(
                     // The whole sector: a torn store may have left garbage past the
                     // header's 64 bytes too, where the walk would later read it as a
                     // torn tail in front of the frames the next writer stores.
-                    actions.push(Action::Zero {
+                    out.actions.push(Action::Zero {
                         segment: pos,
                         from: 0,
                         to: SECTOR_LEN,
@@ -814,7 +797,7 @@ fn trailing_unused<G: SegmentOps>(
         }
         used_end = pos;
     }
-    (used_end, removed, actions)
+    used_end
 }
 
 /// Everything the walk over used segments carries from one segment to the next.
@@ -831,16 +814,15 @@ struct Walk {
 /// the next. Segments of fenced writers (lower tokens) prove nothing.
 fn later_segment<G>(
     segments: &[ScannedSegment<G>],
-    headers: &[Result<SegmentHeader, HeaderIssue>],
     used_end: usize,
     pos: usize,
     floor: Option<FencingToken>,
 ) -> Option<PathBuf> {
-    let later = headers
+    let later = segments
         .iter()
         .take(used_end)
         .skip(pos + 1)
-        .map(|h| h.as_ref().ok().map(|h| h.fencing));
+        .map(|s| s.header.as_ref().ok().map(|h| h.fencing));
     proving_successor(later, floor)
         .and_then(|i| segments.get(pos + 1 + i))
         .map(|s| s.path.clone())
@@ -850,7 +832,6 @@ fn later_segment<G>(
 /// was cut, the highest token).
 fn walk<G: SegmentOps>(
     out: &mut Scan<G>,
-    headers: &[Result<SegmentHeader, HeaderIssue>],
     used_end: usize,
     mode: ScanMode,
     progress: &mut dyn FnMut(u64, u64),
@@ -871,7 +852,7 @@ fn walk<G: SegmentOps>(
         cut: false,
     };
     for pos in 0..used_end {
-        let Some(path) = out.segments.get(pos).map(|s| s.path.clone()) else {
+        let Some((path, header)) = out.segments.get(pos).map(|s| (s.path.clone(), s.header)) else {
             break;
         };
         let state = if w.cut {
@@ -882,13 +863,12 @@ fn walk<G: SegmentOps>(
             out.actions.push(Action::Remove(path));
             SegmentState::Dropped
         } else {
-            match headers.get(pos) {
-                Some(Ok(header)) => {
+            match header {
+                Ok(header) => {
                     let ctx = SegmentCtx {
                         pos,
-                        header: *header,
+                        header,
                         path: &path,
-                        headers,
                         used_end,
                         mode,
                     };
@@ -897,29 +877,23 @@ fn walk<G: SegmentOps>(
                         None => return Ok(w),
                     }
                 }
-                Some(Err(HeaderIssue::Unused))
-                    if only_fenced_from(out, headers, used_end, pos, w.max_token) =>
-                {
+                Err(HeaderIssue::Unused) if only_fenced_from(out, used_end, pos, w.max_token) => {
                     // A prepared, never used segment followed only by segments a fenced
                     // writer created: the log ends before it.
-                    refuse_from(out, headers, used_end, pos, w.max_token);
+                    refuse_from(out, used_end, pos, w.max_token);
                     return Ok(w);
                 }
-                Some(Err(issue)) => {
+                Err(issue) => {
                     if mode == ScanMode::Verify {
                         out.findings.push(Finding {
                             path,
                             offset: 0,
-                            kind: FindingKind::BadHeader(*issue),
+                            kind: FindingKind::BadHeader(issue),
                         });
                         return Ok(w);
                     }
-                    return Err(OpenError::BadSegmentHeader {
-                        path,
-                        issue: *issue,
-                    });
+                    return Err(OpenError::BadSegmentHeader { path, issue });
                 }
-                None => break,
             }
         };
         if let Some(seg) = out.segments.get_mut(pos) {
@@ -935,7 +909,6 @@ fn walk<G: SegmentOps>(
 /// it is unused too or was created under a token below `max`: a fenced writer's.
 fn only_fenced_from<G: SegmentOps>(
     out: &Scan<G>,
-    headers: &[Result<SegmentHeader, HeaderIssue>],
     used_end: usize,
     pos: usize,
     max: Option<FencingToken>,
@@ -949,7 +922,7 @@ fn only_fenced_from<G: SegmentOps>(
             .is_some_and(|s| crate::reuse::is_prepared_unused(s.segment.region().all(), s.index))
     };
     zero_body(pos)
-        && (pos + 1..used_end).all(|p| match headers.get(p) {
+        && (pos + 1..used_end).all(|p| match out.segments.get(p).map(|s| &s.header) {
             Some(Ok(h)) => h.fencing < max,
             Some(Err(HeaderIssue::Unused)) => zero_body(p),
             _ => false,
@@ -959,7 +932,6 @@ fn only_fenced_from<G: SegmentOps>(
 /// Marks segments `pos..used_end` as a fenced writer's (see [`only_fenced_from`]).
 fn refuse_from<G: SegmentOps>(
     out: &mut Scan<G>,
-    headers: &[Result<SegmentHeader, HeaderIssue>],
     used_end: usize,
     pos: usize,
     max: Option<FencingToken>,
@@ -971,7 +943,7 @@ fn refuse_from<G: SegmentOps>(
         let Some(seg) = out.segments.get_mut(p) else {
             continue;
         };
-        if let Some(Ok(h)) = headers.get(p) {
+        if let Ok(h) = seg.header {
             seg.state = SegmentState::Refused;
             out.report.refused_segments.push(RefusedSegment {
                 path: seg.path.clone(),
@@ -1023,7 +995,6 @@ struct SegmentCtx<'a> {
     pos: usize,
     header: SegmentHeader,
     path: &'a Path,
-    headers: &'a [Result<SegmentHeader, HeaderIssue>],
     used_end: usize,
     mode: ScanMode,
 }
@@ -1044,9 +1015,8 @@ fn walk_segment<G: SegmentOps>(
     } = *ctx;
     // A later segment proves this one was synced, unless a fenced writer wrote it (the
     // floor includes the tenure frames read so far, so it is computed again after each).
-    let later = |w: &Walk, out: &Scan<G>| {
-        later_segment(&out.segments, ctx.headers, ctx.used_end, pos, w.max_token)
-    };
+    let later =
+        |w: &Walk, out: &Scan<G>| later_segment(&out.segments, ctx.used_end, pos, w.max_token);
     if let Some(max) = w.max_token.filter(|max| header.fencing < *max) {
         out.report.refused_segments.push(RefusedSegment {
             path: path.to_path_buf(),

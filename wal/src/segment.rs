@@ -3,7 +3,9 @@
 //! A segment is prepared under a temporary name (`<index>.<pid>-<n>.seg.tmp`, unique to the
 //! process and the preparation, so two writers, one of them deposed, never fill the same
 //! file): created, its blocks
-//! reserved with fallocate and written with zeros, its data synced; then renamed to
+//! reserved with fallocate and written with zeros (written back a MiB at a time, so that
+//! appenders syncing meanwhile never queue behind the whole fill: see `io/real.rs`), its
+//! data synced; then renamed to
 //! `<index>.seg` and the directory synced. Only then is it mapped and used, so a full disk
 //! fails here with `ENOSPC`, never with a SIGBUS in the middle of an append, and a sync of
 //! frames stored into it later has no metadata to commit. A prepared, unused segment has an

@@ -479,126 +479,73 @@ impl<S: Storage> Wal<S> {
         let log_end = scan.last_seq;
         let jump = handed_out > log_end;
         let last_seq = log_end.max(handed_out);
-        let mut entries = Vec::new();
-        // (position, append_at) of the segment the writer may continue in.
-        let mut resume = None;
-        // Whether a refused (stale) segment follows the last accepted one.
-        let mut refused_after = false;
-        let mut last_used: Option<SegmentIndex> = None;
-        let mut unused = Vec::new();
-        for (pos, seg) in scan.segments.iter().enumerate() {
-            match &seg.state {
-                SegmentState::Accepted(acc) => {
-                    let entry = SegmentEntry::new(
-                        seg.index,
-                        acc.header.first_seq,
-                        Arc::clone(seg.segment.region()),
-                    );
-                    for (slot, offset) in acc.slots.iter().enumerate() {
-                        entry.record(slot as u64, *offset);
-                    }
-                    entry.publish(acc.slots.len() as u64);
-                    entries.push(Arc::new(entry));
-                    resume = Some(Resume {
-                        pos,
-                        append_at: acc.append_at,
-                        sealed: acc.sealed,
-                        tenure: acc.tenure,
-                        continuable: acc.version >= FORMAT_VERSION,
-                        count: acc.slots.len() as u64,
-                        reused: crate::format::header_is_reused(seg.segment.region().all()),
-                    });
-                    last_used = Some(seg.index);
-                }
-                SegmentState::Refused => {
-                    refused_after = true;
-                    last_used = Some(seg.index);
-                }
-                // Removed by recovery: as if it never existed.
-                SegmentState::Dropped => {}
-                SegmentState::Unused => unused.push(pos),
-            }
-        }
+        let mut plan = OpenPlan::from_scan(std::mem::take(&mut scan.segments));
         let shared = Arc::new(Shared {
-            segments: RwLock::new(entries),
+            segments: RwLock::new(std::mem::take(&mut plan.entries)),
             written: AtomicU64::new(last_seq.0),
         });
-        // Take the segments out of the scan so the writer can own them.
-        let mut owned: Vec<Option<S::Segment>> = Vec::new();
-        let mut meta = Vec::new();
-        for seg in scan.segments.drain(..) {
-            meta.push((seg.index, seg.path));
-            owned.push(Some(seg.segment));
-        }
-        // A writer continues the newest segment after the last synced sector (with a
-        // tenure frame first if another writer's tenure ends there), unless it is sealed,
-        // of an older format, or a fenced writer's segment follows it.
-        let continue_in = match resume {
-            Some(Resume {
-                pos,
-                append_at: Some(at),
-                sealed: false,
-                tenure,
-                continuable,
-                count,
-                reused,
-            }) if !refused_after && !jump && (tenure == opts.fencing || continuable) => {
-                Some((pos, at, count, tenure != opts.fencing, reused))
-            }
-            _ => None,
-        };
         let wall = scan.last_wall_ms;
-        let active = if let Some((pos, at, count, tenure_pending, reused)) = continue_in {
-            let (index, path) = meta
-                .get(pos)
-                .cloned()
+        let active = if let Some(cont) = plan.continuation(opts.fencing, jump) {
+            let recovered = plan
+                .segments
+                .get_mut(cont.pos)
                 .ok_or(OpenError::Invariant(LogInvariant::RecoveredSegmentPresent))?;
-            let segment = take_at(&mut owned, pos).ok_or_else(|| missing_segment(&path))?;
+            let segment = recovered
+                .file
+                .take()
+                .ok_or_else(|| missing_segment(&recovered.path))?;
+            let (index, path) = (recovered.index, recovered.path.clone());
             let entry = shared
                 .segments
                 .read()
                 .last()
                 .cloned()
                 .ok_or_else(|| missing_segment(&path))?;
+            // Recovery synced everything up to `append_at`: start on a fresh sector.
+            let at = sector_align_up(cont.append_at).unwrap_or(cont.append_at);
             Active {
                 segment: Arc::new(segment),
                 entry,
                 index,
                 path,
-                // Recovery synced everything up to `at`: start on a fresh sector.
-                write_at: sector_align_up(at).unwrap_or(at),
-                synced_to: sector_align_up(at).unwrap_or(at),
-                count,
-                tenure_pending,
-                reused,
+                write_at: at,
+                synced_to: at,
+                count: cont.count,
+                tenure_pending: cont.tenure_pending,
+                reused: cont.reused,
             }
         } else {
             // Seal the segment we leave if it is still open, so recovery knows it complete.
-            if let Some(Resume {
+            if let Some(NewestSegment {
                 pos,
                 append_at: Some(at),
                 sealed: false,
                 ..
-            }) = resume
+            }) = plan.newest
             {
-                let (index, path) = meta
+                let recovered = plan
+                    .segments
                     .get(pos)
-                    .cloned()
                     .ok_or(OpenError::Invariant(LogInvariant::RecoveredSegmentPresent))?;
-                if let Some(segment) = owned.get(pos).and_then(Option::as_ref) {
+                if let Some(segment) = &recovered.file {
                     let at = sector_align_up(at).unwrap_or(at);
-                    seal(segment, index, &path, at, log_end, log_end, wall)?;
+                    seal(
+                        segment,
+                        recovered.index,
+                        &recovered.path,
+                        at,
+                        log_end,
+                        log_end,
+                        wall,
+                    )?;
                 }
             }
-            let index = last_used
+            let index = plan
+                .last_used
                 .and_then(SegmentIndex::checked_next)
                 .unwrap_or(SegmentIndex::FIRST);
-            let reuse = unused
-                .iter()
-                .copied()
-                .find(|p| meta.get(*p).is_some_and(|(i, _)| *i == index));
             let path = segment_path(dir, index);
-            let segment = match reuse.and_then(|p| take_at(&mut owned, p)) {
+            let segment = match plan.take_unused(index) {
                 Some(seg) => prepared_at_open(seg, index),
                 None => match crate::segment::prepare(&storage, dir, index, opts.segment_size) {
                     // A predecessor that may still run renamed a segment it had been
@@ -621,12 +568,7 @@ impl<S: Storage> Wal<S> {
         // A segment prepared by an earlier writer is kept for the next rotation; none is
         // prepared now (see `prepare_next_when_due`).
         let next_index = active.index.checked_next().unwrap_or(active.index);
-        let next = match unused
-            .iter()
-            .copied()
-            .find(|p| meta.get(*p).is_some_and(|(i, _)| *i == next_index))
-            .and_then(|p| take_at(&mut owned, p))
-        {
+        let next = match plan.take_unused(next_index) {
             Some(seg) => NextSegment::Ready(next_index, prepared_at_open(seg, next_index)),
             None => NextSegment::Empty,
         };
@@ -1171,22 +1113,149 @@ fn is_no_space(e: &io::Error) -> bool {
 }
 
 /// The newest accepted segment as recovery left it: where the writer may continue.
-#[derive(Clone, Copy)]
-struct Resume {
+#[derive(Debug, Clone, Copy)]
+struct NewestSegment {
+    /// Its position in [`OpenPlan::segments`].
     pos: usize,
+    /// Where its frames end, or `None` if nothing may be appended there.
     append_at: Option<usize>,
     sealed: bool,
     /// The token whose tenure the segment ends in.
     tenure: FencingToken,
     /// Its format is the current one, so a tenure frame may go into it.
     continuable: bool,
+    /// The sequences it holds.
     count: u64,
     /// Its header says its file is reused.
     reused: bool,
 }
 
-fn take_at<T>(items: &mut [Option<T>], pos: usize) -> Option<T> {
-    items.get_mut(pos).and_then(Option::take)
+/// How the writer continues the newest segment ([`OpenPlan::continuation`]).
+#[derive(Debug, Clone, Copy)]
+struct Continuation {
+    /// The segment's position in [`OpenPlan::segments`].
+    pos: usize,
+    /// Where its frames end (the writer starts on the sector after).
+    append_at: usize,
+    /// The sequences it holds.
+    count: u64,
+    /// It ends in another writer's tenure: a tenure frame carrying ours goes first.
+    tenure_pending: bool,
+    /// Its file is a reused one.
+    reused: bool,
+}
+
+/// A segment file recovery found, as the opener hands it on to the writer.
+struct RecoveredSegment<G> {
+    index: SegmentIndex,
+    path: PathBuf,
+    /// Prepared and never used: the writer may start it as a fresh segment.
+    unused: bool,
+    /// The file, until the writer takes it (to continue in it, or to start it).
+    file: Option<G>,
+}
+
+/// What the open makes of recovery's segments: the readers' entries, and which segment
+/// the writer continues or starts.
+struct OpenPlan<G> {
+    /// Every segment file of the log directory, in index order.
+    segments: Vec<RecoveredSegment<G>>,
+    /// The readers' entries of the accepted segments, in order.
+    entries: Vec<Arc<SegmentEntry>>,
+    /// The newest accepted segment.
+    newest: Option<NewestSegment>,
+    /// Whether a refused (stale) segment follows the last accepted one.
+    refused_after: bool,
+    /// The newest segment that is part of the log or was refused.
+    last_used: Option<SegmentIndex>,
+}
+
+impl<G: SegmentOps> OpenPlan<G> {
+    /// Publishes the slots of every accepted segment in a reader's entry and notes the
+    /// newest one.
+    fn from_scan(scanned: Vec<recovery::ScannedSegment<G>>) -> Self {
+        let mut plan = OpenPlan {
+            segments: Vec::with_capacity(scanned.len()),
+            entries: Vec::new(),
+            newest: None,
+            refused_after: false,
+            last_used: None,
+        };
+        for (pos, seg) in scanned.into_iter().enumerate() {
+            match &seg.state {
+                SegmentState::Accepted(acc) => {
+                    let entry = SegmentEntry::new(
+                        seg.index,
+                        acc.header.first_seq,
+                        Arc::clone(seg.segment.region()),
+                    );
+                    for (slot, offset) in acc.slots.iter().enumerate() {
+                        entry.record(slot as u64, *offset);
+                    }
+                    entry.publish(acc.slots.len() as u64);
+                    plan.entries.push(Arc::new(entry));
+                    plan.newest = Some(NewestSegment {
+                        pos,
+                        append_at: acc.append_at,
+                        sealed: acc.sealed,
+                        tenure: acc.tenure,
+                        continuable: acc.version >= FORMAT_VERSION,
+                        count: acc.slots.len() as u64,
+                        reused: crate::format::header_is_reused(seg.segment.region().all()),
+                    });
+                    plan.last_used = Some(seg.index);
+                }
+                SegmentState::Refused => {
+                    plan.refused_after = true;
+                    plan.last_used = Some(seg.index);
+                }
+                // Removed by recovery: as if it never existed.
+                SegmentState::Dropped | SegmentState::Unused => {}
+            }
+            plan.segments.push(RecoveredSegment {
+                index: seg.index,
+                unused: matches!(seg.state, SegmentState::Unused),
+                path: seg.path,
+                file: Some(seg.segment),
+            });
+        }
+        plan
+    }
+
+    /// The newest segment, if a writer under `fencing` continues it (after the last
+    /// synced sector, with a tenure frame first if another writer's tenure ends there):
+    /// not if it is sealed, of an older format while another writer's, or a fenced
+    /// writer's segment follows it, nor after a `jump` over an accepted loss.
+    fn continuation(&self, fencing: FencingToken, jump: bool) -> Option<Continuation> {
+        match self.newest {
+            Some(NewestSegment {
+                pos,
+                append_at: Some(append_at),
+                sealed: false,
+                tenure,
+                continuable,
+                count,
+                reused,
+            }) if !self.refused_after && !jump && (tenure == fencing || continuable) => {
+                Some(Continuation {
+                    pos,
+                    append_at,
+                    count,
+                    tenure_pending: tenure != fencing,
+                    reused,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes the file of the unused segment `index`, if recovery found one.
+    fn take_unused(&mut self, index: SegmentIndex) -> Option<G> {
+        self.segments
+            .iter_mut()
+            .find(|s| s.unused && s.index == index)
+            .and_then(|s| s.file.take())
+    }
 }
 
 /// Syncs the last segment holding frames: after a process crash, what recovery found may

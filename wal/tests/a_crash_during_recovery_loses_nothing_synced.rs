@@ -7,40 +7,14 @@
 //! over every operation of the recovery that follows.
 mod common;
 use common::*;
-use std::path::Path;
-use tidelog_wal::{GlobalSeq, RecoveryMode, SimDisk, Wal};
+use tidelog_wal::{GlobalSeq, SimDisk};
 
 /// Units of 1..=3 records, a sync every other unit; returns the durable point.
 fn workload(disk: &SimDisk) -> GlobalSeq {
-    let mut durable = GlobalSeq::ZERO;
-    let Ok((mut wal, _)) = Wal::open_with(
-        disk.clone(),
-        Path::new("/db/wal"),
-        opts(RecoveryMode::AbsoluteConsistency),
-    ) else {
-        return durable;
+    let Ok((mut wal, _)) = open_sim(disk.clone()) else {
+        return GlobalSeq::ZERO;
     };
-    for u in 0..24u64 {
-        if append_unit(&mut wal, 1 + u % 3).is_err() {
-            break;
-        }
-        durable = durable.max(wal.last_durable());
-        if u % 2 == 1 {
-            match wal.sync() {
-                Ok(d) => durable = d,
-                Err(_) => break,
-            }
-        }
-    }
-    durable
-}
-
-fn open(disk: SimDisk) -> Result<(Wal<SimDisk>, tidelog_wal::Recovered), tidelog_wal::OpenError> {
-    Wal::open_with(
-        disk,
-        Path::new("/db/wal"),
-        opts(RecoveryMode::AbsoluteConsistency),
-    )
+    append_syncing_every_other(&mut wal, 24, |_, _, _| true).durable
 }
 
 #[test]
@@ -60,7 +34,7 @@ fn a_second_power_loss_at_any_operation_of_recovery_keeps_every_synced_record() 
             // How many operations the recovery of this image makes.
             let recovery_ops = {
                 let image = disk.crash_image(seed);
-                drop(open(image.clone()));
+                drop(open_sim(image.clone()));
                 image.ops()
             };
             for k2 in 1..=recovery_ops {
@@ -69,11 +43,11 @@ fn a_second_power_loss_at_any_operation_of_recovery_keeps_every_synced_record() 
                 image.crash_at(k2);
                 // (The last operations may come after open returns, when the log is
                 // dropped; the crash fires there then.)
-                drop(open(image.clone()));
+                drop(open_sim(image.clone()));
                 assert!(image.is_crashed(), "k {k} k2 {k2}: the crash did not fire");
                 for seed2 in 0..2u64 {
                     let again = image.crash_image(seed2 * 31 + k2);
-                    let (wal, rec) = open(again).unwrap_or_else(|e| {
+                    let (wal, rec) = open_sim(again).unwrap_or_else(|e| {
                         panic!("crash at {k}, again at recovery op {k2}: reopen failed: {e}")
                     });
                     let seqs = read_all(&wal.reader());

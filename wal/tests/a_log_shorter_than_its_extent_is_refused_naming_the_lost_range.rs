@@ -10,48 +10,12 @@
 
 mod common;
 
-use common::{fill, opts};
+use common::{fill, Db};
 use std::fs;
 use std::path::{Path, PathBuf};
 use tidelog_wal::extent::{self, Loss};
 use tidelog_wal::io::RealStorage;
-use tidelog_wal::{
-    verify_with_extent, FindingKind, GlobalSeq, OpenError, RecoveryMode, SegmentIndex, Verdict, Wal,
-};
-
-struct Db {
-    _root: tempfile::TempDir,
-    wal: PathBuf,
-    extent: PathBuf,
-}
-
-fn new_db() -> Db {
-    let root = tempfile::tempdir().unwrap();
-    Db {
-        wal: root.path().join("wal"),
-        extent: root.path().join("EXTENT"),
-        _root: root,
-    }
-}
-
-fn open(db: &Db) -> Result<(Wal, tidelog_wal::Recovered), OpenError> {
-    Wal::open_with_extent(
-        RealStorage,
-        &db.wal,
-        opts(RecoveryMode::AbsoluteConsistency),
-        &db.extent,
-    )
-}
-
-/// Appends `units` units, syncs, records the extent as a close does; returns the last
-/// sequence.
-fn write(db: &Db, units: u64) -> GlobalSeq {
-    let (mut wal, _) = open(db).unwrap();
-    fill(&mut wal, units, 4);
-    wal.sync().unwrap();
-    wal.record_extent().unwrap();
-    wal.last_durable()
-}
+use tidelog_wal::{FindingKind, GlobalSeq, OpenError, RecoveryMode, SegmentIndex, Verdict};
 
 /// Segment files (index, path), in order.
 fn segments(dir: &Path) -> Vec<(u64, PathBuf)> {
@@ -68,36 +32,20 @@ fn segments(dir: &Path) -> Vec<(u64, PathBuf)> {
     all
 }
 
-/// Everything on disk, to check a refusal changed nothing.
-fn image(db: &Db) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files: Vec<_> = segments(&db.wal)
-        .into_iter()
-        .map(|(_, p)| {
-            let bytes = fs::read(&p).unwrap();
-            (p, bytes)
-        })
-        .collect();
-    files.push((db.extent.clone(), fs::read(&db.extent).unwrap()));
-    files
-}
-
 /// Opening is refused with `LostRecords`, changing nothing, and verify says corrupt
 /// with the same loss.
 fn refused(db: &Db) -> Loss {
-    let before = image(db);
-    let err = open(db).err().expect("a shorter log must not open");
+    let before = db.image();
+    let err = db
+        .open(RecoveryMode::AbsoluteConsistency)
+        .err()
+        .expect("a shorter log must not open");
     let OpenError::LostRecords { extent, loss } = err else {
         panic!("expected LostRecords, got {err}");
     };
     assert_eq!(extent, db.extent);
-    assert_eq!(image(db), before, "a refused open changed files");
-    let report = verify_with_extent(
-        &RealStorage,
-        &db.wal,
-        &opts(RecoveryMode::AbsoluteConsistency),
-        &db.extent,
-    )
-    .unwrap();
+    assert_eq!(db.image(), before, "a refused open changed files");
+    let report = db.verify();
     assert_eq!(report.verdict, Verdict::Corrupt);
     assert!(
         report
@@ -117,28 +65,22 @@ fn range(a: u64, b: u64) -> (SegmentIndex, SegmentIndex) {
 
 #[test]
 fn an_intact_log_opens_and_verifies_clean_with_its_extent() {
-    let db = new_db();
-    let last = write(&db, 300);
+    let db = Db::new();
+    let last = db.write_and_close(300);
     let recorded = extent::read(&RealStorage, &db.extent).unwrap().unwrap();
     assert_eq!(recorded.durable_seq, last);
     assert!(recorded.last_index > 3, "{recorded:?}");
-    let report = verify_with_extent(
-        &RealStorage,
-        &db.wal,
-        &opts(RecoveryMode::AbsoluteConsistency),
-        &db.extent,
-    )
-    .unwrap();
+    let report = db.verify();
     assert_eq!(report.verdict, Verdict::Clean, "{:?}", report.findings);
-    let (wal, recovered) = open(&db).unwrap();
+    let (wal, recovered) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     assert_eq!(recovered.last_seq, last);
     drop(wal);
 }
 
 #[test]
 fn the_newest_segments_missing_are_refused_naming_them_and_the_acknowledged_sequence() {
-    let db = new_db();
-    let last = write(&db, 300);
+    let db = Db::new();
+    let last = db.write_and_close(300);
     let recorded = extent::read(&RealStorage, &db.extent).unwrap().unwrap();
     let segs = segments(&db.wal);
     // The newest used segment and the prepared one after it.
@@ -169,8 +111,8 @@ fn the_newest_segments_missing_are_refused_naming_them_and_the_acknowledged_sequ
 
 #[test]
 fn a_middle_segment_missing_is_refused_naming_it() {
-    let db = new_db();
-    let last = write(&db, 300);
+    let db = Db::new();
+    let last = db.write_and_close(300);
     fs::remove_file(&segments(&db.wal)[1].1).unwrap();
     let loss = refused(&db);
     assert_eq!(loss.missing_segments, vec![range(2, 2)]);
@@ -202,8 +144,8 @@ fn a_middle_segment_missing_is_refused_naming_it() {
 
 #[test]
 fn the_first_segment_missing_is_refused_though_a_truncated_log_starts_later_too() {
-    let db = new_db();
-    let last = write(&db, 300);
+    let db = Db::new();
+    let last = db.write_and_close(300);
     fs::remove_file(&segments(&db.wal)[0].1).unwrap();
     let loss = refused(&db);
     assert_eq!(loss.missing_segments, vec![range(1, 1)]);
@@ -212,8 +154,8 @@ fn the_first_segment_missing_is_refused_though_a_truncated_log_starts_later_too(
 
 #[test]
 fn every_segment_missing_is_refused_naming_the_whole_range() {
-    let db = new_db();
-    let last = write(&db, 300);
+    let db = Db::new();
+    let last = db.write_and_close(300);
     let newest = extent::read(&RealStorage, &db.extent)
         .unwrap()
         .unwrap()
@@ -237,11 +179,11 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn the_log_directory_replaced_by_an_older_copy_is_refused() {
-    let db = new_db();
-    write(&db, 100);
+    let db = Db::new();
+    db.write_and_close(100);
     let old = db.wal.with_file_name("wal-old");
     copy_dir(&db.wal, &old);
-    let last = write(&db, 200);
+    let last = db.write_and_close(200);
     fs::remove_dir_all(&db.wal).unwrap();
     fs::rename(&old, &db.wal).unwrap();
     let loss = refused(&db);
@@ -251,8 +193,8 @@ fn the_log_directory_replaced_by_an_older_copy_is_refused() {
 
 #[test]
 fn the_newest_segment_replaced_by_an_older_copy_is_refused() {
-    let db = new_db();
-    write(&db, 100);
+    let db = Db::new();
+    db.write_and_close(100);
     let newest = segments(&db.wal)
         .into_iter()
         .rev()
@@ -260,7 +202,7 @@ fn the_newest_segment_replaced_by_an_older_copy_is_refused() {
         .unwrap();
     let copy = fs::read(&newest.1).unwrap();
     // A few more records, in the same segment, made durable and recorded at close.
-    let (mut wal, _) = open(&db).unwrap();
+    let (mut wal, _) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     fill(&mut wal, 2, 1);
     wal.sync().unwrap();
     wal.record_extent().unwrap();
@@ -279,9 +221,9 @@ fn the_newest_segment_replaced_by_an_older_copy_is_refused() {
 
 #[test]
 fn a_sealed_segment_replaced_by_an_older_copy_is_refused() {
-    let db = new_db();
+    let db = Db::new();
     // An older copy of segment 2, taken while it was the newest and before its seal.
-    let (mut wal, _) = open(&db).unwrap();
+    let (mut wal, _) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     while wal.current_segment().get() < 2 {
         fill(&mut wal, 1, 1);
     }
@@ -294,14 +236,17 @@ fn a_sealed_segment_replaced_by_an_older_copy_is_refused() {
     wal.sync().unwrap();
     drop(wal);
     fs::write(&segments(&db.wal)[1].1, copy).unwrap();
-    let err = open(&db).err().expect("must not open");
+    let err = db
+        .open(RecoveryMode::AbsoluteConsistency)
+        .err()
+        .expect("must not open");
     assert!(matches!(err, OpenError::CorruptDurableData { .. }), "{err}");
 }
 
 #[test]
 fn truncation_below_a_floor_is_not_taken_for_a_loss() {
-    let db = new_db();
-    let (mut wal, _) = open(&db).unwrap();
+    let db = Db::new();
+    let (mut wal, _) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     fill(&mut wal, 300, 4);
     wal.sync().unwrap();
     let truncator = wal.truncator();
@@ -317,20 +262,23 @@ fn truncation_below_a_floor_is_not_taken_for_a_loss() {
     );
     let last = wal.last_durable();
     drop(wal);
-    let (_, recovered) = open(&db).unwrap();
+    let (_, recovered) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     assert_eq!(recovered.last_seq, last);
 }
 
 #[test]
 fn a_damaged_extent_record_is_refused_and_a_missing_one_is_rebuilt() {
-    let db = new_db();
-    let last = write(&db, 50);
+    let db = Db::new();
+    let last = db.write_and_close(50);
     let good = fs::read(&db.extent).unwrap();
     fs::write(&db.extent, vec![0xA5u8; good.len()]).unwrap();
-    let err = open(&db).err().expect("must not open");
+    let err = db
+        .open(RecoveryMode::AbsoluteConsistency)
+        .err()
+        .expect("must not open");
     assert!(matches!(err, OpenError::BadExtent { .. }), "{err}");
     fs::remove_file(&db.extent).unwrap();
-    let (_, recovered) = open(&db).unwrap();
+    let (_, recovered) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     assert_eq!(recovered.last_seq, last);
     let rebuilt = extent::read(&RealStorage, &db.extent).unwrap().unwrap();
     assert_eq!(rebuilt.durable_seq, last);

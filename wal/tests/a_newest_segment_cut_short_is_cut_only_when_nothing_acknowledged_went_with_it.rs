@@ -9,34 +9,11 @@
 
 mod common;
 
-use common::{append_unit, fill, opts, read_all, SEGMENT};
+use common::{append_unit, fill, opts, read_all, Db, SEGMENT};
 use std::fs;
 use std::path::{Path, PathBuf};
 use tidelog_wal::format::sector_align_up;
-use tidelog_wal::io::RealStorage;
-use tidelog_wal::{
-    verify_with_extent, FindingKind, GlobalSeq, OpenError, RecoveryMode, RemovalReason, Verdict,
-    Wal,
-};
-
-struct Db {
-    _root: tempfile::TempDir,
-    wal: PathBuf,
-    extent: PathBuf,
-}
-
-fn new_db() -> Db {
-    let root = tempfile::tempdir().unwrap();
-    Db {
-        wal: root.path().join("wal"),
-        extent: root.path().join("EXTENT"),
-        _root: root,
-    }
-}
-
-fn open(db: &Db, mode: RecoveryMode) -> Result<(Wal, tidelog_wal::Recovered), OpenError> {
-    Wal::open_with_extent(RealStorage, &db.wal, opts(mode), &db.extent)
-}
+use tidelog_wal::{FindingKind, GlobalSeq, OpenError, RecoveryMode, RemovalReason, Verdict, Wal};
 
 /// The file and offset of record `seq`.
 fn frame_of(wal: &Wal, seq: u64) -> (PathBuf, u64) {
@@ -45,41 +22,17 @@ fn frame_of(wal: &Wal, seq: u64) -> (PathBuf, u64) {
     (PathBuf::new().join(name), frame.offset().get())
 }
 
-/// Every file of the database, to check a refusal changed nothing.
-fn image(db: &Db) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files: Vec<_> = fs::read_dir(&db.wal)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            let bytes = fs::read(&p).unwrap();
-            (p, bytes)
-        })
-        .collect();
-    files.sort();
-    files.push((db.extent.clone(), fs::read(&db.extent).unwrap()));
-    files
-}
-
 fn cut(path: &Path, len: u64) {
     let file = fs::OpenOptions::new().write(true).open(path).unwrap();
     file.set_len(len).unwrap();
     file.sync_all().unwrap();
 }
 
-/// 40 units written and the log closed cleanly: returns the last sequence.
-fn closed_cleanly(db: &Db) -> u64 {
-    let (mut wal, _) = open(db, RecoveryMode::AbsoluteConsistency).unwrap();
-    fill(&mut wal, 40, 4);
-    wal.sync().unwrap();
-    wal.record_extent().unwrap();
-    wal.last_durable().0
-}
-
 /// The default mode refuses with `SegmentCutShort` (nothing changed) and `verify` says
 /// corrupt with a cut-short finding; returns whether verify also found lost records.
 fn refused_as_cut_short(db: &Db, log_ends_at: u64) -> bool {
-    let before = image(db);
-    match open(db, RecoveryMode::AbsoluteConsistency) {
+    let before = db.image();
+    match db.open(RecoveryMode::AbsoluteConsistency) {
         Err(OpenError::SegmentCutShort {
             segment_size,
             log_ends_at: ends,
@@ -90,18 +43,12 @@ fn refused_as_cut_short(db: &Db, log_ends_at: u64) -> bool {
         }
         other => panic!("expected SegmentCutShort, got {:?}", other.err()),
     }
-    assert_eq!(image(db), before, "a refused open changed files");
+    assert_eq!(db.image(), before, "a refused open changed files");
     verified_as_cut_short(db)
 }
 
 fn verified_as_cut_short(db: &Db) -> bool {
-    let report = verify_with_extent(
-        &RealStorage,
-        &db.wal,
-        &opts(RecoveryMode::AbsoluteConsistency),
-        &db.extent,
-    )
-    .unwrap();
+    let report = db.verify();
     assert_eq!(report.verdict, Verdict::Corrupt, "{:?}", report.findings);
     assert!(
         report
@@ -127,11 +74,11 @@ fn verified_as_cut_short(db: &Db) -> bool {
 
 #[test]
 fn a_cut_above_everything_acknowledged_is_refused_by_default_and_cut_by_tolerate_tail() {
-    let db = new_db();
-    let recorded = closed_cleanly(&db);
+    let db = Db::new();
+    let recorded = db.write_and_close(40).0;
     // A later writer appends and syncs, then dies before it closes: the extent record
     // still says `recorded`, the newest segment holds more.
-    let (mut wal, _) = open(&db, RecoveryMode::AbsoluteConsistency).unwrap();
+    let (mut wal, _) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     for _ in 0..3 {
         append_unit(&mut wal, 1).unwrap();
     }
@@ -153,7 +100,7 @@ fn a_cut_above_everything_acknowledged_is_refused_by_default_and_cut_by_tolerate
         !refused_as_cut_short(&db, recorded),
         "nothing the extent record saw durable is gone"
     );
-    let (mut wal, recovered) = open(&db, RecoveryMode::TolerateCorruptedTail).unwrap();
+    let (mut wal, recovered) = db.open(RecoveryMode::TolerateCorruptedTail).unwrap();
     assert!(
         recovered
             .report
@@ -177,28 +124,22 @@ fn a_cut_above_everything_acknowledged_is_refused_by_default_and_cut_by_tolerate
     wal.record_extent().unwrap();
     drop(wal);
 
-    let (wal, recovered) = open(&db, RecoveryMode::AbsoluteConsistency).unwrap();
+    let (wal, recovered) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     assert!(recovered.report.is_clean(), "{:?}", recovered.report);
     let mut expected: Vec<u64> = (1..=recorded).collect();
     expected.push(next);
     assert_eq!(read_all(&wal.reader()), expected);
     drop(wal);
-    let report = verify_with_extent(
-        &RealStorage,
-        &db.wal,
-        &opts(RecoveryMode::AbsoluteConsistency),
-        &db.extent,
-    )
-    .unwrap();
+    let report = db.verify();
     assert_eq!(report.verdict, Verdict::Clean, "{:?}", report.findings);
 }
 
 #[test]
 fn a_cut_that_took_acknowledged_records_is_refused_naming_them_and_accepted_only_explicitly() {
-    let db = new_db();
-    let acknowledged = closed_cleanly(&db);
+    let db = Db::new();
+    let acknowledged = db.write_and_close(40).0;
     let lost_from = acknowledged - 3;
-    let (mut wal, _) = open(&db, RecoveryMode::AbsoluteConsistency).unwrap();
+    let (mut wal, _) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     let (segment, at) = frame_of(&wal, lost_from);
     assert_eq!(frame_of(&wal, acknowledged).0, segment);
     wal.record_extent().unwrap();
@@ -213,8 +154,8 @@ fn a_cut_that_took_acknowledged_records_is_refused_naming_them_and_accepted_only
         RecoveryMode::TolerateCorruptedTail,
         RecoveryMode::SkipCorrupted,
     ] {
-        let before = image(&db);
-        match open(&db, mode) {
+        let before = db.image();
+        match db.open(mode) {
             Err(OpenError::LostRecords { loss, .. }) => {
                 assert!(loss.log_ends_at < GlobalSeq(lost_from), "{mode:?}");
                 assert!(loss.log_ends_at.0 + 3 >= lost_from, "{mode:?}: {loss}");
@@ -224,12 +165,12 @@ fn a_cut_that_took_acknowledged_records_is_refused_naming_them_and_accepted_only
             }
             other => panic!("{mode:?}: expected LostRecords, got {:?}", other.err()),
         }
-        assert_eq!(image(&db), before, "{mode:?}: a refused open changed files");
+        assert_eq!(db.image(), before, "{mode:?}: a refused open changed files");
     }
     assert!(verified_as_cut_short(&db), "verify names the lost records");
     let lost_from = ends.unwrap().0 + 1;
 
-    let (mut wal, recovered) = open(&db, RecoveryMode::AcceptLoss).unwrap();
+    let (mut wal, recovered) = db.open(RecoveryMode::AcceptLoss).unwrap();
     assert_eq!(
         recovered.report.accepted_loss,
         Some((GlobalSeq(lost_from), GlobalSeq(acknowledged))),
@@ -242,7 +183,7 @@ fn a_cut_that_took_acknowledged_records_is_refused_naming_them_and_accepted_only
     wal.record_extent().unwrap();
     drop(wal);
 
-    let (wal, _) = open(&db, RecoveryMode::AbsoluteConsistency).unwrap();
+    let (wal, _) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     let mut expected: Vec<u64> = (1..lost_from).collect();
     expected.push(acknowledged + 1);
     assert_eq!(read_all(&wal.reader()), expected);
@@ -250,9 +191,9 @@ fn a_cut_that_took_acknowledged_records_is_refused_naming_them_and_accepted_only
 
 #[test]
 fn a_cut_through_unused_zeros_after_a_clean_close_lets_the_writer_continue_in_the_restored_file() {
-    let db = new_db();
-    let acknowledged = closed_cleanly(&db);
-    let (mut wal, _) = open(&db, RecoveryMode::AbsoluteConsistency).unwrap();
+    let db = Db::new();
+    let acknowledged = db.write_and_close(40).0;
+    let (mut wal, _) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     let (segment, at) = frame_of(&wal, acknowledged);
     wal.record_extent().unwrap();
     drop(wal);
@@ -263,7 +204,7 @@ fn a_cut_through_unused_zeros_after_a_clean_close_lets_the_writer_continue_in_th
     let files = fs::read_dir(&db.wal).unwrap().count();
 
     assert!(!refused_as_cut_short(&db, acknowledged));
-    let (mut wal, recovered) = open(&db, RecoveryMode::TolerateCorruptedTail).unwrap();
+    let (mut wal, recovered) = db.open(RecoveryMode::TolerateCorruptedTail).unwrap();
     assert_eq!(
         recovered.report.accepted_loss, None,
         "a clean close: nothing past the acknowledged end was handed out"
@@ -280,7 +221,7 @@ fn a_cut_through_unused_zeros_after_a_clean_close_lets_the_writer_continue_in_th
     assert_eq!(fs::read_dir(&db.wal).unwrap().count(), files);
     wal.record_extent().unwrap();
     drop(wal);
-    let (wal, recovered) = open(&db, RecoveryMode::AbsoluteConsistency).unwrap();
+    let (wal, recovered) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     assert!(recovered.report.is_clean(), "{:?}", recovered.report);
     assert_eq!(
         read_all(&wal.reader()),

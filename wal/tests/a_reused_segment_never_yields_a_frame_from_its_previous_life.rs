@@ -161,54 +161,28 @@ fn a_freed_segment_a_reader_still_holds_a_frame_of_is_deleted_not_reused() {
 /// Fills four segments, truncates below the newest (two of the freed ones kept as
 /// spares), then appends across rotations into both reused files, syncing every other unit; returns the appended units'
 /// last sequences and the durable sequence. Stops at the first failure (the crash).
-fn reuse_workload(disk: &SimDisk) -> (Vec<u64>, GlobalSeq) {
-    let mut ends = Vec::new();
-    let mut durable = GlobalSeq::ZERO;
-    let Ok((mut wal, _)) = Wal::open_with(
-        disk.clone(),
-        Path::new("/db/wal"),
-        opts(RecoveryMode::AbsoluteConsistency),
-    ) else {
-        return (ends, durable);
+fn reuse_workload(disk: &SimDisk) -> Workload {
+    let Ok((mut wal, _)) = open_sim(disk.clone()) else {
+        return Workload::default();
     };
-    for u in 0..80u64 {
-        if append_unit(&mut wal, 1 + u % 3).is_err() {
-            break;
-        }
-        ends.push(wal.last_written().0);
-        if u % 2 == 1 {
-            match wal.sync() {
-                Ok(d) => durable = d,
-                Err(_) => break,
-            }
-        }
-        if u == 40 {
-            let floor = GlobalSeq(wal.last_durable().0.saturating_sub(3));
-            if wal.truncator().remove_segments_below(floor).is_err() {
-                break;
-            }
-        }
-    }
-    (ends, durable)
+    append_syncing_every_other(&mut wal, 80, |wal, u, _| {
+        let floor = GlobalSeq(wal.last_durable().0.saturating_sub(3));
+        u != 40 || wal.truncator().remove_segments_below(floor).is_ok()
+    })
 }
 
 #[test]
 fn a_power_loss_at_every_step_of_reusing_a_segment_never_yields_an_old_frame_nor_refuses_to_open() {
     let total = {
         let disk = SimDisk::new();
-        let (ends, _) = reuse_workload(&disk);
+        let ends = reuse_workload(&disk).ends;
         assert_eq!(ends.len(), 80);
         // The workload does reuse: the segment after the truncation is a reused file.
-        let (wal, _) = Wal::open_with(
-            disk.clone(),
-            Path::new("/db/wal"),
-            opts(RecoveryMode::AbsoluteConsistency),
-        )
-        .unwrap();
+        let (wal, _) = open_sim(disk.clone()).unwrap();
         let reused = (1..=wal.current_segment().get())
             .filter_map(|i| {
                 let name = tidelog_wal::segment::segment_file_name(tidelog_wal::SegmentIndex(i));
-                disk.file_bytes(&Path::new("/db/wal").join(name))
+                disk.file_bytes(&Path::new(SIM_WAL).join(name))
             })
             .filter(|bytes| header_is_reused(bytes))
             .count();
@@ -220,14 +194,10 @@ fn a_power_loss_at_every_step_of_reusing_a_segment_never_yields_an_old_frame_nor
         for seed in 0..3u64 {
             let disk = SimDisk::new();
             disk.crash_at(k);
-            let (ends, durable) = reuse_workload(&disk);
+            let Workload { ends, durable, .. } = reuse_workload(&disk);
             let image = disk.crash_image(seed * 7_919 + k);
-            let (mut wal, rec) = Wal::open_with(
-                image.clone(),
-                Path::new("/db/wal"),
-                opts(RecoveryMode::AbsoluteConsistency),
-            )
-            .unwrap_or_else(|e| panic!("crash at op {k} seed {seed}: reopen refused: {e}"));
+            let (mut wal, rec) = open_sim(image.clone())
+                .unwrap_or_else(|e| panic!("crash at op {k} seed {seed}: reopen refused: {e}"));
             let what = format!("crash at op {k} seed {seed}");
             assert!(rec.report.skipped.is_empty(), "{what}: {:?}", rec.report);
             assert!(
@@ -248,12 +218,8 @@ fn a_power_loss_at_every_step_of_reusing_a_segment_never_yields_an_old_frame_nor
             append_unit(&mut wal, 2).unwrap();
             let last = wal.sync().unwrap().0;
             drop(wal);
-            let (wal, again) = Wal::open_with(
-                image,
-                Path::new("/db/wal"),
-                opts(RecoveryMode::AbsoluteConsistency),
-            )
-            .unwrap_or_else(|e| panic!("{what}: second reopen refused: {e}"));
+            let (wal, again) =
+                open_sim(image).unwrap_or_else(|e| panic!("{what}: second reopen refused: {e}"));
             assert!(again.report.is_clean(), "{what}: {:?}", again.report);
             assert_holds_exactly(&wal, first, last, &what);
             reopened += 1;

@@ -7,34 +7,15 @@
 
 mod common;
 
-use common::{append_unit, fill, opts, read_all};
+use common::{append_unit, fill, read_all, segment_files, Db};
 use std::fs;
-use std::path::{Path, PathBuf};
 use tidelog_wal::extent;
 use tidelog_wal::io::RealStorage;
-use tidelog_wal::{verify_with_extent, GlobalSeq, OpenError, RecoveryMode, Verdict, Wal};
-
-fn paths(root: &Path) -> (PathBuf, PathBuf) {
-    (root.join("wal"), root.join("EXTENT"))
-}
-
-fn open(root: &Path, mode: RecoveryMode) -> Result<(Wal, tidelog_wal::Recovered), OpenError> {
-    let (wal, extent) = paths(root);
-    Wal::open_with_extent(RealStorage, &wal, opts(mode), &extent)
-}
-
-fn used_segments(root: &Path) -> Vec<PathBuf> {
-    let mut all: Vec<_> = fs::read_dir(paths(root).0)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    all.sort();
-    all
-}
+use tidelog_wal::{GlobalSeq, OpenError, RecoveryMode, Verdict, Wal};
 
 /// Writes 300 units; closes cleanly or not; deletes the newest `drop` segment files.
-fn damaged(root: &Path, clean: bool, drop: usize) -> GlobalSeq {
-    let (mut wal, _) = open(root, RecoveryMode::AbsoluteConsistency).unwrap();
+fn damaged(db: &Db, clean: bool, drop: usize) -> GlobalSeq {
+    let (mut wal, _) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     fill(&mut wal, 300, 4);
     wal.sync().unwrap();
     if clean {
@@ -42,7 +23,7 @@ fn damaged(root: &Path, clean: bool, drop: usize) -> GlobalSeq {
     }
     let acknowledged = wal.last_durable();
     drop_wal(wal);
-    let all = used_segments(root);
+    let all = segment_files(&db.wal);
     for path in all.iter().rev().take(drop) {
         fs::remove_file(path).unwrap();
     }
@@ -55,20 +36,20 @@ fn drop_wal(wal: Wal) {
 
 #[test]
 fn accepting_a_lost_end_after_a_clean_close_continues_right_above_the_acknowledged() {
-    let root = tempfile::tempdir().unwrap();
-    let acknowledged = damaged(root.path(), true, 3);
+    let db = Db::new();
+    let acknowledged = damaged(&db, true, 3);
     assert!(matches!(
-        open(root.path(), RecoveryMode::AbsoluteConsistency),
+        db.open(RecoveryMode::AbsoluteConsistency),
         Err(OpenError::LostRecords { .. })
     ));
     assert!(
         matches!(
-            open(root.path(), RecoveryMode::SkipCorrupted),
+            db.open(RecoveryMode::SkipCorrupted),
             Err(OpenError::LostRecords { .. })
         ),
         "only AcceptLoss accepts vanished segments"
     );
-    let (mut wal, recovered) = open(root.path(), RecoveryMode::AcceptLoss).unwrap();
+    let (mut wal, recovered) = db.open(RecoveryMode::AcceptLoss).unwrap();
     let (first, last) = recovered
         .report
         .accepted_loss
@@ -87,38 +68,29 @@ fn accepting_a_lost_end_after_a_clean_close_continues_right_above_the_acknowledg
 
     // The acceptance is remembered: the default mode opens, reads every survivor and the
     // new records, and verify calls the log clean.
-    let (wal, recovered) = open(root.path(), RecoveryMode::AbsoluteConsistency).unwrap();
+    let (wal, recovered) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     assert!(recovered.report.is_clean(), "{:?}", recovered.report);
     let seqs = read_all(&wal.reader());
     assert_eq!(seqs.last(), Some(&(acknowledged.0 + 2)));
     assert!(seqs.iter().all(|s| *s < first.0 || *s > acknowledged.0));
     drop(wal);
-    let (dir, extent_path) = paths(root.path());
-    let report = verify_with_extent(
-        &RealStorage,
-        &dir,
-        &opts(RecoveryMode::AbsoluteConsistency),
-        &extent_path,
-    )
-    .unwrap();
+    let report = db.verify();
     assert_eq!(report.verdict, Verdict::Clean, "{:?}", report.findings);
-    let recorded = extent::read(&RealStorage, &extent_path).unwrap().unwrap();
+    let recorded = extent::read(&RealStorage, &db.extent).unwrap().unwrap();
     assert_eq!(recorded.accepted_losses, vec![(first, last)]);
 }
 
 #[test]
 fn accepting_a_lost_end_after_a_crash_continues_above_what_a_segment_could_have_held() {
-    let root = tempfile::tempdir().unwrap();
-    let acknowledged = damaged(root.path(), false, 3);
-    let recorded = extent::read(&RealStorage, &paths(root.path()).1)
-        .unwrap()
-        .unwrap();
+    let db = Db::new();
+    let acknowledged = damaged(&db, false, 3);
+    let recorded = extent::read(&RealStorage, &db.extent).unwrap().unwrap();
     assert!(!recorded.closed_cleanly);
     assert!(
         recorded.durable_seq < acknowledged,
         "the record lags without a close"
     );
-    let (mut wal, recovered) = open(root.path(), RecoveryMode::AcceptLoss).unwrap();
+    let (mut wal, recovered) = db.open(RecoveryMode::AcceptLoss).unwrap();
     let (_, last) = recovered.report.accepted_loss.unwrap();
     // 8 KiB segments hold at most (8192 - 1024) / 48 frames: whatever the newest segment
     // held past the record's durable sequence is below the new start.
@@ -130,10 +102,10 @@ fn accepting_a_lost_end_after_a_crash_continues_above_what_a_segment_could_have_
 
 #[test]
 fn accepting_the_loss_of_every_segment_starts_a_log_above_everything_acknowledged() {
-    let root = tempfile::tempdir().unwrap();
-    let acknowledged = damaged(root.path(), true, usize::MAX);
-    assert!(used_segments(root.path()).is_empty());
-    let (mut wal, recovered) = open(root.path(), RecoveryMode::AcceptLoss).unwrap();
+    let db = Db::new();
+    let acknowledged = damaged(&db, true, usize::MAX);
+    assert!(segment_files(&db.wal).is_empty());
+    let (mut wal, recovered) = db.open(RecoveryMode::AcceptLoss).unwrap();
     assert_eq!(
         recovered.report.accepted_loss,
         Some((GlobalSeq(1), acknowledged))
@@ -142,25 +114,25 @@ fn accepting_the_loss_of_every_segment_starts_a_log_above_everything_acknowledge
     wal.sync().unwrap();
     assert_eq!(wal.last_written(), GlobalSeq(acknowledged.0 + 1));
     drop(wal);
-    let (wal, _) = open(root.path(), RecoveryMode::AbsoluteConsistency).unwrap();
+    let (wal, _) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     assert_eq!(read_all(&wal.reader()), vec![acknowledged.0 + 1]);
 }
 
 #[test]
 fn a_tolerated_cut_never_hands_out_the_cut_sequences_again() {
-    let root = tempfile::tempdir().unwrap();
-    let (mut wal, _) = open(root.path(), RecoveryMode::AbsoluteConsistency).unwrap();
+    let db = Db::new();
+    let (mut wal, _) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     fill(&mut wal, 300, 4);
     wal.sync().unwrap();
     wal.record_extent().unwrap();
     let acknowledged = wal.last_durable();
     drop(wal);
     // Damage a frame in the first (sealed) segment.
-    let first = used_segments(root.path())[0].clone();
+    let first = segment_files(&db.wal)[0].clone();
     let mut bytes = fs::read(&first).unwrap();
     bytes[600] ^= 0x40;
     fs::write(&first, bytes).unwrap();
-    let (mut wal, recovered) = open(root.path(), RecoveryMode::TolerateCorruptedTail).unwrap();
+    let (mut wal, recovered) = db.open(RecoveryMode::TolerateCorruptedTail).unwrap();
     assert!(!recovered.report.skipped.is_empty());
     let (_, last) = recovered.report.accepted_loss.expect("the cut is recorded");
     assert!(last >= acknowledged);
@@ -169,30 +141,30 @@ fn a_tolerated_cut_never_hands_out_the_cut_sequences_again() {
     wal.sync().unwrap();
     wal.record_extent().unwrap();
     drop(wal);
-    let (_, recovered) = open(root.path(), RecoveryMode::AbsoluteConsistency).unwrap();
+    let (_, recovered) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     assert!(recovered.last_seq > acknowledged);
 }
 
 #[test]
 fn after_skip_corrupted_the_default_mode_opens_again_and_passes_the_accepted_region() {
-    let root = tempfile::tempdir().unwrap();
-    let (mut wal, _) = open(root.path(), RecoveryMode::AbsoluteConsistency).unwrap();
+    let db = Db::new();
+    let (mut wal, _) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     fill(&mut wal, 300, 4);
     wal.sync().unwrap();
     wal.record_extent().unwrap();
     drop(wal);
-    let first = used_segments(root.path())[0].clone();
+    let first = segment_files(&db.wal)[0].clone();
     let mut bytes = fs::read(&first).unwrap();
     bytes[600] ^= 0x40;
     fs::write(&first, bytes).unwrap();
     assert!(matches!(
-        open(root.path(), RecoveryMode::AbsoluteConsistency),
+        db.open(RecoveryMode::AbsoluteConsistency),
         Err(OpenError::CorruptDurableData { .. })
     ));
-    let (wal, recovered) = open(root.path(), RecoveryMode::SkipCorrupted).unwrap();
+    let (wal, recovered) = db.open(RecoveryMode::SkipCorrupted).unwrap();
     assert_eq!(recovered.report.skipped.len(), 1);
     drop(wal);
-    let (mut wal, recovered) = open(root.path(), RecoveryMode::AbsoluteConsistency).unwrap();
+    let (mut wal, recovered) = db.open(RecoveryMode::AbsoluteConsistency).unwrap();
     assert_eq!(
         recovered.report.skipped.len(),
         1,
@@ -202,32 +174,16 @@ fn after_skip_corrupted_the_default_mode_opens_again_and_passes_the_accepted_reg
     wal.sync().unwrap();
 }
 
-/// Everything in the log folder and the extent record, to check a refusal changed nothing.
-fn image(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let (wal, extent) = paths(root);
-    let mut files: Vec<_> = fs::read_dir(wal)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .chain([extent])
-        .map(|p| {
-            let bytes = fs::read(&p).unwrap();
-            (p, bytes)
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn a_hole_in_the_middle_is_never_accepted_and_giving_up_the_tail_after_it_never_reuses_a_sequence()
 {
-    let root = tempfile::tempdir().unwrap();
-    let acknowledged = damaged(root.path(), true, 0);
-    let all = used_segments(root.path());
+    let db = Db::new();
+    let acknowledged = damaged(&db, true, 0);
+    let all = segment_files(&db.wal);
     assert!(all.len() >= 4, "{} segments", all.len());
     fs::remove_file(&all[1]).unwrap();
-    let before = image(root.path());
-    match open(root.path(), RecoveryMode::AcceptLoss) {
+    let before = db.image();
+    match db.open(RecoveryMode::AcceptLoss) {
         Err(OpenError::HoleNotAccepted {
             loss, after_gap, ..
         }) => {
@@ -240,15 +196,15 @@ fn a_hole_in_the_middle_is_never_accepted_and_giving_up_the_tail_after_it_never_
         }
         other => panic!("expected HoleNotAccepted, got {:?}", other.err()),
     }
-    assert_eq!(image(root.path()), before, "a refusal changed files");
+    assert_eq!(db.image(), before, "a refusal changed files");
 
     // What the message tells the operator: give up everything from the hole on.
-    let aside = root.path().join("aside");
+    let aside = db.dir().join("aside");
     fs::create_dir(&aside).unwrap();
     for path in &all[2..] {
         fs::rename(path, aside.join(path.file_name().unwrap())).unwrap();
     }
-    let (mut wal, recovered) = open(root.path(), RecoveryMode::AcceptLoss).unwrap();
+    let (mut wal, recovered) = db.open(RecoveryMode::AcceptLoss).unwrap();
     let (first, last) = recovered
         .report
         .accepted_loss

@@ -4,36 +4,14 @@
 //! returns part of a batch, or refuses to open. Sweeps the crash point over every operation.
 mod common;
 use common::*;
-use std::path::Path;
-use tidelog_wal::{GlobalSeq, RecoveryMode, SimDisk, Wal};
+use tidelog_wal::SimDisk;
 
-/// Units of 1..=3 records, a sync every other unit; returns (units as seq ranges, durable).
-fn workload(disk: &SimDisk) -> (Vec<(u64, u64)>, GlobalSeq) {
-    let mut units = Vec::new();
-    let mut durable = GlobalSeq::ZERO;
-    let Ok((mut wal, _)) = Wal::open_with(
-        disk.clone(),
-        Path::new("/db/wal"),
-        opts(RecoveryMode::AbsoluteConsistency),
-    ) else {
-        return (units, durable);
+/// Units of 1..=3 records, a sync every other unit.
+fn workload(disk: &SimDisk) -> Workload {
+    let Ok((mut wal, _)) = open_sim(disk.clone()) else {
+        return Workload::default();
     };
-    for u in 0..36u64 {
-        let first = wal.last_written().0 + 1;
-        let size = 1 + u % 3;
-        if append_unit(&mut wal, size).is_err() {
-            break;
-        }
-        units.push((first, first + size - 1));
-        durable = durable.max(wal.last_durable());
-        if u % 2 == 1 {
-            match wal.sync() {
-                Ok(d) => durable = d,
-                Err(_) => break,
-            }
-        }
-    }
-    (units, durable)
+    append_syncing_every_other(&mut wal, 36, |_, _, _| true)
 }
 
 #[test]
@@ -49,14 +27,10 @@ fn after_a_power_loss_at_any_operation_synced_records_come_back_exactly_and_batc
         for seed in 0..4u64 {
             let disk = SimDisk::new();
             disk.crash_at(k);
-            let (units, durable) = workload(&disk);
+            let Workload { ends, durable, .. } = workload(&disk);
             let image = disk.crash_image(seed * 1_000 + k);
-            let (wal, rec) = Wal::open_with(
-                image,
-                Path::new("/db/wal"),
-                opts(RecoveryMode::AbsoluteConsistency),
-            )
-            .unwrap_or_else(|e| panic!("crash at op {k} seed {seed}: reopen failed: {e}"));
+            let (wal, rec) = open_sim(image)
+                .unwrap_or_else(|e| panic!("crash at op {k} seed {seed}: reopen failed: {e}"));
             // read_all checks every returned byte against what was appended.
             let seqs = read_all(&wal.reader());
             assert_eq!(
@@ -68,13 +42,13 @@ fn after_a_power_loss_at_any_operation_synced_records_come_back_exactly_and_batc
                 rec.last_seq >= durable,
                 "op {k} seed {seed}: lost synced records"
             );
-            let appended = units.last().map_or(0, |u| u.1);
+            let appended = ends.last().copied().unwrap_or(0);
             assert!(
                 rec.last_seq.0 <= appended,
                 "op {k} seed {seed}: records never appended"
             );
             assert!(
-                rec.last_seq.0 == 0 || units.iter().any(|u| u.1 == rec.last_seq.0),
+                rec.last_seq.0 == 0 || ends.contains(&rec.last_seq.0),
                 "op {k} seed {seed}: a batch came back in part (last {})",
                 rec.last_seq
             );

@@ -28,32 +28,19 @@ fn open(disk: &SimDisk) -> Result<(Wal<SimDisk>, tidelog_wal::Recovered), tidelo
 /// Units of 1..=3 records, a sync every other unit, a truncation halfway, the record
 /// updated at close; returns the durable sequence reached.
 fn workload(disk: &SimDisk) -> GlobalSeq {
-    let mut durable = GlobalSeq::ZERO;
     let Ok((mut wal, _)) = open(disk) else {
-        return durable;
+        return GlobalSeq::ZERO;
     };
-    for u in 0..60u64 {
-        if append_unit(&mut wal, 1 + u % 3).is_err() {
-            return durable;
-        }
-        durable = durable.max(wal.last_durable());
-        if u % 2 == 1 {
-            match wal.sync() {
-                Ok(d) => durable = d,
-                Err(_) => return durable,
-            }
-        }
-        if u == 40 {
-            let truncator = wal.truncator();
-            if truncator.remove_segments_below(GlobalSeq(30)).is_err()
-                || truncator.note_durable(durable).is_err()
-            {
-                return durable;
-            }
-        }
+    let done = append_syncing_every_other(&mut wal, 60, |wal, u, durable| {
+        let truncator = wal.truncator();
+        u != 40
+            || (truncator.remove_segments_below(GlobalSeq(30)).is_ok()
+                && truncator.note_durable(durable).is_ok())
+    });
+    if done.completed {
+        let _ = wal.record_extent();
     }
-    let _ = wal.record_extent();
-    durable
+    done.durable
 }
 
 #[test]

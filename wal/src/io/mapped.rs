@@ -1,7 +1,7 @@
 //! The crate's only `unsafe` code: a shared memory mapping readers on other threads
-//! borrow bytes from, and the raw `fallocate` call. A segment file is mapped read-only:
-//! the writer stores with `pwrite` (see `real.rs` for why) and readers see the stores
-//! through the mapping. Only the simulated disk's anonymous memory is stored into here.
+//! borrow bytes from, and the raw `fallocate` and `sync_file_range` calls. A segment file
+//! is mapped read-only: the writer stores with `pwrite` (see `real.rs` for why) and
+//! readers see the stores through the mapping. Only the simulated disk's anonymous memory is stored into here.
 //!
 //! The invariant that makes the borrows sound, kept by the rest of the crate:
 //! **bytes are stored only where no borrow exists.** The writer stores only past the
@@ -126,6 +126,84 @@ pub(crate) fn allocate(file: &File, len: u64) -> io::Result<()> {
     } else {
         Err(io::Error::from_raw_os_error(rc))
     }
+}
+
+/// Starts writing back `len` bytes of `file` from `offset` and waits until they are
+/// written (`sync_file_range` with `WAIT_BEFORE | WRITE | WAIT_AFTER`): the pages reach
+/// the device, with no cache flush and no journal commit, so this makes nothing durable
+/// (a later `fsync` does). Used to keep a large zero-fill from piling up dirty pages that
+/// a concurrent `fdatasync` would queue behind (see `real.rs`). A no-op where the call
+/// does not exist.
+pub(crate) fn write_back(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (
+            libc::off64_t::try_from(offset),
+            libc::off64_t::try_from(len),
+        ) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "range too large",
+            ));
+        };
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // SAFETY: `sync_file_range` only reads its integer arguments; the descriptor is
+        // valid for the duration of the call because `file` is borrowed.
+        let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+    Ok(())
+}
+
+/// Pages of the first `len` bytes of `file` in the page cache that are dirty or under
+/// write-back (the `cachestat` system call, Linux 6.5 and later); `None` where the call
+/// does not exist. For tests of [`write_back`].
+#[cfg(all(
+    test,
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub(crate) fn unwritten_pages(file: &File, len: u64) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    /// `cachestat` in the generic and the x86-64 system call tables.
+    const SYS_CACHESTAT: libc::c_long = 451;
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        cache: u64,
+        dirty: u64,
+        writeback: u64,
+        evicted: u64,
+        recently_evicted: u64,
+    }
+    let range = Range { off: 0, len };
+    let mut stat = Stat::default();
+    // SAFETY: `cachestat(fd, range, stat, flags)` reads `range` and writes one `Stat`
+    // (the kernel's `struct cachestat_range` and `struct cachestat`, five u64s), both
+    // live, properly laid out (`repr(C)`) and exclusively borrowed for the call; the
+    // descriptor is valid because `file` is borrowed.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &range as *const Range,
+            &mut stat as *mut Stat,
+            0u32,
+        )
+    };
+    (rc == 0).then_some(stat.dirty + stat.writeback)
 }
 
 #[cfg(test)]

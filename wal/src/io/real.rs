@@ -2,6 +2,17 @@
 //! reserved with `posix_fallocate`, zero-filled ahead of use, directories synced with
 //! `fsync`.
 //!
+//! The zero-fill of a fresh segment (64 MiB by default) runs beside the appenders, often
+//! on a background thread while they sync. Written all at once and then synced, its dirty
+//! pages reach the device as one large write-back that an appender's `fdatasync` queues
+//! behind (tens of milliseconds on a virtual disk). So it is written in
+//! [`ZERO_CHUNK`]-sized steps, each written back (`sync_file_range`, no cache flush, no
+//! journal commit) before the next: at most one chunk of zeros is ever between an
+//! appender's write and the device. One `fsync` at the end makes the file durable, as
+//! before. Reserving the file with `fallocate` alone (no zeros) would leave unwritten
+//! extents, and every later `fdatasync` into them would commit the journal to convert
+//! them (see `docs/benchmarks.md`, "Keeping preparation off the appenders' path").
+//!
 //! The writer stores frames with `pwrite` into the file's page cache and syncs with
 //! `fdatasync`; readers read the same pages zero-copy through the shared mapping. Storing
 //! through the mapping instead was measured 2.4x slower per durable record on ext4
@@ -9,7 +20,7 @@
 //! write-protects the page, so the next store takes a `page_mkwrite` fault. `pwrite` also
 //! turns a failing store into an error return instead of a SIGBUS.
 
-use super::mapped::{allocate, MappedRegion};
+use super::mapped::{allocate, write_back, MappedRegion};
 use super::sealed::{SegmentOps, StorageOps};
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -31,7 +42,26 @@ pub struct RealSegment {
     file: File,
 }
 
+/// The step of a zero-fill: written, then written back, before the next (module docs).
 const ZERO_CHUNK: usize = 1 << 20;
+
+/// Writes `len` zeros into `file` from its start, in [`ZERO_CHUNK`] steps, handing each
+/// step's range to `write_back` before the next step is written.
+fn zero_fill(
+    file: &mut File,
+    len: u64,
+    mut write_back: impl FnMut(&File, u64, u64) -> io::Result<()>,
+) -> io::Result<()> {
+    let zeros = vec![0u8; ZERO_CHUNK];
+    let mut at = 0u64;
+    while at < len {
+        let n = usize::try_from(len - at).map_or(ZERO_CHUNK, |l| l.min(ZERO_CHUNK));
+        file.write_all(zeros.get(..n).unwrap_or(&[]))?;
+        write_back(file, at, n as u64)?;
+        at += n as u64;
+    }
+    Ok(())
+}
 
 impl StorageOps for RealStorage {
     type Segment = RealSegment;
@@ -54,14 +84,9 @@ impl StorageOps for RealStorage {
             .open(path)?;
         allocate(&file, len)?;
         // Writing real zeros (not only reserving) turns the extents from "unwritten" into
-        // written, so a later fdatasync has no extent conversion to journal.
-        let zeros = vec![0u8; ZERO_CHUNK];
-        let mut left = len;
-        while left > 0 {
-            let n = usize::try_from(left).map_or(ZERO_CHUNK, |l| l.min(ZERO_CHUNK));
-            file.write_all(zeros.get(..n).unwrap_or(&[]))?;
-            left -= n as u64;
-        }
+        // written, so a later fdatasync has no extent conversion to journal; written back
+        // step by step so that appenders syncing meanwhile never wait behind all of it.
+        zero_fill(&mut file, len, write_back)?;
         file.sync_all()
     }
 
@@ -175,4 +200,78 @@ fn ensure_still_linked(file: &File) -> io::Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_fill_writes_back_each_step_before_writing_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = File::create(dir.path().join("f")).unwrap();
+        let len = 2 * ZERO_CHUNK as u64 + 512;
+        let mut steps = Vec::new();
+        zero_fill(&mut file, len, |file, at, n| {
+            // Everything up to this step's end is written when it is handed over, and
+            // nothing of the next step yet.
+            assert_eq!(file.metadata()?.len(), at + n);
+            steps.push((at, n));
+            write_back(file, at, n)
+        })
+        .unwrap();
+        let chunk = ZERO_CHUNK as u64;
+        assert_eq!(steps, [(0, chunk), (chunk, chunk), (2 * chunk, 512)]);
+        assert_eq!(file.metadata().unwrap().len(), len);
+    }
+
+    /// Pages of a zero-fill left dirty or under write-back before its final sync: what an
+    /// appender's `fdatasync` would queue behind. `None` where that cannot be told here:
+    /// no `cachestat`, or a file system that keeps pages dirty whatever is written back
+    /// (tmpfs), which a fill without write-back shows by leaving none dirty either.
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    fn left_unwritten(
+        write_back: impl FnMut(&File, u64, u64) -> io::Result<()>,
+        control: &mut File,
+        file: &mut File,
+        len: u64,
+    ) -> Option<u64> {
+        use super::super::mapped::unwritten_pages;
+        zero_fill(control, len, |_, _, _| Ok(())).unwrap();
+        let without_write_back = unwritten_pages(control, len)?;
+        zero_fill(file, len, write_back).unwrap();
+        let left = unwritten_pages(file, len)?;
+        file.sync_all().unwrap();
+        let after_sync = unwritten_pages(file, len)?;
+        (without_write_back > 0 && after_sync == 0).then_some(left)
+    }
+
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    #[test]
+    fn a_zero_fill_leaves_no_dirty_page_for_a_later_sync_to_wait_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut control = File::create(dir.path().join("control")).unwrap();
+        let mut file = File::create(dir.path().join("filled")).unwrap();
+        let len = 4 * ZERO_CHUNK as u64;
+        if let Some(left) = left_unwritten(write_back, &mut control, &mut file, len) {
+            assert_eq!(left, 0, "pages of the zero-fill left for the final sync");
+        }
+    }
+
+    #[test]
+    fn a_created_segment_file_reads_as_zeros_over_its_whole_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg");
+        let len = ZERO_CHUNK as u64 + 4096;
+        RealStorage.create_zeroed(&path, len).unwrap();
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.len() as u64, len);
+        assert!(bytes.iter().all(|b| *b == 0));
+    }
 }

@@ -2,6 +2,11 @@
 //! reading a log back.
 #![allow(dead_code, clippy::manual_is_multiple_of)]
 
+mod db;
+// Not every test opens these databases.
+#[allow(unused_imports)]
+pub use db::*;
+
 use std::path::{Path, PathBuf};
 use tidelog_wal::{
     GlobalSeq, LaneId, LaneSeq, NewFrame, RecoveryMode, Storage, Wal, WalOptions, WalReader,
