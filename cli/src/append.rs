@@ -32,6 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tidelog::lease::LeaseToken;
+use tidelog::Appender as _;
 use tidelog::{AppendError, Database, Engine, LaneSeq, Receipt, SyncPolicy, WaitError};
 
 const DEFAULT_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;

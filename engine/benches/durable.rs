@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 use tidelog::baseline::{pwrite_fdatasync, RawSyncRun};
-use tidelog::{Engine, Follower, Options};
+use tidelog::{Appender, Engine, Follower, Options};
 
 const RUN_LIMIT: Duration = Duration::from_secs(3);
 

@@ -7,7 +7,7 @@
 
 use std::process::Command;
 use std::time::Duration;
-use tidelog::{Engine, Follower, GlobalSeq, Options};
+use tidelog::{Appender, Engine, Follower, GlobalSeq, Options};
 
 const EACH: u32 = 20;
 

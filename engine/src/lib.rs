@@ -180,11 +180,14 @@
 //! over `<dir>/writer.sock` (one total order for every process) and reads records straight
 //! from the log files up to the writer's visible watermark. [`Database::open`] is the
 //! writer when it can be, a follower otherwise, and takes over when the writer goes.
+//! Their append methods, like the engine's, are those of the [`Appender`] trait: each
+//! handle takes one [`Append`], and the shorthands build it the same way for all of
+//! them (durable, on these handles whose receipt crosses a process).
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
 //! use std::time::Duration;
-//! use tidelog::{Engine, Follower, GlobalSeq, Options};
+//! use tidelog::{Appender, Engine, Follower, GlobalSeq, Options};
 //!
 //! let writer = Engine::open(dir.path(), Options::default())?; // serves followers
 //! let follower = Follower::connect(dir.path())?; // usually in another process
@@ -200,7 +203,8 @@
 //! ## What is where
 //!
 //! The crate's root holds what a program embedding the log uses: [`Engine`] and its
-//! [`Options`], the append value ([`Append`], [`BatchEntry`], [`Durability`]) and what
+//! [`Options`], the append value ([`Append`], [`BatchEntry`], [`Durability`]) and the
+//! append methods every handle shares ([`Appender`]), what
 //! comes back ([`Receipt`], [`Record`], [`AppendTicket`], [`AppendFuture`]), the errors
 //! of each operation, subscriptions and appliers, the checkpoint types the steps above
 //! use, [`Follower`], [`Database`] and [`LaneLogs`], and the watermark types callers wait
@@ -224,6 +228,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod appender;
 mod applier;
 pub mod baseline;
 pub mod checkpoint;
@@ -250,6 +255,7 @@ pub mod reserve;
 mod subscription;
 mod writer;
 
+pub use appender::Appender;
 pub use applier::Applier;
 pub use checkpoint::{
     Checkpoint, CheckpointError, CheckpointInfo, CheckpointKind, CheckpointOptions,

@@ -30,6 +30,8 @@ impl Receipt {
 /// [`Follower`](crate::Follower), [`Database`](crate::Database) and
 /// [`LaneLogs`](crate::LaneLogs)) is `Durable`, because the caller cannot wait on the
 /// writer's watermarks and a keyed retry must find the record after the writer dies.
+/// Each handle states its choice once, as its
+/// [`Appender::DURABILITY`](crate::Appender::DURABILITY).
 /// [`Append`] carries it explicitly, unchanged through every path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use tidelog::{AppendError, Database, Follower, LaneSeq, Options};
+use tidelog::{AppendError, Appender, Database, Follower, LaneSeq, Options};
 
 #[test]
 fn a_second_handle_follows_and_appends_from_both_share_one_contiguous_order() {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tidelog::forward::LaneLogsError;
 use tidelog::lease::{FileBackend, LeaseBackend, LeaseError, MemoryBackend};
-use tidelog::{GlobalSeq, LaneLogs, LeaseOptions, OpenError, Options};
+use tidelog::{Appender, GlobalSeq, LaneLogs, LeaseOptions, OpenError, Options};
 
 const SPACE: u32 = 7;
 

@@ -18,49 +18,77 @@
 //! completion, the syncer's end dropped) makes at least one of these models fail with a
 //! deadlock. A failing model aborts the test binary (loom's deadlock panic, then the
 //! inbox's ends lock the model's mutex again while unwinding); the panic message names
-//! the model.
+//! the model. Checked again once the models shared their setup (`check`, `serve`,
+//! `stop_writer`): without the completion's `notify_one` in `Syncer::serve`,
+//! `a_failed_sync_reaches_the_writer_and_its_shutdown_then_stops_the_syncer` deadlocks.
 #![cfg(loom)]
 
-use loom::thread;
+use loom::thread::{self, JoinHandle};
 use tidelog::handoff::{oneshot, ReplyTo};
-use tidelog::inbox::{inbox, Event};
+use tidelog::inbox::{inbox, Event, Inbox, Sender, Syncer};
+
+/// Checks `model` under every interleaving loom explores, each run on a fresh inbox of
+/// at most `capacity` requests whose three ends (appenders', writer's, syncer's) it is
+/// handed. A deadlock or a failed assertion in any interleaving fails the test.
+fn check<R, J, D>(
+    capacity: usize,
+    model: impl Fn(Sender<R, J, D>, Inbox<R, J, D>, Syncer<R, J, D>) + Send + Sync + 'static,
+) {
+    loom::model(move || {
+        let (requests, writer, syncer) = inbox(capacity);
+        model(requests, writer, syncer);
+    });
+}
+
+/// The syncer thread: `run` on every job handed over, until the writer is gone.
+fn serve<R, J, D>(
+    syncer: Syncer<R, J, D>,
+    run: impl FnMut(J) -> D + Send + 'static,
+) -> JoinHandle<()>
+where
+    R: Send + 'static,
+    J: Send + 'static,
+    D: Send + 'static,
+{
+    thread::spawn(move || syncer.serve(run))
+}
+
+/// Stops the writer (drops its end) and waits for the syncer thread, which must then
+/// return.
+fn stop_writer<R, J, D>(writer: Inbox<R, J, D>, syncer: JoinHandle<()>) {
+    drop(writer);
+    syncer
+        .join()
+        .expect("the syncer returns once the writer is gone");
+}
 
 #[test]
 fn a_sync_job_handed_to_the_syncer_is_completed_and_its_completion_reaches_the_writer() {
-    loom::model(|| {
-        let (requests, writer, syncer) = inbox::<u64, u64, u64>(4);
-        let syncer = thread::spawn(move || syncer.serve(|job| job * 10));
+    check::<u64, u64, u64>(4, |requests, writer, syncer| {
+        let syncer = serve(syncer, |job| job * 10);
         for job in 1..=2 {
             writer.hand_over(job);
             assert_eq!(writer.wait(false, None), Event::Completion(job * 10));
         }
-        drop(writer);
-        syncer
-            .join()
-            .expect("the syncer returns once the writer is gone");
+        stop_writer(writer, syncer);
         drop(requests);
     });
 }
 
 #[test]
 fn a_failed_sync_reaches_the_writer_and_its_shutdown_then_stops_the_syncer() {
-    loom::model(|| {
-        let (requests, writer, syncer) = inbox::<u64, u64, Result<(), u64>>(4);
-        let syncer = thread::spawn(move || syncer.serve(Err));
+    check::<u64, u64, Result<(), u64>>(4, |requests, writer, syncer| {
+        let syncer = serve(syncer, Err);
         writer.hand_over(5);
         assert_eq!(writer.wait(false, None), Event::Completion(Err(5)));
-        drop(writer);
-        syncer
-            .join()
-            .expect("the syncer returns once the writer is gone");
+        stop_writer(writer, syncer);
         drop(requests);
     });
 }
 
 #[test]
 fn a_syncer_that_stops_with_a_job_handed_over_wakes_the_writer_instead_of_hanging() {
-    loom::model(|| {
-        let (requests, writer, syncer) = inbox::<u64, u64, u64>(4);
+    check::<u64, u64, u64>(4, |requests, writer, syncer| {
         // The end a panicking syncer thread drops while unwinding.
         let syncer = thread::spawn(move || drop(syncer));
         writer.hand_over(1);
@@ -72,27 +100,22 @@ fn a_syncer_that_stops_with_a_job_handed_over_wakes_the_writer_instead_of_hangin
 
 #[test]
 fn the_writer_stopping_with_a_job_not_yet_taken_lets_the_syncer_return() {
-    loom::model(|| {
-        let (requests, writer, syncer) = inbox::<u64, u64, u64>(4);
-        let syncer = thread::spawn(move || syncer.serve(|job| job));
+    check::<u64, u64, u64>(4, |requests, writer, syncer| {
+        let syncer = serve(syncer, |job| job);
         writer.hand_over(1);
-        drop(writer);
-        syncer
-            .join()
-            .expect("the syncer returns once the writer is gone");
+        stop_writer(writer, syncer);
         drop(requests);
     });
 }
 
 #[test]
 fn the_writer_never_parks_while_a_request_or_a_completion_is_pending() {
-    loom::model(|| {
-        let (requests, writer, syncer) = inbox::<u64, u64, u64>(4);
+    check::<u64, u64, u64>(4, |requests, writer, syncer| {
         let appender = thread::spawn(move || {
             requests.send(7).expect("the writer runs");
             // The last sender dropped: the writer learns no request will come.
         });
-        let syncer = thread::spawn(move || syncer.serve(|job| job * 10));
+        let syncer = serve(syncer, |job| job * 10);
         writer.hand_over(1);
         let (mut request, mut completion, mut senders_gone) = (None, None, false);
         while completion.is_none() || !senders_gone {
@@ -105,15 +128,13 @@ fn the_writer_never_parks_while_a_request_or_a_completion_is_pending() {
         }
         assert_eq!((request, completion), (Some(7), Some(10)));
         appender.join().expect("appender");
-        drop(writer);
-        syncer.join().expect("syncer");
+        stop_writer(writer, syncer);
     });
 }
 
 #[test]
 fn a_request_queued_without_blocking_wakes_a_parked_writer() {
-    loom::model(|| {
-        let (requests, writer, syncer) = inbox::<u64, u64, u64>(1);
+    check::<u64, u64, u64>(1, |requests, writer, syncer| {
         let appender = thread::spawn(move || {
             assert_eq!(requests.try_send(3), Ok(()));
             requests
@@ -126,8 +147,7 @@ fn a_request_queued_without_blocking_wakes_a_parked_writer() {
 
 #[test]
 fn a_sender_blocked_on_a_full_inbox_gets_in_once_the_writer_takes_a_request() {
-    loom::model(|| {
-        let (requests, writer, syncer) = inbox::<u64, u64, u64>(1);
+    check::<u64, u64, u64>(1, |requests, writer, syncer| {
         let appender = thread::spawn(move || {
             requests.send(1).expect("the writer runs");
             requests.send(2).expect("the writer runs");
@@ -142,8 +162,7 @@ fn a_sender_blocked_on_a_full_inbox_gets_in_once_the_writer_takes_a_request() {
 
 #[test]
 fn a_sender_blocked_on_a_full_inbox_gets_its_request_back_when_the_writer_stops() {
-    loom::model(|| {
-        let (requests, writer, syncer) = inbox::<u64, u64, u64>(1);
+    check::<u64, u64, u64>(1, |requests, writer, syncer| {
         requests.send(1).expect("the writer runs");
         let appender = thread::spawn(move || requests.send(2));
         drop(writer);
@@ -154,8 +173,7 @@ fn a_sender_blocked_on_a_full_inbox_gets_its_request_back_when_the_writer_stops(
 
 #[test]
 fn an_appender_whose_request_is_queued_when_the_writer_stops_is_woken_with_nothing() {
-    loom::model(|| {
-        let (requests, writer, syncer) = inbox::<ReplyTo<u64>, u64, u64>(4);
+    check::<ReplyTo<u64>, u64, u64>(4, |requests, writer, syncer| {
         let appender = thread::spawn(move || {
             let (reply, pending) = oneshot::<u64>();
             match requests.send(reply) {

@@ -7,8 +7,8 @@
 
 use tidelog::forward::LaneLogsError;
 use tidelog::{
-    Append, AppendError, BatchEntry, Database, Engine, Follower, GlobalSeq, LaneLogs, LaneSeq,
-    Options, IDEMPOTENCY_KEY_LEN_MAX, LOSS_LANE,
+    Append, AppendError, Appender, BatchEntry, Database, Engine, Follower, GlobalSeq, LaneLogs,
+    LaneSeq, Options, IDEMPOTENCY_KEY_LEN_MAX, LOSS_LANE,
 };
 
 /// Every later append still works and the log holds exactly `expected` records.

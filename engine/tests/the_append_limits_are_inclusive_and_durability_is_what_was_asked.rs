@@ -7,10 +7,14 @@
 //! `check_unit`, the batch bounds) that refuses what the documentation promises to take,
 //! or takes one byte more than it promises; a plain append that waits for a sync. Found
 //! by the mutation run of `docs/mutants.md`: `>` turned into `>=` and
-//! `Append::is_durable` always `true` went unnoticed before this file.
+//! `Append::is_durable` always `true` went unnoticed before this file. And the shorthands
+//! of every handle (the `Appender` trait's provided methods): a follower, a database or
+//! the lanes answering a plain append before it is durable (their receipt crosses a
+//! process), or the engine's plain shorthands waiting for a sync.
 
 use tidelog::{
-    Append, AppendError, BatchEntry, Engine, GlobalSeq, Options, IDEMPOTENCY_KEY_LEN_MAX,
+    Append, AppendError, Appender, BatchEntry, Database, Engine, Follower, GlobalSeq, LaneLogs,
+    LaneSeq, Options, Receipt, IDEMPOTENCY_KEY_LEN_MAX,
 };
 
 const RECORD_MAX: u32 = 4 * 1024;
@@ -136,4 +140,73 @@ fn a_plain_append_under_sync_never_is_answered_without_a_sync_and_a_durable_one_
         "a durable append gets a sync of its own"
     );
     assert!(engine.watermarks().global.durable_hlc.covers(durable.point));
+}
+
+/// Appends to `lane` of `log` through each shorthand of the [`Appender`] trait, the durable
+/// one last (its sync covers what came before), and says of each whether `writer` had
+/// made the record durable when the shorthand answered.
+fn durable_when_answered<A: Appender>(
+    log: &A,
+    writer: &Engine,
+    lane: u32,
+) -> Vec<(&'static str, bool)>
+where
+    A::Error: std::fmt::Debug,
+{
+    let durable = |receipt: Receipt| writer.watermarks().global.durable_hlc.covers(receipt.point);
+    let plain = log.append(lane, b"plain".to_vec()).unwrap();
+    let plain = ("append", durable(plain));
+    let expecting = log.append_expecting(lane, LaneSeq(1), b"expecting".to_vec());
+    let expecting = ("append_expecting", durable(expecting.unwrap()));
+    let keyed = log.append_idempotent(lane, b"k1".to_vec(), b"keyed".to_vec());
+    let keyed = ("append_idempotent", durable(keyed.unwrap()));
+    let both =
+        log.append_idempotent_expecting(lane, b"k2".to_vec(), Some(LaneSeq(3)), b"b".to_vec());
+    let both = ("append_idempotent_expecting", durable(both.unwrap()));
+    let synced = log.append_durable(lane, b"durable".to_vec()).unwrap();
+    vec![
+        plain,
+        expecting,
+        keyed,
+        both,
+        ("append_durable", durable(synced)),
+    ]
+}
+
+#[test]
+fn the_shorthands_are_durable_on_a_follower_a_database_and_the_lanes_and_written_on_the_engine() {
+    let mut options = options();
+    options.sync_policy = tidelog::SyncPolicy::Never;
+    let names = [
+        "append",
+        "append_expecting",
+        "append_idempotent",
+        "append_idempotent_expecting",
+        "append_durable",
+    ];
+    let all = |durable: bool| names.iter().map(|&n| (n, durable)).collect::<Vec<_>>();
+    let mut engine_answers = all(false);
+    engine_answers[4].1 = true;
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), options.clone()).unwrap();
+    assert_eq!(durable_when_answered(&engine, &engine, 1), engine_answers);
+    let follower = Follower::connect(dir.path()).unwrap();
+    assert_eq!(durable_when_answered(&follower, &engine, 2), all(true));
+    let database = Database::open(dir.path(), options.clone()).unwrap();
+    assert!(!database.is_writer(), "the engine holds the lease");
+    assert_eq!(durable_when_answered(&database, &engine, 3), all(true));
+    drop((follower, database));
+    engine.close().unwrap();
+
+    // The lanes forward to the lane's holder, here an engine of this process.
+    let root = tempfile::tempdir().unwrap();
+    let lanes = LaneLogs::open(root.path(), options.clone()).unwrap();
+    let mut lane_options = options;
+    lane_options.lease.key = format!("{}/lane/4", lane_options.lease.key);
+    let holder = Engine::open(lanes.lane_dir(4.into()), lane_options).unwrap();
+    assert_eq!(durable_when_answered(&lanes, &holder, 4), all(true));
+    assert!(!lanes.holds(4), "the engine holds the lane");
+    lanes.close().unwrap();
+    holder.close().unwrap();
 }

@@ -2,10 +2,11 @@
 //! ([`Engine::check_unit`]) before it is queued for the writer.
 
 use super::{Engine, LOSS_LANE};
+use crate::appender::Appender;
 use crate::error::AppendError;
 use crate::handoff::{oneshot, Pending};
 use crate::inbox::TrySendError;
-use crate::record::{Append, BatchEntry, Receipt};
+use crate::record::{Append, BatchEntry, Durability, Receipt};
 use crate::writer::Request;
 use tidelog_wal::io::Storage;
 use tidelog_watermarks::{LaneId, LaneSeq};
@@ -19,7 +20,8 @@ impl<S: Storage> Engine<S> {
     /// Appends `payload` to `lane` and returns once the writer has accepted and written
     /// it (not necessarily durable: wait with [`Engine::watermark_handle`] or use
     /// [`Engine::append_durable`]). Blocks while the writer's queue is full. Shorthand for
-    /// [`Engine::append_with`] of [`Append::new`].
+    /// [`Engine::append_with`] of [`Append::new`] ([`Appender::append`], inherent so that
+    /// it needs no import; likewise the other plain forms here).
     ///
     /// # Errors
     /// See [`AppendError`]; on error nothing was acknowledged.
@@ -28,7 +30,7 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.append_with(Append::new(lane, payload))
+        Appender::append(self, lane, payload)
     }
 
     /// Appends what `append` describes (lane, payload, key, expectation, durability):
@@ -92,7 +94,7 @@ impl<S: Storage> Engine<S> {
         lane: impl Into<LaneId>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.append_with(Append::new(lane, payload).durable())
+        Appender::append_durable(self, lane, payload)
     }
 
     /// The async form of [`Engine::append_durable`]: queues the record now and returns a
@@ -174,7 +176,7 @@ impl<S: Storage> Engine<S> {
         expected: LaneSeq,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.append_with(Append::new(lane, payload).expecting(expected))
+        Appender::append_expecting(self, lane, expected, payload)
     }
 
     /// Appends with an idempotency key: if a record with this key was appended before
@@ -200,7 +202,7 @@ impl<S: Storage> Engine<S> {
         key: impl Into<Vec<u8>>,
         payload: impl Into<Vec<u8>>,
     ) -> Result<Receipt, AppendError> {
-        self.append_with(Append::new(lane, payload).key(key))
+        Appender::append_idempotent(self, lane, key, payload)
     }
 
     /// Appends several records, on one or more lanes, atomically: after a crash all of
@@ -349,6 +351,17 @@ impl<S: Storage> Engine<S> {
         pending: Pending<Result<T, AppendError>>,
     ) -> Result<T, AppendError> {
         pending.wait().unwrap_or(Err(AppendError::Closed))
+    }
+}
+
+/// The engine's append family is the writer's own: the convenience methods are answered
+/// once written ([`Durability::Written`]); [`Engine::append_with`] is the one door.
+impl<S: Storage> Appender for Engine<S> {
+    type Error = AppendError;
+    const DURABILITY: Durability = Durability::Written;
+
+    fn append_with(&self, append: Append) -> Result<Receipt, AppendError> {
+        Engine::append_with(self, append)
     }
 }
 

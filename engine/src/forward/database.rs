@@ -2,17 +2,18 @@
 //! becomes the writer when the writer it followed is gone.
 
 use super::follower::{read_visible, wait_for_visible, FollowError, Follower};
+use crate::appender::Appender;
 use crate::engine::Engine;
 use crate::error::{AppendError, OpenError};
 use crate::lease::LeaseError;
 use crate::options::Options;
-use crate::record::{Append, Receipt};
+use crate::record::{Append, Durability, Receipt};
 use parking_lot::RwLock;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tidelog_wal::ScannedRecord;
-use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
+use tidelog_watermarks::GlobalSeq;
 
 /// What a [`Database`] handle is right now.
 #[derive(Debug)]
@@ -156,57 +157,6 @@ impl Database {
         )
     }
 
-    /// Appends durably: locally when the writer, else forwarded to the writer. When the
-    /// writer it follows is gone, this handle first tries to become the writer.
-    ///
-    /// # Errors
-    /// As [`Engine::append_durable`] and [`Follower::append_durable`].
-    pub fn append_durable(
-        &self,
-        lane: impl Into<LaneId>,
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<Receipt, AppendError> {
-        self.append_with(Append::new(lane, payload).durable())
-    }
-
-    /// A durable append with an idempotency key (see [`Engine::append_idempotent`]): the
-    /// way to retry after [`AppendError::Unanswered`].
-    ///
-    /// # Errors
-    /// As [`Database::append_durable`].
-    pub fn append_idempotent(
-        &self,
-        lane: impl Into<LaneId>,
-        key: impl Into<Vec<u8>>,
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<Receipt, AppendError> {
-        self.append_with(Append::new(lane, payload).key(key).durable())
-    }
-
-    /// [`Database::append_idempotent`] that also expects `lane` to be at `expected` (when
-    /// given; see [`Engine::append_expecting`]). The key is looked up before the
-    /// expectation, so retrying an append that landed returns its receipt rather than a
-    /// conflict: this is how a caller appends exactly once with optimistic concurrency.
-    ///
-    /// # Errors
-    /// As [`Database::append_durable`]; [`AppendError::Conflict`] when the lane is
-    /// elsewhere (nothing written); [`AppendError::KeyTooLong`] above
-    /// [`IDEMPOTENCY_KEY_LEN_MAX`](crate::IDEMPOTENCY_KEY_LEN_MAX).
-    pub fn append_idempotent_expecting(
-        &self,
-        lane: impl Into<LaneId>,
-        key: impl Into<Vec<u8>>,
-        expected: Option<LaneSeq>,
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<Receipt, AppendError> {
-        self.append_with(
-            Append::new(lane, payload)
-                .key(key)
-                .expecting_if(expected)
-                .durable(),
-        )
-    }
-
     /// Closes the handle: the writer drains, syncs and releases the lease.
     ///
     /// # Errors
@@ -282,6 +232,20 @@ impl Database {
             }
             Err(_) => false,
         }
+    }
+}
+
+/// Every append method of a database handle is durable ([`Durability::Durable`]), as a
+/// follower's is: whichever role the handle has when the append is made, its receipt may
+/// have crossed a process, and a keyed retry after [`AppendError::Unanswered`] must find
+/// the record after the writer dies. For one answered once written use
+/// [`Database::append_with`].
+impl Appender for Database {
+    type Error = AppendError;
+    const DURABILITY: Durability = Durability::Durable;
+
+    fn append_with(&self, append: Append) -> Result<Receipt, AppendError> {
+        Database::append_with(self, append)
     }
 }
 

@@ -6,8 +6,9 @@ use super::cursor::Cursor;
 use super::published::{read_published, PublishedError, PublishedWatermarks};
 use super::server::SOCKET_NAME;
 use super::wire::{Answer, AppendWire, RefusalReason, MAX_FRAME};
+use crate::appender::Appender;
 use crate::error::{AppendError, OpenError};
-use crate::record::{Append, Receipt};
+use crate::record::{Append, Durability, Receipt};
 use std::collections::VecDeque;
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tidelog_wal::{LogSnapshot, ScanError, ScanOptions, ScannedRecord};
-use tidelog_watermarks::{GlobalSeq, LaneId, LaneSeq};
+use tidelog_watermarks::{GlobalSeq, LaneSeq};
 
 /// The largest key plus payload one forwarded request can carry: a wire frame less its
 /// header (2 bytes) and the request's fixed fields (15 bytes).
@@ -158,84 +159,6 @@ impl Follower {
         self.forward(append)
     }
 
-    /// Forwards a durable append; returns the writer's receipt once the record is
-    /// durable on the writer. Every append method of a follower is durable (a receipt
-    /// that crosses a process; see [`Durability`](crate::Durability)); for one answered
-    /// once written use [`Follower::append_with`].
-    ///
-    /// # Errors
-    /// As [`Follower::append_with`].
-    pub fn append(
-        &self,
-        lane: impl Into<LaneId>,
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<Receipt, AppendError> {
-        self.forward(Append::new(lane, payload).durable())
-    }
-
-    /// As [`Follower::append`] (which is durable too; kept for symmetry with
-    /// [`Engine::append_durable`](crate::Engine::append_durable)).
-    ///
-    /// # Errors
-    /// As [`Follower::append_with`].
-    pub fn append_durable(
-        &self,
-        lane: impl Into<LaneId>,
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<Receipt, AppendError> {
-        self.forward(Append::new(lane, payload).durable())
-    }
-
-    /// A durable append with an idempotency key: sent again after an
-    /// [`AppendError::Unanswered`], to this writer or its successor, it returns the
-    /// original receipt instead of writing twice.
-    ///
-    /// # Errors
-    /// As [`Follower::append_with`].
-    pub fn append_idempotent(
-        &self,
-        lane: impl Into<LaneId>,
-        key: impl Into<Vec<u8>>,
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<Receipt, AppendError> {
-        self.forward(Append::new(lane, payload).key(key).durable())
-    }
-
-    /// [`Follower::append_idempotent`] that also expects `lane` to be at `expected`
-    /// (when given): the key is looked up first, so a retry of an append that landed
-    /// returns its receipt instead of a conflict.
-    ///
-    /// # Errors
-    /// As [`Follower::append_with`].
-    pub fn append_idempotent_expecting(
-        &self,
-        lane: impl Into<LaneId>,
-        key: impl Into<Vec<u8>>,
-        expected: Option<LaneSeq>,
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<Receipt, AppendError> {
-        self.forward(
-            Append::new(lane, payload)
-                .key(key)
-                .expecting_if(expected)
-                .durable(),
-        )
-    }
-
-    /// A durable append only if `lane`'s last lane sequence is `expected`.
-    ///
-    /// # Errors
-    /// [`AppendError::Conflict`] when it is not (nothing written), else as
-    /// [`Follower::append_with`].
-    pub fn append_expecting(
-        &self,
-        lane: impl Into<LaneId>,
-        expected: LaneSeq,
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<Receipt, AppendError> {
-        self.forward(Append::new(lane, payload).expecting(expected).durable())
-    }
-
     fn forward(&self, request: Append) -> Result<Receipt, AppendError> {
         // Misuse is refused here, before anything is sent: the writer would refuse it too
         // (with the same key check), and a request larger than a wire frame would cost
@@ -304,6 +227,19 @@ impl Follower {
                 message: err.to_string(),
             }),
         }
+    }
+}
+
+/// Every append method of a follower is durable ([`Durability::Durable`]): its receipt
+/// crosses a process, so the caller cannot wait on the writer's watermarks, and a keyed
+/// retry after [`AppendError::Unanswered`] must find the record after the writer dies.
+/// For one answered once written use [`Follower::append_with`].
+impl Appender for Follower {
+    type Error = AppendError;
+    const DURABILITY: Durability = Durability::Durable;
+
+    fn append_with(&self, append: Append) -> Result<Receipt, AppendError> {
+        self.forward(append)
     }
 }
 

@@ -13,9 +13,10 @@
 
 use super::database::Database;
 use super::follower::FollowError;
+use crate::appender::Appender;
 use crate::error::{AppendError, OpenError};
 use crate::options::Options;
-use crate::record::{Append, Receipt};
+use crate::record::{Append, Durability, Receipt};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -155,32 +156,6 @@ impl LaneLogs {
             .map_err(|source| LaneLogsError::Append { lane, source })
     }
 
-    /// Appends `payload` to `lane` durably (see [`LaneLogs::append_with`]).
-    ///
-    /// # Errors
-    /// As [`LaneLogs::append_with`].
-    pub fn append(
-        &self,
-        lane: impl Into<LaneId>,
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<Receipt, LaneLogsError> {
-        self.append_with(Append::new(lane, payload).durable())
-    }
-
-    /// As [`LaneLogs::append`] with an idempotency key: the way to retry after
-    /// [`AppendError::Unanswered`] without writing twice.
-    ///
-    /// # Errors
-    /// As [`LaneLogs::append`].
-    pub fn append_idempotent(
-        &self,
-        lane: impl Into<LaneId>,
-        key: impl Into<Vec<u8>>,
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<Receipt, LaneLogsError> {
-        self.append_with(Append::new(lane, payload).key(key).durable())
-    }
-
     /// Up to `max` records of `lane` from its global sequence `from` on, as its holder
     /// made them visible.
     ///
@@ -213,5 +188,16 @@ impl LaneLogs {
             }
         }
         first
+    }
+}
+
+/// Every append method of the lanes is durable ([`Durability::Durable`]), as a
+/// [`Database`]'s is: the lane's holder may be another process.
+impl Appender for LaneLogs {
+    type Error = LaneLogsError;
+    const DURABILITY: Durability = Durability::Durable;
+
+    fn append_with(&self, append: Append) -> Result<Receipt, LaneLogsError> {
+        LaneLogs::append_with(self, append)
     }
 }

@@ -14,7 +14,7 @@
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
-use tidelog::{AppendError, Database, Options};
+use tidelog::{AppendError, Appender, Database, Options};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
