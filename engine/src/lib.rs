@@ -218,7 +218,7 @@
 //! | [`lease`] | the writer lease (crate `tidelog-lease`): records, manager, backends |
 //! | [`reserve`] | the space each database keeps back so that a full file system can be left from the shell |
 //! | [`baseline`] | the raw `pwrite` + `fdatasync` loop the benchmarks compare against |
-//! | [`wal`], [`watermarks`] | the two crates below (`tidelog-wal`, `tidelog-watermarks`), for the types this crate's errors and reports carry and for tools that read the log directly; their test seams (`wal::SimDisk`, `wal::fuzzing`, `lease::fuzzing`) only with the `testing` feature |
+//! | [`wal`], [`watermarks`] | the two crates below (`tidelog-wal`, `tidelog-watermarks`), whole and on purpose: this crate's errors wrap the log's (`wal::AppendError`, `wal::SyncError`, `wal::OpenError`, `wal::FileError`, `wal::ScanError`), its reports are the log's ([`RecoveryReport`], `wal::TruncateReport`), a follower reads `wal::ScannedRecord`s, the engine runs on a `wal::io::Storage`, and tools read the log below the engine (verify, scans, the format); a curated list would copy `wal`'s modules name by name (the README's layout has the audit). Their test seams (`wal::SimDisk`, `wal::fuzzing`, `lease::fuzzing`) only with the `testing` feature |
 //!
 //! In the source, `impl Engine` is one file per concern under `engine/` (opening and
 //! closing, appends, reads, checkpoints, backups); the writer thread is `writer.rs`,
