@@ -42,6 +42,9 @@ pub struct Args {
 /// Runs `backup`.
 pub fn run(args: &Args) -> Result<Exit, CliError> {
     let db = DatabaseDir::existing(&args.dir)?;
+    // A destination that cannot take the copy is refused before the database is opened:
+    // nothing changes in either.
+    tidelog::checkpoint::check_backup_destination(&db.dir, &args.dest)?;
     let options = database::engine_options_for(&db.dir, Options::default().segment_size)?;
     let progress = Progress::spinner(format!("opening {}", db.dir.display()));
     let started = Instant::now();

@@ -101,6 +101,11 @@ pub fn wal_dir(dir: &Path) -> PathBuf {
 /// The size of the segments of the log in `dir`, if it has any: every segment of a log
 /// has the size the log was created with, and the writer must keep using it.
 pub fn segment_size(dir: &Path) -> Result<Option<u64>, CliError> {
+    if std::fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
+        return Err(CliError::Open(tidelog::OpenError::NotADirectory {
+            path: dir.to_path_buf(),
+        }));
+    }
     let wal = wal_dir(dir);
     let entries = match std::fs::read_dir(&wal) {
         Ok(entries) => entries,

@@ -282,7 +282,9 @@ fn wal_open_is_corruption(e: &tidelog::wal::OpenError) -> bool {
 fn backup_message(err: &tidelog::checkpoint::BackupError) -> String {
     use tidelog::checkpoint::BackupError as B;
     match err {
-        B::DestinationExists { .. } | B::Destination { .. } => err.to_string(),
+        B::DestinationExists { .. }
+        | B::DestinationInsideDatabase { .. }
+        | B::Destination { .. } => err.to_string(),
         _ => {
             format!("{err}; the destination has no BACKUP file: delete it and run the backup again")
         }

@@ -85,6 +85,46 @@ fn a_backup_with_no_writer_running_copies_everything() {
 }
 
 #[test]
+fn a_backup_into_the_database_it_copies_is_refused_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), 50);
+    let before = snapshot(&db);
+    let inside = db.join("backups").join("today");
+    let through_dots = dir.path().join("db").join("..").join("db").join("copy");
+    for dest in [&inside, &db.join("wal").join("copy"), &through_dots] {
+        let out = tidelog(&["backup", s(&db), s(dest)], b"");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{dest:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("lies inside the database"),
+            "{dest:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(snapshot(&db), before, "{dest:?}");
+        assert!(!db.join("backups").exists() && !db.join("copy").exists());
+    }
+    // Beside a writer (the copy from files), the same.
+    let mut writer = spawn(&["append", s(&db), "--lane", "2"]);
+    let mut stdin = writer.stdin.take().unwrap();
+    stdin.write_all(b"one\n").unwrap();
+    let mut receipt = String::new();
+    BufReader::new(writer.stdout.take().unwrap())
+        .read_line(&mut receipt)
+        .unwrap();
+    assert!(receipt.starts_with("lane=2"), "{receipt}");
+    let out = tidelog(&["backup", s(&db), s(&inside)], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("lies inside the database"));
+    assert!(!db.join("backups").exists());
+    drop(stdin);
+    assert!(writer.wait().unwrap().success());
+}
+
+#[test]
 fn truncate_without_a_checkpoint_frees_nothing_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path(), 2000);

@@ -189,6 +189,48 @@ fn a_foreign_directory_is_refused_by_every_command_and_left_untouched() {
 }
 
 #[test]
+fn a_file_given_as_the_database_is_refused_as_not_a_directory_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, b"not a database").unwrap();
+    let copy = dir.path().join("copy");
+    let runs: [&[&str]; 7] = [
+        &["append", s(&file), "--lane", "1"],
+        &["recover", s(&file)],
+        &["dump", s(&file)],
+        &["stats", s(&file)],
+        &["verify", s(&file)],
+        &["backup", s(&file), s(&copy)],
+        &[
+            "demo",
+            "--dir",
+            s(&file),
+            "--threads",
+            "1",
+            "--records",
+            "1",
+        ],
+    ];
+    for args in runs {
+        let out = tidelog(args, b"record\n");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let message = text(&out.stderr);
+        assert!(
+            message.contains("is not a directory") || message.contains("is not a tidelog database"),
+            "{args:?}: {message}"
+        );
+        assert!(!message.contains("failed"), "{args:?}: {message}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"not a database", "{args:?}");
+        assert!(!copy.exists(), "{args:?}");
+    }
+}
+
+#[test]
 fn a_database_of_a_newer_format_is_refused_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path(), 3);

@@ -89,6 +89,13 @@ pub enum OpenError {
         /// The marker file that was looked for.
         marker: &'static str,
     },
+    /// The path names a file (or something else that is not a directory): a database is a
+    /// directory. Nothing was changed.
+    #[error("{path} is not a directory; nothing was changed: a database is a directory (point at a new, empty or database directory)")]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
     /// The database was written by a newer tidelog whose format this version cannot read.
     #[error("{path} uses tidelog format version {found}, newer than this build supports ({supported}); nothing was changed: upgrade tidelog to open it")]
     NewerFormat {

@@ -63,6 +63,11 @@ pub fn read_format_version(dir: &Path) -> Result<u32, OpenError> {
 /// Checks `dir` is a tidelog database of a format this build reads (or an empty or
 /// missing directory), without changing anything. Returns whether it already is one.
 pub(crate) fn inspect(dir: &Path) -> Result<bool, OpenError> {
+    if fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
+        return Err(OpenError::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
     match read_format_version(dir) {
         Ok(_) => Ok(true),
         Err(OpenError::NotADatabase { .. }) => {

@@ -120,3 +120,43 @@ fn a_backup_reports_its_progress_rising_to_the_log_bytes_it_copied() {
     assert_eq!(seen.len(), report.segments + 2, "{seen:?}");
     engine.close().unwrap();
 }
+
+/// A copy inside the database it copies would become part of it (and of every later
+/// backup); both backups refuse it before creating anything, through `..` and links too.
+#[test]
+fn a_backup_into_the_database_it_copies_is_refused_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let engine = Engine::open(&db, options()).unwrap();
+    engine.append_durable(1, b"one".to_vec()).unwrap();
+    let link = dir.path().join("link-to-db");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    let inside = [
+        db.join("backups").join("today"),
+        dir.path().join("db").join("..").join("db").join("copy"),
+        link.join("copy"),
+    ];
+    for dest in &inside {
+        let err = engine.backup_to(dest).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                tidelog::checkpoint::BackupError::DestinationInsideDatabase { .. }
+            ),
+            "{dest:?}: {err}"
+        );
+        let err = tidelog::checkpoint::backup_from_files(&db, dest).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                tidelog::checkpoint::BackupError::DestinationInsideDatabase { .. }
+            ),
+            "{dest:?}: {err}"
+        );
+    }
+    assert!(!db.join("backups").exists() && !db.join("copy").exists());
+    // Beside the database, the same names are fine.
+    let report = engine.backup_to(dir.path().join("copy")).unwrap();
+    assert_eq!(report.point, GlobalSeq(1));
+    engine.close().unwrap();
+}

@@ -39,6 +39,15 @@ pub enum BackupError {
         /// The destination.
         path: PathBuf,
     },
+    /// The destination lies inside the database being copied: the copy would become part
+    /// of what it copies. Nothing was created.
+    #[error("backup destination {} lies inside the database {} it would copy; nothing was created: choose a directory outside it", dest.display(), database.display())]
+    DestinationInsideDatabase {
+        /// The database being copied.
+        database: PathBuf,
+        /// The destination.
+        dest: PathBuf,
+    },
     /// The destination could not be prepared.
     #[error("backup destination {} cannot be used: {source}", path.display())]
     Destination {
@@ -123,7 +132,7 @@ pub fn backup_from_files_reporting(
     use tidelog_wal::{LogSnapshot, ScanOptions, SegmentRole};
     let (dir, dest) = (dir.as_ref(), dest.as_ref());
     let storage = &tidelog_wal::io::RealStorage;
-    refuse_database(dest)?;
+    check_backup_destination(dir, dest)?;
     // A cursor at the start keeps the writer's truncation off every segment while the
     // copy reads them (no writer answering: nobody truncates).
     let follower = crate::forward::Follower::connect(dir).ok();
@@ -207,14 +216,60 @@ impl BackupReport {
     }
 }
 
-/// Refuses a destination that already holds a database (or anything not ours to touch).
-pub(crate) fn refuse_database(dest: &Path) -> Result<(), BackupError> {
+/// Checks, changing nothing, that `dest` can receive a backup of the database in `dir`:
+/// it must not lie inside `dir` (links and `..` resolved), and must be missing, empty or
+/// what an interrupted creation left, not a database nor anything else. Both backups check
+/// it themselves; a program (the `tidelog backup` command) calls it first so that a bad
+/// destination is refused before the database is even opened.
+///
+/// # Errors
+/// [`BackupError::DestinationInsideDatabase`], [`BackupError::DestinationExists`], or
+/// [`BackupError::Destination`] (not empty and not a database, not a directory,
+/// unreadable).
+pub fn check_backup_destination(dir: &Path, dest: &Path) -> Result<(), BackupError> {
+    if lies_within(dest, dir) {
+        return Err(BackupError::DestinationInsideDatabase {
+            database: dir.to_path_buf(),
+            dest: dest.to_path_buf(),
+        });
+    }
     if marker::inspect(dest).map_err(destination_error(dest))? {
         return Err(BackupError::DestinationExists {
             path: dest.to_path_buf(),
         });
     }
     Ok(())
+}
+
+/// Whether `path` (which need not exist yet) is `dir` or lies below it, links resolved:
+/// the nearest existing ancestor of `path` is resolved and the rest appended to it.
+fn lies_within(path: &Path, dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => cwd.join(path),
+            Err(_) => return false,
+        }
+    };
+    let mut rest = Vec::new();
+    let mut existing = absolute.as_path();
+    loop {
+        if let Ok(resolved) = existing.canonicalize() {
+            let full = rest.iter().rev().fold(resolved, |p, c| p.join(c));
+            return full.starts_with(&dir);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// Makes the destination a database (its marker and log folder), so the copy opens as

@@ -18,7 +18,8 @@ pub(crate) mod holds;
 pub(crate) mod store;
 
 pub use backup::{
-    backup_from_files, backup_from_files_reporting, BackupError, BackupReport, BACKUP_MARKER,
+    backup_from_files, backup_from_files_reporting, check_backup_destination, BackupError,
+    BackupReport, BACKUP_MARKER,
 };
 pub use format::{CheckpointIssue, LaneHead};
 pub use holds::LogHold;

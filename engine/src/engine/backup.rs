@@ -2,7 +2,8 @@
 //! itself is in [`crate::checkpoint::backup`]).
 
 use crate::checkpoint::backup::{
-    copy_checkpoints, create_database, finish, refuse_database, BackupError, BackupReport, Listing,
+    check_backup_destination, copy_checkpoints, create_database, finish, BackupError, BackupReport,
+    Listing,
 };
 use crate::checkpoint::holds::HoldKind;
 use crate::checkpoint::LogHold;
@@ -36,7 +37,7 @@ impl<S: Storage> Engine<S> {
     ) -> Result<BackupReport, BackupError> {
         let dest = dest.as_ref();
         let ckpt = self.ckpt()?;
-        refuse_database(dest)?;
+        check_backup_destination(self.dir(), dest)?;
         create_database(dest)?;
         let _hold = LogHold::register(&ckpt.holds, HoldKind::Named("backup".into()), GlobalSeq(1));
         let _serial = ckpt.serial.lock();
