@@ -171,13 +171,7 @@ fn a_foreign_directory_is_refused_by_every_command_and_left_untouched() {
         ],
     ];
     for args in runs {
-        let out = tidelog(args, b"record\n");
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
+        let out = refused(args);
         assert!(
             text(&out.stderr).contains("is not a tidelog database"),
             "{args:?}: {}",
@@ -186,6 +180,18 @@ fn a_foreign_directory_is_refused_by_every_command_and_left_untouched() {
         assert!(!text(&out.stdout).contains("lane="), "{args:?}");
         assert_eq!(snapshot(&foreign), before, "{args:?} changed it");
     }
+}
+
+/// Runs `tidelog args...` with one line of input and checks it failed (exit 1).
+fn refused(args: &[&str]) -> std::process::Output {
+    let out = tidelog(args, b"record\n");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{args:?}: {}",
+        text(&out.stderr)
+    );
+    out
 }
 
 #[test]
@@ -212,14 +218,7 @@ fn a_file_given_as_the_database_is_refused_as_not_a_directory_and_left_untouched
         ],
     ];
     for args in runs {
-        let out = tidelog(args, b"record\n");
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        let message = text(&out.stderr);
+        let message = text(&refused(args).stderr);
         assert!(
             message.contains("is not a directory") || message.contains("is not a tidelog database"),
             "{args:?}: {message}"
