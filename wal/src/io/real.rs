@@ -6,7 +6,7 @@
 //! on a background thread while they sync. Written all at once and then synced, its dirty
 //! pages reach the device as one large write-back that an appender's `fdatasync` queues
 //! behind (tens of milliseconds on a virtual disk). So it is written in
-//! [`ZERO_CHUNK`]-sized steps, each written back (`sync_file_range`, no cache flush, no
+//! `ZERO_CHUNK`-sized (1 MiB) steps, each written back (`sync_file_range`, no cache flush, no
 //! journal commit) before the next: at most one chunk of zeros is ever between an
 //! appender's write and the device. One `fsync` at the end makes the file durable, as
 //! before. Reserving the file with `fallocate` alone (no zeros) would leave unwritten
